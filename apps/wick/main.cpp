@@ -1,0 +1,219 @@
+// wick: the command-line front end. Errors go to stderr with a non-zero exit status;
+// --json prints one machine-readable object on stdout.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "wick/generate.h"
+#include "wick/model.h"
+
+namespace {
+
+using nlohmann::json;
+
+int fail(const wick::Error& e) {
+  std::fprintf(stderr, "wick: error: %s\n", e.what());
+  return e.code() == wick::ErrorCode::kInvalidArgument ? 2 : 1;
+}
+
+std::shared_ptr<wick::Model> load_or_report(const std::string& dir, int* rc) {
+  const bool tty = isatty(2);
+  if (tty) std::fprintf(stderr, "loading %s ...\r", dir.c_str());
+  auto m = wick::Model::load(dir);
+  if (tty) std::fprintf(stderr, "\033[K");
+  if (!m) {
+    *rc = fail(m.error());
+    return nullptr;
+  }
+  return m.value();
+}
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) b /= 1024, ++u;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f %s", b, units[u]);
+  return buf;
+}
+
+struct GenerateArgs {
+  std::string model_dir, prompt;
+  int n = 128, top_k = 0, threads = 0, ctx = 0;
+  float temperature = 1.0f, top_p = 1.0f;
+  uint64_t seed = 0;
+  bool json = false, no_bos = false, ignore_eos = false;
+};
+
+int run_generate(const GenerateArgs& a) {
+  int rc = 0;
+  auto model = load_or_report(a.model_dir, &rc);
+  if (!model) return rc;
+  wick::SessionOptions so;
+  so.n_threads = a.threads;
+  so.context_length = a.ctx;
+  auto session = wick::Session::create(model, so);
+  if (!session) return fail(session.error());
+  wick::GenerateParams p;
+  p.sampling = {a.temperature, a.top_k, a.top_p, a.seed};
+  p.max_new_tokens = a.n;
+  p.add_special_tokens = !a.no_bos;
+  p.ignore_eos = a.ignore_eos;
+  if (!a.json) {
+    p.on_text = [](const std::string& piece) {
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+    };
+  }
+  auto r = wick::generate(*session.value(), a.prompt, p);
+  if (!r) return fail(r.error());
+  const auto& g = r.value();
+  const double tps = g.decode_seconds > 0 && g.tokens.size() > 1 ? (g.tokens.size() - 1) / g.decode_seconds : 0;
+  if (a.json) {
+    json out = {{"prompt_tokens", g.prompt_tokens}, {"tokens", g.tokens}, {"text", g.text},
+                {"logprobs", g.logprobs}, {"finish_reason", g.finish_reason},
+                {"timings", {{"prefill_seconds", g.prefill_seconds}, {"decode_seconds", g.decode_seconds},
+                             {"decode_tokens_per_second", tps}}}};
+    std::cout << out.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+  } else {
+    std::printf("\n");
+    std::fprintf(stderr, "[%zu prompt tokens, %zu generated, finish: %s; prefill %.1f ms, decode %.1f tokens/s on %s]\n",
+                 g.prompt_tokens.size(), g.tokens.size(), g.finish_reason.c_str(), g.prefill_seconds * 1e3, tps,
+                 session.value()->backend_name().c_str());
+  }
+  return 0;
+}
+
+int run_inspect(const std::string& dir, bool as_json) {
+  int rc = 0;
+  auto model = load_or_report(dir, &rc);
+  if (!model) return rc;
+  const auto& c = model->config();
+  const auto info = model->info();
+  // Memory: the mapped weights plus an F32 KV cache at the default context.
+  const int ctx = std::min(c.max_context(), 8192);
+  const uint64_t kv_bytes = 2ull * c.num_layers * ctx * c.kv_dim() * 4;
+  json dtypes = json::object();
+  for (const auto& [k, v] : info.params_by_dtype) dtypes[k] = v;
+  json sw = json::array();
+  for (int w : c.sliding_window) sw.push_back(w);
+  json j = {{"model_type", c.model_type}, {"architecture", c.architecture}, {"vocab_size", c.vocab_size},
+            {"hidden_size", c.hidden_size}, {"intermediate_size", c.intermediate_size}, {"num_layers", c.num_layers},
+            {"num_heads", c.num_heads}, {"num_kv_heads", c.num_kv_heads}, {"head_dim", c.head_dim},
+            {"max_position_embeddings", c.max_position_embeddings}, {"max_context", c.max_context()},
+            {"rope_theta", c.rope_theta}, {"rope_scaling", rope_type_name(c.rope.type)},
+            {"rms_norm_eps", c.rms_norm_eps}, {"tie_word_embeddings", c.tie_word_embeddings},
+            {"sliding_window", sw}, {"torch_dtype", c.torch_dtype}, {"parameters", info.n_params},
+            {"parameters_by_dtype", dtypes}, {"weight_bytes", info.weight_bytes},
+            {"kv_cache_bytes", kv_bytes}, {"kv_cache_context", ctx}, {"memory_bytes", info.weight_bytes + kv_bytes},
+            {"bos_token_id", c.bos_token_id}, {"eos_token_ids", c.eos_token_ids}, {"weights", info.weights_description}};
+  if (as_json) {
+    std::cout << j.dump() << "\n";
+    return 0;
+  }
+  std::printf("model          %s (%s)\n", c.architecture.c_str(), c.model_type.c_str());
+  std::printf("weights        %s\n", info.weights_description.c_str());
+  std::printf("parameters     %.3f M", info.n_params / 1e6);
+  for (const auto& [k, v] : info.params_by_dtype) std::printf("  [%s: %llu]", k.c_str(), static_cast<unsigned long long>(v));
+  std::printf("\nlayers         %d, hidden %d, intermediate %d\n", c.num_layers, c.hidden_size, c.intermediate_size);
+  std::printf("attention      %d heads, %d kv heads, head_dim %d%s\n", c.num_heads, c.num_kv_heads, c.head_dim,
+              c.sliding_window.empty() || c.sliding_window[0] == 0 ? "" : (", sliding window " + std::to_string(c.sliding_window[0])).c_str());
+  std::printf("vocab          %d, tied embeddings: %s\n", c.vocab_size, c.tie_word_embeddings ? "yes" : "no");
+  std::printf("context        %d (rope theta %g, scaling %s)\n", c.max_context(), c.rope_theta, rope_type_name(c.rope.type));
+  std::printf("memory         weights %s + KV cache %s (f32, %d tokens) = %s\n", human_bytes(info.weight_bytes).c_str(),
+              human_bytes(kv_bytes).c_str(), ctx, human_bytes(info.weight_bytes + kv_bytes).c_str());
+  return 0;
+}
+
+std::shared_ptr<wick::Tokenizer> tokenizer_from(const std::string& dir, const std::string& file, int* rc) {
+  auto t = !file.empty() ? wick::Tokenizer::from_file(file) : wick::Tokenizer::from_dir(dir);
+  if (!t) {
+    *rc = fail(t.error());
+    return nullptr;
+  }
+  return t.value();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"wick: inference for Llama-family language models"};
+  app.require_subcommand(1);
+
+  GenerateArgs g;
+  auto* gen = app.add_subcommand("generate", "generate text from a prompt (streams to stdout)");
+  gen->add_option("-m,--model", g.model_dir, "Hugging Face model directory")->required();
+  gen->add_option("-p,--prompt", g.prompt, "prompt text")->required();
+  gen->add_option("-n,--max-new-tokens", g.n, "maximum number of tokens to generate")->check(CLI::NonNegativeNumber);
+  gen->add_option("--temperature", g.temperature, "sampling temperature (0 = greedy)");
+  gen->add_option("--top-k", g.top_k, "keep the k most likely tokens (0 = off)");
+  gen->add_option("--top-p", g.top_p, "nucleus sampling mass in (0, 1]");
+  gen->add_option("--seed", g.seed, "random seed");
+  gen->add_option("-t,--threads", g.threads, "threads (0 = all cores)");
+  gen->add_option("-c,--ctx", g.ctx, "context length (0 = the model's)");
+  gen->add_flag("--no-bos", g.no_bos, "do not add BOS / template special tokens");
+  gen->add_flag("--ignore-eos", g.ignore_eos, "keep generating past EOS");
+  gen->add_flag("--json", g.json, "print one JSON object");
+
+  std::string inspect_dir;
+  bool inspect_json = false;
+  auto* insp = app.add_subcommand("inspect", "show a model's architecture, size and memory needs");
+  insp->add_option("-m,--model", inspect_dir, "Hugging Face model directory")->required();
+  insp->add_flag("--json", inspect_json, "print one JSON object");
+
+  std::string tok_dir, tok_file, tok_text;
+  bool tok_special = false, tok_json = false, tok_skip = false;
+  std::vector<int> detok_ids;
+  auto* tok = app.add_subcommand("tokenize", "text -> token ids");
+  auto* tm = tok->add_option("-m,--model", tok_dir, "model directory");
+  tok->add_option("--tokenizer", tok_file, "tokenizer.json")->excludes(tm);
+  tok->add_flag("--add-special", tok_special, "add BOS/EOS as the tokenizer config says");
+  tok->add_flag("--json", tok_json, "print {\"ids\":[...],\"tokens\":[...]}");
+  tok->add_option("text", tok_text, "text to tokenize")->required();
+  auto* detok = app.add_subcommand("detokenize", "token ids -> text");
+  auto* dm = detok->add_option("-m,--model", tok_dir, "model directory");
+  detok->add_option("--tokenizer", tok_file, "tokenizer.json")->excludes(dm);
+  detok->add_flag("--skip-special", tok_skip, "drop special tokens");
+  detok->add_option("ids", detok_ids, "token ids")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (*gen) return run_generate(g);
+  if (*insp) return run_inspect(inspect_dir, inspect_json);
+  if (*tok || *detok) {
+    if (tok_dir.empty() && tok_file.empty()) {
+      std::fprintf(stderr, "wick: error: give -m DIR or --tokenizer FILE\n");
+      return 2;
+    }
+    int rc = 0;
+    auto t = tokenizer_from(tok_dir, tok_file, &rc);
+    if (!t) return rc;
+    if (*tok) {
+      auto ids = t->encode(tok_text, {tok_special, true});
+      if (!ids) return fail(ids.error());
+      if (tok_json) {
+        json toks = json::array();
+        for (int id : ids.value()) toks.push_back(t->token_text(id));
+        std::cout << json{{"ids", ids.value()}, {"tokens", toks}}.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+      } else {
+        for (size_t i = 0; i < ids->size(); ++i) std::printf("%s%d", i ? " " : "", ids.value()[i]);
+        std::printf("\n");
+      }
+    } else {
+      for (int id : detok_ids)
+        if (id < 0 || id >= t->vocab_size()) {
+          std::fprintf(stderr, "wick: error: token id %d is outside the vocabulary (%d)\n", id, t->vocab_size());
+          return 2;
+        }
+      std::cout << t->decode(detok_ids, tok_skip) << "\n";
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,79 @@
+// Loading a model and running it: the public entry points of the engine.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "wick/error.h"
+#include "wick/model_config.h"
+#include "wick/tokenizer.h"
+
+namespace wick {
+
+struct LoadedModel;
+
+struct ModelInfo {
+  uint64_t n_params = 0;
+  uint64_t weight_bytes = 0;
+  std::vector<std::pair<std::string, uint64_t>> params_by_dtype;  // e.g. {"F32", 656384}
+  std::string weights_description;                                // file or shard list
+};
+
+class Model {
+ public:
+  // A Hugging Face model directory: config.json, generation_config.json (optional),
+  // tokenizer.json (+ tokenizer_config.json), model.safetensors or sharded safetensors.
+  static Result<std::shared_ptr<Model>> load(const std::string& dir);
+  ~Model();
+
+  const ModelConfig& config() const;
+  const Tokenizer& tokenizer() const;
+  ModelInfo info() const;
+  const LoadedModel& internals() const { return *loaded_; }
+
+ private:
+  Model() = default;
+  std::unique_ptr<LoadedModel> loaded_;
+  std::shared_ptr<Tokenizer> tokenizer_;
+};
+
+struct SessionOptions {
+  int n_threads = 0;        // 0: all cores
+  int context_length = 0;   // 0: the model's maximum (max_position_embeddings), capped at 8192
+  int batch_tokens = 256;   // tokens per forward call during prefill (longer prompts run in chunks)
+  bool all_logits = false;  // keep the logits of every prompt token (for scoring)
+};
+
+// Activation hook: name ("blk.3.attn_out"), data [rows, cols].
+using ActivationCallback = std::function<void(const char* name, const float* data, int rows, int cols)>;
+
+// One sequence's state: KV cache, activations and the backend, all allocated up front.
+class Session {
+ public:
+  static Result<std::unique_ptr<Session>> create(std::shared_ptr<const Model> model, const SessionOptions& opts = {});
+  ~Session();
+
+  // Appends tokens to the sequence and returns the logits of the last one ([vocab]), or of every
+  // token of the last chunk ([n, vocab]) with all_logits.
+  Result<const float*> append(const int* tokens, int n);
+  Result<const float*> append(const std::vector<int>& tokens) {
+    return append(tokens.data(), static_cast<int>(tokens.size()));
+  }
+  void reset();  // empties the sequence (keeps the allocations)
+  int position() const;
+  int context_length() const;
+  void set_activation_hook(ActivationCallback hook);
+  const Model& model() const;
+  std::string backend_name() const;
+
+  struct Impl;
+
+ private:
+  explicit Session(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wick

@@ -1,0 +1,61 @@
+// The architecture hyper-parameters of a model, read from Hugging Face config.json
+// (or, later, GGUF metadata). Field names follow transformers' LlamaConfig.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace wick {
+
+// transformers/modeling_rope_utils.py: ROPE_INIT_FUNCTIONS ("su" is the old name of longrope).
+enum class RopeType { kDefault, kLinear, kDynamic, kYarn, kLlama3, kLongRope };
+const char* rope_type_name(RopeType t);
+
+struct RopeScaling {
+  RopeType type = RopeType::kDefault;
+  double factor = 1.0;
+  int original_max_position_embeddings = 0;  // 0: not given
+  double low_freq_factor = 1.0;              // llama3
+  double high_freq_factor = 4.0;             // llama3
+  double beta_fast = 32.0;                   // yarn
+  double beta_slow = 1.0;                    // yarn
+  std::optional<double> mscale;              // yarn (DeepSeek style)
+  std::optional<double> mscale_all_dim;      // yarn (DeepSeek style)
+  bool truncate = true;                      // yarn: floor/ceil the correction range
+  std::optional<double> attention_factor;    // yarn / longrope override
+  std::vector<double> short_factor;          // longrope, head_dim/2 entries
+  std::vector<double> long_factor;           // longrope, head_dim/2 entries
+};
+
+struct ModelConfig {
+  std::string model_type;    // "llama", "mistral", "qwen2", "phi3"
+  std::string architecture;  // "LlamaForCausalLM", ...
+  int vocab_size = 0;
+  int hidden_size = 0;
+  int intermediate_size = 0;
+  int num_layers = 0;
+  int num_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;                     // explicit in config or hidden_size / num_heads
+  int max_position_embeddings = 0;
+  int original_max_position_embeddings = 0;  // phi3 (top level), for longrope
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  RopeScaling rope;
+  bool tie_word_embeddings = false;
+  bool qkv_bias = false;     // q/k/v projections have biases (qwen2, llama attention_bias)
+  bool o_bias = false;       // o_proj has a bias (llama attention_bias)
+  bool mlp_bias = false;     // gate/up/down have biases (llama mlp_bias)
+  std::vector<int> sliding_window;  // per layer; 0 = full causal attention
+  std::string torch_dtype;   // as declared ("float32", "bfloat16", ...), informational
+  int bos_token_id = -1;
+  std::vector<int> eos_token_ids;
+
+  // The longest sequence the model supports (prompt + generated tokens).
+  int max_context() const;
+  int q_dim() const { return num_heads * head_dim; }
+  int kv_dim() const { return num_kv_heads * head_dim; }
+};
+
+}  // namespace wick

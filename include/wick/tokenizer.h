@@ -1,0 +1,62 @@
+// Text <-> token ids, reproducing the Hugging Face tokenizers pipeline described by a
+// tokenizer.json (plus tokenizer_config.json for BOS/EOS and add_bos_token).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "wick/error.h"
+
+namespace wick {
+
+struct EncodeOptions {
+  bool add_special_tokens = true;  // BOS/EOS per the tokenizer config / post-processor
+  bool parse_special = true;       // false: special-token text in the input is plain text
+};
+
+class Tokenizer {
+ public:
+  // tokenizer.json, with tokenizer_config.json beside it when present.
+  static Result<std::shared_ptr<Tokenizer>> from_file(const std::string& tokenizer_json);
+  static Result<std::shared_ptr<Tokenizer>> from_dir(const std::string& model_dir);
+  ~Tokenizer();
+
+  // Throws nothing: invalid UTF-8 input is an error value.
+  Result<std::vector<int>> encode(std::string_view text, const EncodeOptions& opts = {}) const;
+  std::string decode(const std::vector<int>& ids, bool skip_special = true) const;
+
+  int vocab_size() const;
+  std::string token_text(int id) const;  // the raw vocabulary string ("▁Once", "<0x0A>")
+  std::optional<int> token_id(const std::string& token) const;
+  bool is_special(int id) const;
+  int bos_id() const;  // -1 if none
+  int eos_id() const;  // -1 if none
+
+  struct Impl;
+
+ private:
+  explicit Tokenizer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Incremental detokenization for streaming: feed ids one at a time and get back only text that
+// is complete (never half a UTF-8 character). The concatenation of everything returned equals
+// decode(all ids).
+class StreamDecoder {
+ public:
+  StreamDecoder(const Tokenizer& tok, bool skip_special = true) : tok_(tok), skip_special_(skip_special) {}
+  std::string push(int id);
+  std::string flush();  // whatever is left (e.g. a trailing incomplete byte sequence)
+
+ private:
+  const Tokenizer& tok_;
+  bool skip_special_;
+  std::vector<int> ids_;
+  size_t prefix_ = 0;       // ids_[prefix_:] is re-decoded each step (a small window)
+  size_t emitted_ = 0;      // bytes of decode(ids_[prefix_:]) already returned
+};
+
+}  // namespace wick

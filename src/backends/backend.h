@@ -1,0 +1,63 @@
+// The operations a model's forward pass is written in. A model says *what* is computed by
+// calling these; a backend says *how*. Activations are dense row-major float32 matrices
+// [n_tokens, width] in the backend's memory; weights are Tensor views of any supported dtype.
+// Adding a backend (CUDA) means implementing this interface, never touching model code.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/tensor.h"
+
+namespace wick {
+
+struct AttentionArgs {
+  float* out;             // [n_tokens, n_heads * head_dim]
+  const float* q;         // [n_tokens, n_heads * head_dim], rotary already applied
+  const float* k_cache;   // [max_ctx, n_kv_heads * head_dim]; rows 0 .. pos0 + n_tokens - 1 valid
+  const float* v_cache;   // same layout as k_cache
+  int n_tokens;
+  int pos0;               // position of the first query token
+  int n_heads;
+  int n_kv_heads;
+  int head_dim;
+  int window;             // > 0: a query at position i sees keys j with i - window < j <= i
+  float scale;            // softmax scale, 1 / sqrt(head_dim)
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  virtual int n_threads() const { return 1; }
+
+  // Sizes scratch memory once, before the first forward pass: the widest weight row and the
+  // longest attention span. Nothing is allocated by the ops themselves.
+  virtual void reserve(int64_t max_cols, int64_t max_ctx) {}
+
+  // y[t, :] = table[ids[t], :] converted to float.                 y: [n, table.cols]
+  virtual void embed(float* y, const Tensor& table, const int32_t* ids, int n) = 0;
+  // y = x / sqrt(mean(x^2) + eps) * weight, row by row.            x, y: [n, dim]
+  virtual void rms_norm(float* y, const float* x, int n, int dim, const Tensor& weight, float eps) = 0;
+  // y = x W^T (+ bias).  x: [n, W.cols], y: [n, W.rows] with row stride y_stride (0 = W.rows)
+  virtual void matmul(float* y, const float* x, int n, const Tensor& w, const Tensor* bias, int64_t y_stride = 0) = 0;
+  // Rotary embedding in the rotate_half convention of transformers' apply_rotary_pos_emb:
+  // for i < d/2: (x_i, x_{i+d/2}) <- (x_i c_i - x_{i+d/2} s_i, x_{i+d/2} c_i + x_i s_i).
+  // x: [n, row_stride] holding n_heads heads of head_dim; cos/sin: [n, head_dim / 2].
+  virtual void rope(float* x, int n, int n_heads, int head_dim, int64_t row_stride, const float* cos,
+                    const float* sin) = 0;
+  // Causal (optionally sliding-window) grouped-query attention over the cache.
+  virtual void attention(const AttentionArgs& a) = 0;
+  // gate = silu(gate) * up, elementwise over `count` floats.
+  virtual void silu_mul(float* gate, const float* up, int64_t count) = 0;
+  // y += x, elementwise.
+  virtual void add(float* y, const float* x, int64_t count) = 0;
+};
+
+// The multithreaded, vectorized CPU backend. n_threads 0 = all cores.
+std::unique_ptr<Backend> make_cpu_backend(int n_threads);
+// The scalar reference: plain loops, double accumulation, one thread. Tests compare against it.
+std::unique_ptr<Backend> make_reference_backend();
+
+}  // namespace wick

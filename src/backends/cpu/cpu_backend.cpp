@@ -1,0 +1,188 @@
+// The CPU backend: a persistent thread pool and per-ISA inner loops (cpu_isa.h).
+// Correctness first; block-quantized kernels and tuned GEMM tiles come with the speed work.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "backends/backend.h"
+#include "backends/cpu/cpu_isa.h"
+#include "core/thread_pool.h"
+#include "wick/error.h"
+
+namespace wick {
+namespace {
+
+constexpr int64_t kRowBlock = 16;  // weight rows per matmul task (converted once, reused for every token)
+
+class CpuBackend final : public Backend {
+ public:
+  CpuBackend(int n_threads, CpuIsa isa) : pool_(n_threads), isa_(isa), k_(cpu_kernels(isa)) {}
+
+  std::string name() const override { return std::string("cpu-") + cpu_isa_name(isa_); }
+  int n_threads() const override { return pool_.size(); }
+
+  void reserve(int64_t max_cols, int64_t max_ctx) override {
+    max_cols_ = std::max(max_cols_, max_cols);
+    max_ctx_ = std::max(max_ctx_, max_ctx);
+    weight_scratch_.assign(static_cast<size_t>(pool_.size() * kRowBlock * max_cols_), 0.0f);
+    score_scratch_.assign(static_cast<size_t>(pool_.size() * max_ctx_), 0.0f);
+  }
+
+  void embed(float* y, const Tensor& table, const int32_t* ids, int n) override {
+    const int64_t d = table.cols();
+    for (int t = 0; t < n; ++t) to_f32(table, ids[t], 1, y + t * d);
+  }
+
+  void rms_norm(float* y, const float* x, int n, int dim, const Tensor& weight, float eps) override {
+    const float* g = f32_vector(weight, 0);
+    pool_.parallel_for(n, [&](int64_t t, int) {
+      const float* xr = x + t * dim;
+      float* yr = y + t * dim;
+      // transformers' LlamaRMSNorm: variance in float32, x * rsqrt(var + eps), then * weight.
+      const float var = k_.dot(xr, xr, dim) / static_cast<float>(dim);
+      const float inv = 1.0f / std::sqrt(var + eps);
+      for (int i = 0; i < dim; ++i) yr[i] = (xr[i] * inv) * g[i];
+    });
+  }
+
+  void matmul(float* y, const float* x, int n, const Tensor& w, const Tensor* bias, int64_t y_stride) override {
+    const int64_t rows = w.rows(), cols = w.cols();
+    if (cols > max_cols_) throw Error(ErrorCode::kInternal, "cpu backend: scratch not reserved for rows of " + std::to_string(cols));
+    if (y_stride == 0) y_stride = rows;
+    const float* b = (bias && !bias->empty()) ? f32_vector(*bias, 1) : nullptr;
+    const int64_t n_tasks = (rows + kRowBlock - 1) / kRowBlock;
+    pool_.parallel_for(n_tasks, [&](int64_t task, int thread) {
+      const int64_t r0 = task * kRowBlock, r1 = std::min(rows, r0 + kRowBlock);
+      const float* wf;
+      if (w.dtype == DType::F32) {
+        wf = reinterpret_cast<const float*>(w.row_ptr(r0));
+      } else {
+        float* s = weight_scratch_.data() + static_cast<size_t>(thread) * kRowBlock * max_cols_;
+        to_f32(w, r0, r1 - r0, s);
+        wf = s;
+      }
+      float acc[4];
+      for (int t = 0; t < n; ++t) {
+        const float* xt = x + t * cols;
+        float* yt = y + t * y_stride;
+        int64_t r = r0;
+        for (; r + 4 <= r1; r += 4) {
+          k_.dot4(xt, wf + (r - r0) * cols, cols, cols, acc);
+          for (int i = 0; i < 4; ++i) yt[r + i] = acc[i] + (b ? b[r + i] : 0.0f);
+        }
+        for (; r < r1; ++r) yt[r] = k_.dot(xt, wf + (r - r0) * cols, cols) + (b ? b[r] : 0.0f);
+      }
+    });
+  }
+
+  void rope(float* x, int n, int n_heads, int head_dim, int64_t row_stride, const float* cos,
+            const float* sin) override {
+    const int half = head_dim / 2;
+    pool_.parallel_for(n, [&](int64_t t, int) {
+      const float* c = cos + t * half;
+      const float* s = sin + t * half;
+      for (int h = 0; h < n_heads; ++h) {
+        float* v = x + t * row_stride + h * head_dim;
+        for (int i = 0; i < half; ++i) {
+          const float a = v[i], b = v[i + half];
+          v[i] = a * c[i] - b * s[i];
+          v[i + half] = b * c[i] + a * s[i];
+        }
+      }
+    });
+  }
+
+  void attention(const AttentionArgs& a) override {
+    if (a.pos0 + a.n_tokens > max_ctx_) throw Error(ErrorCode::kInternal, "cpu backend: attention span beyond reserved context");
+    const int group = a.n_heads / a.n_kv_heads;
+    const int64_t q_stride = static_cast<int64_t>(a.n_heads) * a.head_dim;
+    const int64_t kv_stride = static_cast<int64_t>(a.n_kv_heads) * a.head_dim;
+    pool_.parallel_for(static_cast<int64_t>(a.n_tokens) * a.n_heads, [&](int64_t task, int thread) {
+      const int t = static_cast<int>(task / a.n_heads), h = static_cast<int>(task % a.n_heads);
+      const int pos = a.pos0 + t;
+      const int lo = a.window > 0 ? std::max(0, pos - a.window + 1) : 0;
+      const float* q = a.q + t * q_stride + h * a.head_dim;
+      const int64_t kv_off = static_cast<int64_t>(h / group) * a.head_dim;
+      float* p = score_scratch_.data() + static_cast<size_t>(thread) * max_ctx_;
+      float mx = -INFINITY;
+      for (int j = lo; j <= pos; ++j) {
+        const float s = k_.dot(q, a.k_cache + j * kv_stride + kv_off, a.head_dim) * a.scale;
+        p[j - lo] = s;
+        mx = std::max(mx, s);
+      }
+      float sum = 0;
+      for (int j = 0; j <= pos - lo; ++j) sum += (p[j] = std::exp(p[j] - mx));
+      float* o = a.out + t * q_stride + h * a.head_dim;
+      std::fill(o, o + a.head_dim, 0.0f);
+      const float inv = 1.0f / sum;
+      for (int j = lo; j <= pos; ++j) k_.axpy(o, p[j - lo] * inv, a.v_cache + j * kv_stride + kv_off, a.head_dim);
+    });
+  }
+
+  void silu_mul(float* gate, const float* up, int64_t count) override {
+    chunked(count, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        const float g = gate[i];
+        gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+      }
+    });
+  }
+
+  void add(float* y, const float* x, int64_t count) override {
+    chunked(count, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) y[i] += x[i];
+    });
+  }
+
+ private:
+  template <typename Fn>
+  void chunked(int64_t count, Fn&& fn) {
+    constexpr int64_t kChunk = 1 << 14;
+    pool_.parallel_for((count + kChunk - 1) / kChunk, [&](int64_t c, int) { fn(c * kChunk, std::min(count, (c + 1) * kChunk)); });
+  }
+
+  // Rows [r0, r0+count) of w as float into dst.
+  void to_f32(const Tensor& w, int64_t r0, int64_t count, float* dst) const {
+    const int64_t n = w.cols() * count;
+    const void* src = w.row_ptr(r0);
+    switch (w.dtype) {
+      case DType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
+      case DType::F16: k_.f16_to_f32(static_cast<const uint16_t*>(src), dst, n); return;
+      case DType::BF16: k_.bf16_to_f32(static_cast<const uint16_t*>(src), dst, n); return;
+      default: throw Error(ErrorCode::kUnsupported, std::string("cpu backend: no kernels for ") + dtype_name(w.dtype) + " yet");
+    }
+  }
+
+  // Small vectors (norm weights, biases) as float. F32 ones are used in place; others are
+  // converted into one of two slots (so a norm weight and a bias can be live together).
+  const float* f32_vector(const Tensor& v, int slot) {
+    if (v.dtype == DType::F32) return static_cast<const float*>(v.data);
+    auto& buf = vector_scratch_[slot];
+    const int64_t n = v.numel();
+    if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<size_t>(n));  // grows once, at the first pass
+    to_f32(v, 0, 1, buf.data());
+    return buf.data();
+  }
+
+  ThreadPool pool_;
+  CpuIsa isa_;
+  const CpuKernels& k_;
+  int64_t max_cols_ = 0;
+  int64_t max_ctx_ = 0;
+  std::vector<float> weight_scratch_;  // [threads][kRowBlock][max_cols]
+  std::vector<float> score_scratch_;   // [threads][max_ctx]
+  std::vector<float> vector_scratch_[2];
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int n_threads) {
+  return std::make_unique<CpuBackend>(n_threads, best_cpu_isa());
+}
+
+std::unique_ptr<Backend> make_cpu_backend_for_isa(int n_threads, CpuIsa isa) {
+  return std::make_unique<CpuBackend>(n_threads, isa);
+}
+
+}  // namespace wick

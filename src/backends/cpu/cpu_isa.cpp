@@ -1,0 +1,60 @@
+#include "backends/cpu/cpu_isa.h"
+
+#include <cstring>
+
+#include "core/dtype.h"
+
+namespace wick {
+
+namespace isa_baseline {
+#include "backends/cpu/cpu_kernels.inc"
+}  // namespace isa_baseline
+
+#if defined(__x86_64__)
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+namespace isa_avx2 {
+#include "backends/cpu/cpu_kernels.inc"
+}  // namespace isa_avx2
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
+namespace isa_avx512 {
+#include "backends/cpu/cpu_kernels.inc"
+}  // namespace isa_avx512
+#pragma GCC pop_options
+#endif
+
+const char* cpu_isa_name(CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::kBaseline: return "baseline";
+    case CpuIsa::kAvx2: return "avx2";
+    case CpuIsa::kAvx512: return "avx512";
+  }
+  return "?";
+}
+
+std::vector<CpuIsa> supported_cpu_isas() {
+  std::vector<CpuIsa> out{CpuIsa::kBaseline};
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) out.push_back(CpuIsa::kAvx2);
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512dq"))
+    out.push_back(CpuIsa::kAvx512);
+#endif
+  return out;
+}
+
+CpuIsa best_cpu_isa() { return supported_cpu_isas().back(); }
+
+const CpuKernels& cpu_kernels(CpuIsa isa) {
+#if defined(__x86_64__)
+  if (isa == CpuIsa::kAvx512) return isa_avx512::kKernels;
+  if (isa == CpuIsa::kAvx2) return isa_avx2::kKernels;
+#endif
+  return isa_baseline::kKernels;
+}
+
+}  // namespace wick

@@ -1,0 +1,37 @@
+// Runtime selection of the instruction set the CPU kernels are compiled for. The same kernel
+// source (cpu_kernels.inc) is compiled once per ISA; the best one the processor supports is
+// used unless a test forces another.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace wick {
+
+enum class CpuIsa { kBaseline, kAvx2, kAvx512 };
+const char* cpu_isa_name(CpuIsa isa);
+CpuIsa best_cpu_isa();
+std::vector<CpuIsa> supported_cpu_isas();
+
+// The innermost loops, one set per ISA.
+struct CpuKernels {
+  // out[r] = dot(x, w + r * w_stride) for r < 4; n elements.
+  void (*dot4)(const float* x, const float* w, int64_t w_stride, int64_t n, float* out);
+  float (*dot)(const float* a, const float* b, int64_t n);
+  // y += a * x
+  void (*axpy)(float* y, float a, const float* x, int64_t n);
+  // Converts a row of F16 / BF16 to float.
+  void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n);
+  void (*bf16_to_f32)(const uint16_t* src, float* dst, int64_t n);
+};
+
+const CpuKernels& cpu_kernels(CpuIsa isa);
+
+}  // namespace wick
+
+#include <memory>
+namespace wick {
+class Backend;
+// The CPU backend forced to one ISA (tests run every kernel on every ISA the machine has).
+std::unique_ptr<Backend> make_cpu_backend_for_isa(int n_threads, CpuIsa isa);
+}  // namespace wick

@@ -1,0 +1,60 @@
+// An architecture family, declared as data: how its config.json is read, which tensors it has
+// (canonical name -> Hugging Face name, shape derived from the config, optional/tied flags) and
+// how those tensors map onto the canonical LayerWeights. One file per family defines one.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "formats/json_fields.h"
+#include "models/weights.h"
+#include "wick/model_config.h"
+
+namespace wick {
+
+enum WeightFlag : unsigned {
+  kRequired = 0,
+  kOptional = 1u << 0,  // may be absent (e.g. a bias the config does not call for)
+  kPerLayer = 1u << 1,  // name patterns contain {L}, instantiated for every layer
+};
+
+struct WeightSpec {
+  std::string canonical;  // e.g. "blk.{L}.attn_q"
+  std::string hf_name;    // e.g. "model.layers.{L}.self_attn.q_proj.weight"
+  std::vector<int64_t> shape;
+  unsigned flags = kRequired;
+  std::string tied_with;  // canonical name it shares storage with when tie_word_embeddings
+};
+
+// Loaded tensors by canonical name (layer index substituted).
+using TensorMap = std::map<std::string, Tensor>;
+
+struct ArchSpec {
+  const char* model_type;
+  std::vector<const char*> architectures;
+  // Reads the family's own config fields after the common ones are parsed.
+  void (*parse_config)(const JsonFields& f, ModelConfig& cfg);
+  // The tensors this family stores, for a given config.
+  std::vector<WeightSpec> (*weight_table)(const ModelConfig& cfg);
+  // Canonical tensors -> LayerWeights (e.g. splitting fused projections).
+  void (*bind)(const TensorMap& t, const ModelConfig& cfg, ModelWeights& w);
+};
+
+const ArchSpec& llama_arch();
+const ArchSpec& mistral_arch();
+const ArchSpec& qwen2_arch();
+const ArchSpec& phi3_arch();
+
+// Finds the family for a config's model_type (or, failing that, its architectures list).
+// Throws kUnsupported naming what was found and what is supported.
+const ArchSpec& find_arch(const std::string& model_type, const std::vector<std::string>& architectures,
+                          const std::string& config_path);
+
+// Shared pieces of the Llama-style tables, used by the family files.
+std::vector<WeightSpec> llama_style_weight_table(const ModelConfig& cfg);
+void bind_llama_style(const TensorMap& t, const ModelConfig& cfg, ModelWeights& w);
+std::string layer_name(const std::string& pattern, int layer);
+
+}  // namespace wick

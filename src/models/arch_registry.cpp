@@ -1,0 +1,99 @@
+#include <algorithm>
+
+#include "models/arch.h"
+#include "wick/error.h"
+
+namespace wick {
+
+std::string layer_name(const std::string& pattern, int layer) {
+  std::string out = pattern;
+  const auto pos = out.find("{L}");
+  if (pos != std::string::npos) out.replace(pos, 3, std::to_string(layer));
+  return out;
+}
+
+const ArchSpec& find_arch(const std::string& model_type, const std::vector<std::string>& architectures,
+                          const std::string& config_path) {
+  const ArchSpec* all[] = {&llama_arch(), &mistral_arch(), &qwen2_arch(), &phi3_arch()};
+  for (const ArchSpec* a : all)
+    if (model_type == a->model_type) return *a;
+  if (model_type.empty())
+    for (const ArchSpec* a : all)
+      for (const auto& name : architectures)
+        if (std::find(a->architectures.begin(), a->architectures.end(), name) != a->architectures.end()) return *a;
+  std::string arch_list;
+  for (const auto& n : architectures) arch_list += (arch_list.empty() ? "" : ", ") + n;
+  throw Error(ErrorCode::kUnsupported, config_path + ": model_type \"" + model_type + "\"" +
+                                           (arch_list.empty() ? "" : " (architectures: " + arch_list + ")") +
+                                           " is not supported; supported: llama, mistral, qwen2, phi3");
+}
+
+std::vector<WeightSpec> llama_style_weight_table(const ModelConfig& c) {
+  const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+  const int64_t Q = c.q_dim(), KV = c.kv_dim();
+  // Biases are listed only when the config asks for them: like transformers, a stored bias
+  // the config does not call for is ignored.
+  std::vector<WeightSpec> t = {
+      {"token_embd", "model.embed_tokens.weight", {V, H}, kRequired, "output"},
+      {"output_norm", "model.norm.weight", {H}},
+      {"output", "lm_head.weight", {V, H}, kRequired, "token_embd"},
+      {"blk.{L}.attn_norm", "model.layers.{L}.input_layernorm.weight", {H}, kPerLayer},
+      {"blk.{L}.attn_q", "model.layers.{L}.self_attn.q_proj.weight", {Q, H}, kPerLayer},
+      {"blk.{L}.attn_k", "model.layers.{L}.self_attn.k_proj.weight", {KV, H}, kPerLayer},
+      {"blk.{L}.attn_v", "model.layers.{L}.self_attn.v_proj.weight", {KV, H}, kPerLayer},
+      {"blk.{L}.attn_output", "model.layers.{L}.self_attn.o_proj.weight", {H, Q}, kPerLayer},
+      {"blk.{L}.ffn_norm", "model.layers.{L}.post_attention_layernorm.weight", {H}, kPerLayer},
+      {"blk.{L}.ffn_gate", "model.layers.{L}.mlp.gate_proj.weight", {I, H}, kPerLayer},
+      {"blk.{L}.ffn_up", "model.layers.{L}.mlp.up_proj.weight", {I, H}, kPerLayer},
+      {"blk.{L}.ffn_down", "model.layers.{L}.mlp.down_proj.weight", {H, I}, kPerLayer},
+  };
+  if (c.qkv_bias) {
+    t.push_back({"blk.{L}.attn_q.bias", "model.layers.{L}.self_attn.q_proj.bias", {Q}, kPerLayer});
+    t.push_back({"blk.{L}.attn_k.bias", "model.layers.{L}.self_attn.k_proj.bias", {KV}, kPerLayer});
+    t.push_back({"blk.{L}.attn_v.bias", "model.layers.{L}.self_attn.v_proj.bias", {KV}, kPerLayer});
+  }
+  if (c.o_bias) t.push_back({"blk.{L}.attn_output.bias", "model.layers.{L}.self_attn.o_proj.bias", {H}, kPerLayer});
+  if (c.mlp_bias) {
+    t.push_back({"blk.{L}.ffn_gate.bias", "model.layers.{L}.mlp.gate_proj.bias", {I}, kPerLayer});
+    t.push_back({"blk.{L}.ffn_up.bias", "model.layers.{L}.mlp.up_proj.bias", {I}, kPerLayer});
+    t.push_back({"blk.{L}.ffn_down.bias", "model.layers.{L}.mlp.down_proj.bias", {H}, kPerLayer});
+  }
+  return t;
+}
+
+namespace {
+Tensor get(const TensorMap& t, const std::string& name) {
+  auto it = t.find(name);
+  return it == t.end() ? Tensor{} : it->second;
+}
+}  // namespace
+
+void bind_llama_style(const TensorMap& t, const ModelConfig& cfg, ModelWeights& w) {
+  w.token_embd = get(t, "token_embd");
+  w.output_norm = get(t, "output_norm");
+  w.output = get(t, "output");
+  w.layers.resize(static_cast<size_t>(cfg.num_layers));
+  for (int l = 0; l < cfg.num_layers; ++l) {
+    auto n = [&](const char* suffix) { return get(t, "blk." + std::to_string(l) + "." + suffix); };
+    LayerWeights& L = w.layers[static_cast<size_t>(l)];
+    L.attn_norm = n("attn_norm");
+    L.ffn_norm = n("ffn_norm");
+    L.wo = n("attn_output");
+    L.bo = n("attn_output.bias");
+    L.w_down = n("ffn_down");
+    L.b_down = n("ffn_down.bias");
+    // Families with fused projections fill these themselves; the separate names stay empty.
+    L.wq = n("attn_q");
+    L.wk = n("attn_k");
+    L.wv = n("attn_v");
+    L.bq = n("attn_q.bias");
+    L.bk = n("attn_k.bias");
+    L.bv = n("attn_v.bias");
+    L.w_gate = n("ffn_gate");
+    L.w_up = n("ffn_up");
+    L.b_gate = n("ffn_gate.bias");
+    L.b_up = n("ffn_up.bias");
+  }
+}
+
+}  // namespace wick

@@ -1,0 +1,28 @@
+// UTF-8 helpers and the GPT-2 byte <-> unicode mapping used by byte-level BPE.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace wick {
+
+// Length of the UTF-8 sequence starting with byte c (1 for invalid lead bytes).
+inline int utf8_len(unsigned char c) {
+  if (c < 0x80) return 1;
+  if ((c >> 5) == 0x6) return 2;
+  if ((c >> 4) == 0xE) return 3;
+  if ((c >> 3) == 0x1E) return 4;
+  return 1;
+}
+void append_utf8(std::string& out, uint32_t cp);
+// Number of bytes at the end of s that form an incomplete UTF-8 sequence (0 if complete).
+size_t incomplete_utf8_tail(std::string_view s);
+
+// GPT-2's bytes_to_unicode: printable bytes map to themselves, the rest to U+0100.. in order.
+const std::array<std::string, 256>& byte_to_unicode();
+// Inverse, for decoding; returns -1 for code points outside the table.
+int unicode_to_byte(uint32_t cp);
+
+}  // namespace wick

@@ -1,0 +1,150 @@
+// Every supported architecture variant against the independent PyTorch reference
+// (tests/reference/hf_reference.py) on small random-weight models: each named intermediate
+// of the prefill, the prefill logits of every prompt token, and the logits of several decode
+// steps, with greedy-token agreement. A failure names the first layer that diverged.
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "formats/safetensors.h"
+#include "test_util.h"
+#include "wick/model.h"
+
+namespace wick::test {
+namespace {
+
+struct Variant {
+  std::string name;
+  std::string args;  // wick-make-model arguments
+  double tol;        // max |wick - ref| / max(1, max |ref|), per dtype (F16/BF16 weights are upcast exactly,
+                     // so they differ from F32 only through the values the reference sees)
+};
+
+const double kTolF32 = 2e-5;
+const double kTol16 = 2e-5;
+
+std::vector<Variant> variants() {
+  const std::string longrope_factors =
+      R"("short_factor":[1.0,1.1,1.2,1.3,1.5,1.8,2.0,2.5],"long_factor":[1.0,1.5,2.0,3.0,4.0,6.0,8.0,10.0])";
+  return {
+      {"llama_f32_gqa", "--arch llama", kTolF32},
+      {"llama_f16", "--arch llama --dtype f16", kTol16},
+      {"llama_bf16", "--arch llama --dtype bf16", kTol16},
+      {"llama_mha_biases", "--arch llama --set num_key_value_heads=4 --set attention_bias=true --set mlp_bias=true", kTolF32},
+      {"llama_explicit_head_dim", "--arch llama --set head_dim=32", kTolF32},
+      {"llama_tied", "--arch llama --set tie_word_embeddings=true", kTolF32},
+      {"llama_rope_linear", R"(--arch llama --set 'rope_scaling={"type":"linear","factor":2.0}')", kTolF32},
+      {"llama_rope_dynamic", R"(--arch llama --set max_position_embeddings=8 --set 'rope_scaling={"type":"dynamic","factor":4.0}')", kTolF32},
+      {"llama_rope_yarn", R"(--arch llama --set 'rope_scaling={"type":"yarn","factor":4.0,"original_max_position_embeddings":16}')", kTolF32},
+      {"llama_rope_llama3", R"(--arch llama --set 'rope_scaling={"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":16}')", kTolF32},
+      {"llama_sharded_f16", "--arch llama --dtype f16 --shards 3", kTol16},
+      {"mistral_sliding_window", "--arch mistral --set sliding_window=5", kTolF32},
+      {"mistral_bf16_no_window", "--arch mistral --dtype bf16 --set sliding_window=null", kTol16},
+      {"qwen2_biases_tied_window_bf16", "--arch qwen2 --dtype bf16 --set tie_word_embeddings=true --set use_sliding_window=true --set sliding_window=6 --set max_window_layers=1", kTol16},
+      {"qwen2_f32", "--arch qwen2 --set num_key_value_heads=1", kTolF32},
+      {"phi3_longrope_short", "--arch phi3 --set sliding_window=7 --set original_max_position_embeddings=32 --set 'rope_scaling={\"type\":\"longrope\"," + longrope_factors + "}'", kTolF32},
+      {"phi3_su_long_f16", "--arch phi3 --dtype f16 --set original_max_position_embeddings=8 --set 'rope_scaling={\"type\":\"su\"," + longrope_factors + "}'", kTol16},
+      {"phi3_longrope_crossing", "--arch phi3 --set original_max_position_embeddings=14 --set 'rope_scaling={\"type\":\"longrope\"," + longrope_factors + "}'", kTolF32},
+  };
+}
+
+const std::vector<int> kPrompt = {1, 80, 147, 201, 189, 111, 7, 1500, 33, 402, 91, 1024};
+const int kSteps = 4;
+
+void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
+
+class ReferenceTest : public ::testing::TestWithParam<Variant> {};
+
+// Writes the variant's random model and runs the PyTorch reference on it; "" or an error.
+std::string make_model_and_reference(const Variant& v, const std::string& d) {
+  std::string out;
+  const std::string cmd = bin("wick-make-model") + " --preset tiny --seed 7 --testdata '" + testdata_dir() + "' -o " + d +
+                          " " + v.args + " 2>&1";
+  if (run_command(cmd, &out) != 0) return "wick-make-model failed: " + out;
+  nlohmann::json jobs = {{{"dir", d}, {"prompt", kPrompt}, {"steps", kSteps}, {"out", d + "/reference.safetensors"}}};
+  write_file(d + "/jobs.json", jobs.dump());
+  if (run_command(torch_python() + " " + WICK_SOURCE_DIR + "/tests/reference/hf_reference.py " + d + "/jobs.json 2>&1", &out) != 0)
+    return "reference failed: " + out;
+  return "";
+}
+
+double rel_error(const float* a, const float* ref, size_t n, double* max_abs_out = nullptr) {
+  double err = 0, scale = 1;
+  for (size_t i = 0; i < n; ++i) {
+    err = std::max(err, std::fabs(static_cast<double>(a[i]) - ref[i]));
+    scale = std::max(scale, std::fabs(static_cast<double>(ref[i])));
+  }
+  if (max_abs_out) *max_abs_out = err;
+  return err / scale;
+}
+
+int argmax(const float* x, int n) { return static_cast<int>(std::max_element(x, x + n) - x); }
+
+TEST_P(ReferenceTest, MatchesPyTorchLayerByLayer) {
+  WICK_REQUIRE_TESTDATA();
+  if (torch_python().empty()) {
+    if (std::getenv("CI")) FAIL() << "/usr/bin/python3 cannot import torch (install python3-torch)";
+    GTEST_SKIP() << "*** /usr/bin/python3 with torch (Debian python3-torch) is missing: reference comparison did not run ***";
+  }
+  const Variant& v = GetParam();
+  TempDir tmp;
+  const std::string d = tmp.file(v.name);
+  const std::string setup_error = make_model_and_reference(v, d);
+  ASSERT_TRUE(setup_error.empty()) << setup_error;
+  SafetensorsFile ref(d + "/reference.safetensors");
+  auto model = Model::load(d);
+  ASSERT_TRUE(model) << model.error().what();
+  SessionOptions so;
+  so.all_logits = true;
+  so.n_threads = 2;
+  auto session = Session::create(model.value(), so);
+  ASSERT_TRUE(session) << session.error().what();
+  std::vector<std::pair<std::string, std::vector<float>>> seen;
+  session.value()->set_activation_hook([&](const char* name, const float* data, int rows, int cols) {
+    seen.emplace_back(name, std::vector<float>(data, data + static_cast<size_t>(rows) * cols));
+  });
+  auto logits = session.value()->append(kPrompt);
+  ASSERT_TRUE(logits) << logits.error().what();
+
+  // Layer by layer, in forward order: the first divergence is the one reported.
+  double worst = 0;
+  for (const auto& [name, data] : seen) {
+    const Tensor* r = ref.find("prefill/" + name);
+    ASSERT_NE(r, nullptr) << "reference has no " << name;
+    ASSERT_EQ(static_cast<size_t>(r->numel()), data.size()) << name;
+    const double e = rel_error(data.data(), static_cast<const float*>(r->data), data.size());
+    worst = std::max(worst, e);
+    ASSERT_LT(e, v.tol) << v.name << ": first divergence at '" << name << "' (relative error " << e << ")";
+  }
+  EXPECT_EQ(seen.size(), 3 + 5 * 2u) << "every named intermediate was compared";
+  session.value()->set_activation_hook(nullptr);
+
+  const int V = model.value()->config().vocab_size;
+  const Tensor* ref_logits = ref.find("prefill/logits");
+  double prefill_abs = 0;
+  rel_error(logits.value(), static_cast<const float*>(ref_logits->data), kPrompt.size() * static_cast<size_t>(V), &prefill_abs);
+  const auto* ref_tokens = static_cast<const float*>(ref.find("tokens")->data);
+  EXPECT_EQ(argmax(logits.value() + (kPrompt.size() - 1) * static_cast<size_t>(V), V), static_cast<int>(ref_tokens[0]));
+
+  double decode_abs = 0;
+  for (int i = 0; i < kSteps; ++i) {
+    const int tok = static_cast<int>(ref_tokens[i]);
+    auto step = session.value()->append(&tok, 1);
+    ASSERT_TRUE(step) << step.error().what();
+    const Tensor* r = ref.find("decode." + std::to_string(i) + "/logits");
+    ASSERT_NE(r, nullptr);
+    double abs_err = 0;
+    const double e = rel_error(step.value(), static_cast<const float*>(r->data), static_cast<size_t>(V), &abs_err);
+    decode_abs = std::max(decode_abs, abs_err);
+    EXPECT_LT(e, v.tol) << v.name << ": decode step " << i << " logits diverge";
+    if (i + 1 < kSteps) EXPECT_EQ(argmax(step.value(), V), static_cast<int>(ref_tokens[i + 1])) << "greedy token at step " << i + 1;
+  }
+  std::printf("[reference] %-32s max rel err (layers) %.2e | logits max abs err: prefill %.2e, decode %.2e\n",
+              v.name.c_str(), worst, prefill_abs, decode_abs);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllVariants, ReferenceTest, ::testing::ValuesIn(variants()),
+                         [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace wick::test

@@ -1,0 +1,114 @@
+// The real pretrained TinyStories-656K model: greedy generation from BOS tells its story and
+// produces the same token ids as the PyTorch reference.
+#include <nlohmann/json.hpp>
+
+#include "formats/safetensors.h"
+#include "test_util.h"
+#include "wick/generate.h"
+
+namespace wick::test {
+namespace {
+
+std::string model_dir() { return testdata_dir() + "/models/tinystories-656k"; }
+
+TEST(TinyStories, GreedyStoryFromBos) {
+  WICK_REQUIRE_TESTDATA();
+  auto model = Model::load(model_dir());
+  ASSERT_TRUE(model) << model.error().what();
+  auto session = Session::create(model.value());
+  ASSERT_TRUE(session);
+  GenerateParams p;
+  p.sampling.temperature = 0;
+  p.max_new_tokens = 60;
+  auto r = generate(*session.value(), "", p);
+  ASSERT_TRUE(r) << r.error().what();
+  EXPECT_EQ(r->prompt_tokens, std::vector<int>{1});  // add_bos_token: <|start_story|>
+  EXPECT_EQ(r->text.rfind("Once upon a time, there was a little girl named Lily.", 0), 0u) << r->text;
+  EXPECT_EQ(r->tokens.size(), 60u);
+  EXPECT_EQ(r->logprobs.size(), r->tokens.size());
+  for (float lp : r->logprobs) EXPECT_LE(lp, 0.0f);
+}
+
+TEST(TinyStories, SameTokensAsPyTorchReference) {
+  WICK_REQUIRE_TESTDATA();
+  if (torch_python().empty()) {
+    if (std::getenv("CI")) FAIL() << "/usr/bin/python3 cannot import torch";
+    GTEST_SKIP() << "*** python3-torch missing: reference comparison did not run ***";
+  }
+  TempDir tmp;
+  const int steps = 48;
+  nlohmann::json jobs = {{{"dir", model_dir()}, {"prompt", {1}}, {"steps", steps}, {"out", tmp.file("ref.safetensors")}}};
+  write_file(tmp.file("jobs.json"), jobs.dump());
+  std::string out;
+  ASSERT_EQ(run_command(torch_python() + " " + WICK_SOURCE_DIR + "/tests/reference/hf_reference.py " + tmp.file("jobs.json") + " 2>&1", &out), 0) << out;
+  SafetensorsFile ref(tmp.file("ref.safetensors"));
+  const Tensor* t = ref.find("tokens");
+  ASSERT_NE(t, nullptr);
+  std::vector<int> expected;
+  for (int64_t i = 0; i < t->numel(); ++i) expected.push_back(static_cast<int>(static_cast<const float*>(t->data)[i]));
+
+  auto model = Model::load(model_dir());
+  ASSERT_TRUE(model);
+  auto session = Session::create(model.value());
+  ASSERT_TRUE(session);
+  GenerateParams p;
+  p.sampling.temperature = 0;
+  p.max_new_tokens = steps;
+  p.ignore_eos = true;
+  auto r = generate_from_tokens(*session.value(), {1}, p);
+  ASSERT_TRUE(r) << r.error().what();
+  EXPECT_EQ(r->tokens, expected);
+}
+
+TEST(TinyStories, SeededSamplingIsReproducibleAndSeedsDiffer) {
+  WICK_REQUIRE_TESTDATA();
+  auto model = Model::load(model_dir());
+  ASSERT_TRUE(model);
+  auto session = Session::create(model.value());
+  ASSERT_TRUE(session);
+  GenerateParams p;
+  p.sampling = {0.9f, 40, 0.95f, 1234};
+  p.max_new_tokens = 40;
+  p.ignore_eos = true;
+  auto a = generate(*session.value(), "Once upon a time", p);
+  auto b = generate(*session.value(), "Once upon a time", p);
+  p.sampling.seed = 99;
+  auto c = generate(*session.value(), "Once upon a time", p);
+  ASSERT_TRUE(a && b && c);
+  EXPECT_EQ(a->tokens, b->tokens);
+  EXPECT_NE(a->tokens, c->tokens);
+}
+
+TEST(TinyStories, PromptTooLongIsAClearError) {
+  WICK_REQUIRE_TESTDATA();
+  auto model = Model::load(model_dir());
+  ASSERT_TRUE(model);
+  auto session = Session::create(model.value());
+  ASSERT_TRUE(session);
+  GenerateParams p;
+  p.max_new_tokens = 505;
+  auto r = generate(*session.value(), "Once upon a time there was a dog.", p);
+  ASSERT_FALSE(r);
+  const std::string msg = r.error().what();
+  EXPECT_NE(msg.find("exceeds the context length of 512"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("max_new_tokens (505)"), std::string::npos) << msg;
+}
+
+TEST(TinyStories, StreamedTextEqualsFinalText) {
+  WICK_REQUIRE_TESTDATA();
+  auto model = Model::load(model_dir());
+  ASSERT_TRUE(model);
+  auto session = Session::create(model.value());
+  ASSERT_TRUE(session);
+  GenerateParams p;
+  p.sampling = {1.0f, 0, 1.0f, 5};
+  p.max_new_tokens = 80;
+  std::string streamed;
+  p.on_text = [&](const std::string& s) { streamed += s; };
+  auto r = generate(*session.value(), "Tom had a", p);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(streamed, r->text);
+}
+
+}  // namespace
+}  // namespace wick::test

@@ -1,0 +1,40 @@
+// Helpers shared by the tests: locating the test data, temporary directories, running tools.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace wick::test {
+
+// $WICK_TESTDATA or ../shared/testdata beside the checkout; "" if absent.
+std::string testdata_dir();
+// Skips the current test with a loud message when the test data is missing.
+#define WICK_REQUIRE_TESTDATA()                                                              \
+  do {                                                                                       \
+    if (::wick::test::testdata_dir().empty())                                                \
+      GTEST_SKIP() << "*** TEST DATA MISSING: set WICK_TESTDATA or put ../shared/testdata " \
+                      "beside the checkout; this test did not run ***";                      \
+  } while (0)
+
+// A fresh directory under the system temp dir, removed by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Runs a shell command; returns its exit status and captures stdout (+stderr if asked).
+int run_command(const std::string& cmd, std::string* output = nullptr);
+std::string bin(const std::string& tool);  // path of a built tool (wick, wick-make-model)
+// /usr/bin/python3 when it can import torch, else "".
+std::string torch_python();
+void write_file(const std::string& path, const std::string& bytes);
+std::string read_file(const std::string& path);
+
+}  // namespace wick::test

@@ -1,0 +1,145 @@
+// Every CPU kernel, on every instruction set this machine supports, against the scalar
+// reference backend, for every weight dtype.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "backends/backend.h"
+#include "backends/cpu/cpu_isa.h"
+
+namespace wick {
+namespace {
+
+struct OwnedTensor {
+  std::vector<uint8_t> bytes;
+  Tensor t;
+};
+
+OwnedTensor random_tensor(DType dt, int64_t rows, int64_t cols, std::mt19937& rng, float scale = 1.0f) {
+  std::uniform_real_distribution<float> u(-scale, scale);
+  OwnedTensor o;
+  o.bytes.resize(dtype_row_bytes(dt, static_cast<uint64_t>(rows * cols)));
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    const float v = u(rng);
+    if (dt == DType::F32) std::memcpy(o.bytes.data() + i * 4, &v, 4);
+    else {
+      const uint16_t h = dt == DType::F16 ? f32_to_f16(v) : f32_to_bf16(v);
+      std::memcpy(o.bytes.data() + i * 2, &h, 2);
+    }
+  }
+  o.t.dtype = dt;
+  o.t.ndim = rows == 1 ? 1 : 2;
+  o.t.shape = rows == 1 ? std::array<int64_t, 4>{cols, 0, 0, 0} : std::array<int64_t, 4>{rows, cols, 0, 0};
+  o.t.data = o.bytes.data();
+  return o;
+}
+
+std::vector<float> random_vec(size_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+void expect_close(const std::vector<float>& a, const std::vector<float>& b, double tol, const std::string& what) {
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    ASSERT_NEAR(a[i], b[i], tol * std::max(1.0f, std::fabs(b[i]))) << what << " at " << i;
+}
+
+class KernelTest : public ::testing::TestWithParam<std::tuple<CpuIsa, DType>> {};
+
+TEST_P(KernelTest, MatmulMatchesReference) {
+  auto [isa, dt] = GetParam();
+  auto cpu = make_cpu_backend_for_isa(3, isa);
+  auto ref = make_reference_backend();
+  std::mt19937 rng(1);
+  for (auto [rows, cols, n] : {std::tuple{37, 70, 1}, std::tuple{64, 128, 5}, std::tuple{5, 3, 2}, std::tuple{130, 33, 17}}) {
+    cpu->reserve(cols, 16);
+    auto w = random_tensor(dt, rows, cols, rng);
+    auto b = random_tensor(dt, 1, rows, rng);
+    auto x = random_vec(static_cast<size_t>(n * cols), rng);
+    std::vector<float> y1(static_cast<size_t>(n * rows)), y2(y1.size());
+    cpu->matmul(y1.data(), x.data(), n, w.t, &b.t);
+    ref->matmul(y2.data(), x.data(), n, w.t, &b.t);
+    expect_close(y1, y2, 1e-5, "matmul");
+    // strided output, no bias
+    std::vector<float> y3(static_cast<size_t>(n * (rows + 3)), -7.0f);
+    cpu->matmul(y3.data(), x.data(), n, w.t, nullptr, rows + 3);
+    ref->matmul(y2.data(), x.data(), n, w.t, nullptr);
+    for (int t = 0; t < n; ++t)
+      for (int r = 0; r < rows; ++r) ASSERT_NEAR(y3[static_cast<size_t>(t * (rows + 3) + r)], y2[static_cast<size_t>(t * rows + r)], 1e-4);
+    EXPECT_EQ(y3[static_cast<size_t>(rows)], -7.0f) << "padding between strided rows untouched";
+  }
+}
+
+TEST_P(KernelTest, EmbedAndNormMatchReference) {
+  auto [isa, dt] = GetParam();
+  auto cpu = make_cpu_backend_for_isa(2, isa);
+  auto ref = make_reference_backend();
+  std::mt19937 rng(2);
+  auto table = random_tensor(dt, 50, 24, rng);
+  const int32_t ids[] = {0, 49, 7, 7};
+  std::vector<float> a(4 * 24), b(4 * 24);
+  cpu->embed(a.data(), table.t, ids, 4);
+  ref->embed(b.data(), table.t, ids, 4);
+  expect_close(a, b, 0, "embed");
+  auto g = random_tensor(dt, 1, 24, rng);
+  std::vector<float> na(a.size()), nb(a.size());
+  cpu->rms_norm(na.data(), a.data(), 4, 24, g.t, 1e-6f);
+  ref->rms_norm(nb.data(), a.data(), 4, 24, g.t, 1e-6f);
+  expect_close(na, nb, 1e-5, "rms_norm");
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryIsaAndDtype, KernelTest,
+                         ::testing::Combine(::testing::ValuesIn(supported_cpu_isas()),
+                                            ::testing::Values(DType::F32, DType::F16, DType::BF16)),
+                         [](const auto& info) {
+                           return std::string(cpu_isa_name(std::get<0>(info.param))) + "_" + dtype_name(std::get<1>(info.param));
+                         });
+
+class IsaTest : public ::testing::TestWithParam<CpuIsa> {};
+
+TEST_P(IsaTest, RopeSiluAddMatchReference) {
+  auto cpu = make_cpu_backend_for_isa(2, GetParam());
+  auto ref = make_reference_backend();
+  std::mt19937 rng(3);
+  const int n = 3, heads = 2, hd = 8, stride = 20;
+  auto x = random_vec(n * stride, rng), cs = random_vec(n * hd / 2, rng), sn = random_vec(n * hd / 2, rng);
+  auto y = x;
+  cpu->rope(x.data(), n, heads, hd, stride, cs.data(), sn.data());
+  ref->rope(y.data(), n, heads, hd, stride, cs.data(), sn.data());
+  expect_close(x, y, 1e-6, "rope");
+  auto g = random_vec(40000, rng), u = random_vec(40000, rng);
+  auto g2 = g;
+  cpu->silu_mul(g.data(), u.data(), 40000);
+  ref->silu_mul(g2.data(), u.data(), 40000);
+  expect_close(g, g2, 1e-6, "silu_mul");
+  cpu->add(g.data(), u.data(), 40000);
+  ref->add(g2.data(), u.data(), 40000);
+  expect_close(g, g2, 1e-6, "add");
+}
+
+TEST_P(IsaTest, AttentionMatchesReferenceWithGqaAndWindow) {
+  auto cpu = make_cpu_backend_for_isa(3, GetParam());
+  auto ref = make_reference_backend();
+  std::mt19937 rng(4);
+  const int heads = 4, kvh = 2, hd = 16, ctx = 40, n = 6, pos0 = 20;
+  cpu->reserve(64, ctx);
+  auto q = random_vec(n * heads * hd, rng), k = random_vec(ctx * kvh * hd, rng), v = random_vec(ctx * kvh * hd, rng);
+  for (int window : {0, 1, 5, 100}) {
+    std::vector<float> o1(q.size()), o2(q.size());
+    AttentionArgs a{o1.data(), q.data(), k.data(), v.data(), n, pos0, heads, kvh, hd, window, 0.25f};
+    cpu->attention(a);
+    a.out = o2.data();
+    ref->attention(a);
+    expect_close(o1, o2, 1e-5, "attention window " + std::to_string(window));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryIsa, IsaTest, ::testing::ValuesIn(supported_cpu_isas()),
+                         [](const auto& info) { return std::string(cpu_isa_name(info.param)); });
+
+}  // namespace
+}  // namespace wick

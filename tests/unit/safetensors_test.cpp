@@ -1,0 +1,142 @@
+// Malformed safetensors files: each is a clear error naming the file, never a crash or an
+// out-of-bounds read (this suite also runs under the asan preset).
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "formats/safetensors.h"
+#include "test_util.h"
+#include "wick/error.h"
+
+namespace wick::test {
+namespace {
+
+std::string make_file(std::string header, size_t data_bytes, int64_t header_len_override = -1) {
+  while (header.size() % 8) header.push_back(' ');  // keep tensor data aligned, as writers do
+  std::string out(8, '\0');
+  const uint64_t len = header_len_override >= 0 ? static_cast<uint64_t>(header_len_override) : header.size();
+  std::memcpy(out.data(), &len, 8);
+  out += header;
+  out += std::string(data_bytes, '\x01');
+  return out;
+}
+
+std::string error_of(const std::string& bytes, ErrorCode* code = nullptr) {
+  TempDir d;
+  write_file(d.file("m.safetensors"), bytes);
+  try {
+    SafetensorsFile f(d.file("m.safetensors"));
+  } catch (const Error& e) {
+    if (code) *code = e.code();
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Safetensors, ReadsValidFileAndMetadata) {
+  TempDir d;
+  std::vector<float> v = {1, 2, 3, 4, 5, 6};
+  TensorToWrite t{"w", DType::F32, {2, 3}, std::vector<uint8_t>(24)};
+  std::memcpy(t.bytes.data(), v.data(), 24);
+  write_safetensors(d.file("a.safetensors"), {t}, {{"alias", "w"}});
+  SafetensorsFile f(d.file("a.safetensors"));
+  const Tensor* w = f.find("w");
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(w->rows(), 2);
+  EXPECT_EQ(w->cols(), 3);
+  EXPECT_EQ(static_cast<const float*>(w->data)[5], 6.0f);
+  EXPECT_EQ(f.metadata().at("alias"), "w");
+}
+
+TEST(Safetensors, TooShort) {
+  EXPECT_NE(error_of("abc").find("too short"), std::string::npos);
+}
+
+TEST(Safetensors, HeaderLengthBeyondFile) {
+  const std::string msg = error_of(make_file("{}", 0, 1000));
+  EXPECT_NE(msg.find("beyond the end of the file"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("m.safetensors"), std::string::npos) << msg;
+  EXPECT_NE(error_of(make_file("{}", 0, int64_t(1) << 62)).find("exceeds"), std::string::npos);
+}
+
+TEST(Safetensors, InvalidJson) {
+  EXPECT_NE(error_of(make_file("{\"a\": [", 0)).find("not valid JSON"), std::string::npos);
+  EXPECT_NE(error_of(make_file("[1,2]   ", 0)).find("not a JSON object"), std::string::npos);
+}
+
+TEST(Safetensors, TruncatedData) {
+  const std::string h = R"({"w":{"dtype":"F32","shape":[4,4],"data_offsets":[0,64]}})";
+  const std::string msg = error_of(make_file(h, 32));
+  EXPECT_NE(msg.find("beyond the data section"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'w'"), std::string::npos) << msg;
+}
+
+TEST(Safetensors, OffsetsDisagreeWithShape) {
+  const std::string h = R"({"w":{"dtype":"F32","shape":[4,4],"data_offsets":[0,60]}})";
+  EXPECT_NE(error_of(make_file(h, 64)).find("needs 64 bytes"), std::string::npos);
+}
+
+TEST(Safetensors, OverlappingTensors) {
+  const std::string h = R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"b":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})";
+  EXPECT_NE(error_of(make_file(h, 24)).find("overlap"), std::string::npos);
+}
+
+TEST(Safetensors, ReversedAndNegativeOffsets) {
+  EXPECT_NE(error_of(make_file(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[16,8]}})", 24)).find("begin"), std::string::npos);
+  EXPECT_NE(error_of(make_file(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}})", 24)).find("data_offsets"), std::string::npos);
+}
+
+TEST(Safetensors, UnknownDtypeIsUnsupported) {
+  ErrorCode code{};
+  const std::string msg = error_of(make_file(R"({"a":{"dtype":"F8_E4M3","shape":[4],"data_offsets":[0,4]}})", 8), &code);
+  EXPECT_EQ(code, ErrorCode::kUnsupported);
+  EXPECT_NE(msg.find("F8_E4M3"), std::string::npos);
+}
+
+TEST(Safetensors, AbsurdShapes) {
+  EXPECT_NE(error_of(make_file(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})", 8)).find("absurd"),
+            std::string::npos);
+  EXPECT_NE(error_of(make_file(R"({"a":{"dtype":"F32","shape":[1,1,1,1,1],"data_offsets":[0,4]}})", 8)).find("dimensions"),
+            std::string::npos);
+  EXPECT_NE(error_of(make_file(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 8)).find("negative"),
+            std::string::npos);
+}
+
+TEST(Safetensors, MissingFile) {
+  try {
+    SafetensorsFile f("/nonexistent/x.safetensors");
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kNotFound);
+  }
+}
+
+TEST(Safetensors, RandomCorruptionNeverCrashes) {
+  // Flip bytes of a valid file's header: every outcome must be a parsed file or an Error.
+  TempDir d;
+  TensorToWrite t{"weight", DType::BF16, {3, 5}, std::vector<uint8_t>(30, 7)};
+  write_safetensors(d.file("ok.safetensors"), {t, {"bias", DType::F16, {5}, std::vector<uint8_t>(10, 1)}});
+  const std::string good = read_file(d.file("ok.safetensors"));
+  uint32_t seed = 12345;
+  for (int i = 0; i < 2000; ++i) {
+    std::string bad = good;
+    for (int k = 0; k < 3; ++k) {
+      seed = seed * 1664525u + 1013904223u;
+      bad[seed % std::min<size_t>(bad.size(), 160)] = static_cast<char>(seed >> 24);
+    }
+    seed = seed * 1664525u + 1013904223u;
+    if (i % 5 == 0) bad.resize(seed % bad.size());
+    write_file(d.file("bad.safetensors"), bad);
+    try {
+      SafetensorsFile f(d.file("bad.safetensors"));
+      for (const auto& [name, tensor] : f.tensors()) {  // touch every byte it claims to have
+        const auto* p = static_cast<const uint8_t*>(tensor.data);
+        volatile uint8_t sink = 0;
+        for (uint64_t b = 0; b < tensor.nbytes(); ++b) sink ^= p[b];
+      }
+    } catch (const Error&) {
+    }
+  }
+}
+
+}  // namespace
+}  // namespace wick::test

@@ -1,0 +1,144 @@
+// Tokenizer: the TinyStories (SentencePiece-style BPE) tokenizer end to end, streaming
+// detokenization, bad input, and the Hugging Face fixtures of the byte-level families.
+#include <fstream>
+
+#include "test_util.h"
+#include "wick/tokenizer.h"
+
+namespace wick::test {
+namespace {
+
+std::shared_ptr<Tokenizer> load(const std::string& rel) {
+  auto t = Tokenizer::from_file(testdata_dir() + "/" + rel);
+  if (!t) ADD_FAILURE() << t.error().what();
+  return t ? t.value() : nullptr;
+}
+
+TEST(Tokenizer, TinyStoriesEncodeDecode) {
+  WICK_REQUIRE_TESTDATA();
+  auto t = load("models/tinystories-656k/tokenizer.json");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(t->bos_id(), 1);
+  EXPECT_EQ(t->eos_id(), 2);
+  auto ids = t->encode("Once upon a time, there was a little girl.");
+  ASSERT_TRUE(ids);
+  EXPECT_EQ(ids->front(), 1);  // add_bos_token
+  EXPECT_EQ(t->decode(ids.value()), "Once upon a time, there was a little girl.");
+  auto plain = t->encode("Once upon", {false, true});
+  ASSERT_TRUE(plain);
+  EXPECT_NE(plain->front(), 1);
+  EXPECT_EQ(t->token_text(plain->front()).rfind("\xE2\x96\x81", 0), 0u) << "SentencePiece-style ▁ prefix";
+}
+
+TEST(Tokenizer, SpecialTokensSplitOrPlain) {
+  WICK_REQUIRE_TESTDATA();
+  auto t = load("models/tinystories-656k/tokenizer.json");
+  ASSERT_TRUE(t);
+  auto with = t->encode("Hi<|end_story|>", {false, true});
+  ASSERT_TRUE(with);
+  EXPECT_EQ(with->back(), 2);
+  auto plain = t->encode("Hi<|end_story|>", {false, false});
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(std::count(plain->begin(), plain->end(), 2), 0);
+  EXPECT_EQ(t->decode(with.value(), false), "Hi<|end_story|>");
+  EXPECT_EQ(t->decode(with.value(), true), "Hi");
+}
+
+TEST(Tokenizer, ByteFallbackAndStreamingNeverSplitsUtf8) {
+  WICK_REQUIRE_TESTDATA();
+  auto t = load("tokenizers/mistral-v0.1/tokenizer.json");
+  ASSERT_TRUE(t);
+  const std::string text = "naïve café 日本語 🦙 done";
+  auto ids = t->encode(text, {false, true});
+  ASSERT_TRUE(ids);
+  EXPECT_EQ(t->decode(ids.value()), text);
+  StreamDecoder s(*t);
+  std::string streamed;
+  for (int id : ids.value()) {
+    const std::string piece = s.push(id);
+    // every piece is whole UTF-8
+    for (size_t i = 0; i < piece.size();) {
+      const unsigned char c = static_cast<unsigned char>(piece[i]);
+      const size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : 4;
+      ASSERT_LE(i + n, piece.size()) << "half a character streamed";
+      i += n;
+    }
+    streamed += piece;
+  }
+  streamed += s.flush();
+  EXPECT_EQ(streamed, text);
+}
+
+TEST(Tokenizer, BadInput) {
+  WICK_REQUIRE_TESTDATA();
+  auto t = load("models/tinystories-656k/tokenizer.json");
+  ASSERT_TRUE(t);
+  EXPECT_FALSE(t->encode("abc\xff\xfe"));
+  EXPECT_FALSE(t->encode("\xe6\x97"));  // truncated character
+  auto empty = t->encode("", {false, true});
+  ASSERT_TRUE(empty);
+  EXPECT_TRUE(empty->empty());
+  auto ws = t->encode("   \n  ", {false, true});
+  ASSERT_TRUE(ws);
+  EXPECT_EQ(t->decode(ws.value()), "   \n  ") << "whitespace survives a round trip";
+  EXPECT_EQ(t->decode({-5, 999999}), "");
+  TempDir d;
+  write_file(d.file("tokenizer.json"), "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": [\"a b\"]}}");
+  auto bad = Tokenizer::from_file(d.file("tokenizer.json"));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(std::string(bad.error().what()).find("merge 'a b'"), std::string::npos);
+  write_file(d.file("tokenizer.json"), "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}");
+  EXPECT_FALSE(Tokenizer::from_file(d.file("tokenizer.json")));
+  write_file(d.file("tokenizer.json"), "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, \"pre_tokenizer\": {\"type\": \"Bogus\"}}");
+  auto unsup = Tokenizer::from_file(d.file("tokenizer.json"));
+  ASSERT_FALSE(unsup);
+  EXPECT_NE(std::string(unsup.error().what()).find("Bogus"), std::string::npos);
+  write_file(d.file("tokenizer.json"), "{\"model\": ");
+  EXPECT_FALSE(Tokenizer::from_file(d.file("tokenizer.json")));
+}
+
+TEST(Tokenizer, LongInputIsLinear) {
+  WICK_REQUIRE_TESTDATA();
+  auto t = load("tokenizers/mistral-v0.1/tokenizer.json");
+  ASSERT_TRUE(t);
+  std::string text;
+  while (text.size() < 200000) text += "The quick brown fox jumps over the lazy dog. ";
+  auto ids = t->encode(text, {false, true});
+  ASSERT_TRUE(ids);
+  EXPECT_EQ(t->decode(ids.value()), text);
+}
+
+// Hugging Face fixtures for the tokenizer.json families (the GGUF ones belong to the GGUF
+// tokenizer work). Reports the pass rate and requires every string to match.
+void check_fixture(const std::string& tokenizer, const std::string& fixture) {
+  WICK_REQUIRE_TESTDATA();
+  auto t = load(tokenizer);
+  ASSERT_TRUE(t);
+  const std::string inp = read_file(testdata_dir() + "/tokenizer-fixtures/" + fixture + ".gguf.inp");
+  std::ifstream out(testdata_dir() + "/tokenizer-fixtures/" + fixture + ".gguf.out");
+  const std::string sep = "\n__ggml_vocab_test__\n";
+  std::vector<std::string> texts;
+  size_t pos = 0;
+  for (size_t hit; (hit = inp.find(sep, pos)) != std::string::npos; pos = hit + sep.size()) texts.push_back(inp.substr(pos, hit - pos));
+  int ok = 0, total = 0;
+  std::string line;
+  for (const auto& text : texts) {
+    if (!std::getline(out, line)) break;
+    std::vector<int> expected;
+    std::istringstream ss(line);
+    for (int id; ss >> id;) expected.push_back(id);
+    auto ids = t->encode(text, {false, true});
+    ++total;
+    if (ids && ids.value() == expected) ++ok;
+    else ADD_FAILURE() << fixture << ": mismatch for \"" << text << "\"";
+  }
+  std::printf("[fixtures] %s: %d / %d strings match\n", fixture.c_str(), ok, total);
+  EXPECT_GT(total, 10);
+}
+
+TEST(TokenizerFixtures, Llama3) { check_fixture("tokenizers/llama3/tokenizer.json", "ggml-vocab-llama-bpe"); }
+TEST(TokenizerFixtures, Qwen2) { check_fixture("tokenizers/qwen2/tokenizer.json", "ggml-vocab-qwen2"); }
+TEST(TokenizerFixtures, DeepSeekR1Qwen) { check_fixture("tokenizers/qwen2/tokenizer.json", "ggml-vocab-deepseek-r1-qwen"); }
+
+}  // namespace
+}  // namespace wick::test

@@ -1,0 +1,52 @@
+// Micro-benchmarks of the CPU matmul: decode-shaped (1 token) and prefill-shaped (many tokens)
+// products for each weight dtype and ISA. Figures go in closing notes, never in tests.
+//   build/release/bin/wick_bench --benchmark_filter=Matmul
+#include <benchmark/benchmark.h>
+
+#include <random>
+#include <vector>
+
+#include "backends/backend.h"
+#include "backends/cpu/cpu_isa.h"
+
+namespace wick {
+namespace {
+
+void BM_Matmul(benchmark::State& state, DType dt, CpuIsa isa) {
+  const int64_t rows = state.range(0), cols = state.range(1);
+  const int n = static_cast<int>(state.range(2));
+  auto be = make_cpu_backend_for_isa(0, isa);
+  be->reserve(cols, 16);
+  std::vector<uint8_t> w(dtype_row_bytes(dt, static_cast<uint64_t>(rows * cols)));
+  std::mt19937 rng(1);
+  for (auto& b : w) b = static_cast<uint8_t>(rng() & 0x3F);  // finite values for every dtype
+  Tensor t;
+  t.dtype = dt;
+  t.ndim = 2;
+  t.shape = {rows, cols, 0, 0};
+  t.data = w.data();
+  std::vector<float> x(static_cast<size_t>(n * cols), 0.5f), y(static_cast<size_t>(n * rows));
+  for (auto _ : state) {
+    be->matmul(y.data(), x.data(), n, t, nullptr);
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * rows * cols * n * state.iterations(), benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
+}
+
+void register_all() {
+  for (CpuIsa isa : supported_cpu_isas())
+    for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+      const std::string name = std::string("Matmul/") + cpu_isa_name(isa) + "/" + dtype_name(dt);
+      benchmark::RegisterBenchmark(name.c_str(), [dt, isa](benchmark::State& s) { BM_Matmul(s, dt, isa); })
+          ->Args({2048, 2048, 1})
+          ->Args({5632, 2048, 1})
+          ->Args({2048, 2048, 64})
+          ->UseRealTime();
+    }
+}
+
+const int kRegistered = (register_all(), 0);
+
+}  // namespace
+}  // namespace wick

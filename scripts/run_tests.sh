@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs the whole test suite (ctest) on the release build; with --asan also builds the asan
+# preset and runs the unit tests (parsers, loaders, kernels) under Address+UB sanitizers.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cmake --preset release >/dev/null
+cmake --build --preset release
+ctest --preset release -j"$(nproc)"
+if [ "${1:-}" = "--asan" ]; then
+  cmake --preset asan >/dev/null
+  cmake --build --preset asan --target wick_unit_tests
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ./build/asan/tests/wick_unit_tests --gtest_brief=1
+fi

@@ -52,7 +52,9 @@ const ArchSpec& phi3_arch();
 const ArchSpec& find_arch(const std::string& model_type, const std::vector<std::string>& architectures,
                           const std::string& config_path);
 
-// Shared pieces of the Llama-style tables, used by the family files.
+// Shared pieces of the Llama-style tables, used by the family files. decoder_common_weights
+// lists the tensors every family has (embeddings, norms, o_proj, down_proj, LM head).
+std::vector<WeightSpec> decoder_common_weights(const ModelConfig& cfg);
 std::vector<WeightSpec> llama_style_weight_table(const ModelConfig& cfg);
 void bind_llama_style(const TensorMap& t, const ModelConfig& cfg, ModelWeights& w);
 std::string layer_name(const std::string& pattern, int layer);

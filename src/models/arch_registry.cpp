@@ -28,25 +28,30 @@ const ArchSpec& find_arch(const std::string& model_type, const std::vector<std::
                                            " is not supported; supported: llama, mistral, qwen2, phi3");
 }
 
-std::vector<WeightSpec> llama_style_weight_table(const ModelConfig& c) {
-  const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
-  const int64_t Q = c.q_dim(), KV = c.kv_dim();
-  // Biases are listed only when the config asks for them: like transformers, a stored bias
-  // the config does not call for is ignored.
-  std::vector<WeightSpec> t = {
+std::vector<WeightSpec> decoder_common_weights(const ModelConfig& c) {
+  const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size, Q = c.q_dim();
+  return {
       {"token_embd", "model.embed_tokens.weight", {V, H}, kRequired, "output"},
       {"output_norm", "model.norm.weight", {H}},
       {"output", "lm_head.weight", {V, H}, kRequired, "token_embd"},
       {"blk.{L}.attn_norm", "model.layers.{L}.input_layernorm.weight", {H}, kPerLayer},
-      {"blk.{L}.attn_q", "model.layers.{L}.self_attn.q_proj.weight", {Q, H}, kPerLayer},
-      {"blk.{L}.attn_k", "model.layers.{L}.self_attn.k_proj.weight", {KV, H}, kPerLayer},
-      {"blk.{L}.attn_v", "model.layers.{L}.self_attn.v_proj.weight", {KV, H}, kPerLayer},
       {"blk.{L}.attn_output", "model.layers.{L}.self_attn.o_proj.weight", {H, Q}, kPerLayer},
       {"blk.{L}.ffn_norm", "model.layers.{L}.post_attention_layernorm.weight", {H}, kPerLayer},
-      {"blk.{L}.ffn_gate", "model.layers.{L}.mlp.gate_proj.weight", {I, H}, kPerLayer},
-      {"blk.{L}.ffn_up", "model.layers.{L}.mlp.up_proj.weight", {I, H}, kPerLayer},
       {"blk.{L}.ffn_down", "model.layers.{L}.mlp.down_proj.weight", {H, I}, kPerLayer},
   };
+}
+
+std::vector<WeightSpec> llama_style_weight_table(const ModelConfig& c) {
+  const int64_t H = c.hidden_size, I = c.intermediate_size;
+  const int64_t Q = c.q_dim(), KV = c.kv_dim();
+  std::vector<WeightSpec> t = decoder_common_weights(c);
+  t.push_back({"blk.{L}.attn_q", "model.layers.{L}.self_attn.q_proj.weight", {Q, H}, kPerLayer});
+  t.push_back({"blk.{L}.attn_k", "model.layers.{L}.self_attn.k_proj.weight", {KV, H}, kPerLayer});
+  t.push_back({"blk.{L}.attn_v", "model.layers.{L}.self_attn.v_proj.weight", {KV, H}, kPerLayer});
+  t.push_back({"blk.{L}.ffn_gate", "model.layers.{L}.mlp.gate_proj.weight", {I, H}, kPerLayer});
+  t.push_back({"blk.{L}.ffn_up", "model.layers.{L}.mlp.up_proj.weight", {I, H}, kPerLayer});
+  // Biases are listed only when the config asks for them: like transformers, a stored bias
+  // the config does not call for is ignored.
   if (c.qkv_bias) {
     t.push_back({"blk.{L}.attn_q.bias", "model.layers.{L}.self_attn.q_proj.bias", {Q}, kPerLayer});
     t.push_back({"blk.{L}.attn_k.bias", "model.layers.{L}.self_attn.k_proj.bias", {KV}, kPerLayer});

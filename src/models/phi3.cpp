@@ -16,19 +16,11 @@ void parse_phi3(const JsonFields& f, ModelConfig& cfg) {
 }
 
 std::vector<WeightSpec> phi3_table(const ModelConfig& c) {
-  const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+  const int64_t H = c.hidden_size, I = c.intermediate_size;
   const int64_t Q = c.q_dim(), KV = c.kv_dim();
-  std::vector<WeightSpec> t = {
-      {"token_embd", "model.embed_tokens.weight", {V, H}, kRequired, "output"},
-      {"output_norm", "model.norm.weight", {H}},
-      {"output", "lm_head.weight", {V, H}, kRequired, "token_embd"},
-      {"blk.{L}.attn_norm", "model.layers.{L}.input_layernorm.weight", {H}, kPerLayer},
-      {"blk.{L}.attn_qkv", "model.layers.{L}.self_attn.qkv_proj.weight", {Q + 2 * KV, H}, kPerLayer},
-      {"blk.{L}.attn_output", "model.layers.{L}.self_attn.o_proj.weight", {H, Q}, kPerLayer},
-      {"blk.{L}.ffn_norm", "model.layers.{L}.post_attention_layernorm.weight", {H}, kPerLayer},
-      {"blk.{L}.ffn_gate_up", "model.layers.{L}.mlp.gate_up_proj.weight", {2 * I, H}, kPerLayer},
-      {"blk.{L}.ffn_down", "model.layers.{L}.mlp.down_proj.weight", {H, I}, kPerLayer},
-  };
+  std::vector<WeightSpec> t = decoder_common_weights(c);
+  t.push_back({"blk.{L}.attn_qkv", "model.layers.{L}.self_attn.qkv_proj.weight", {Q + 2 * KV, H}, kPerLayer});
+  t.push_back({"blk.{L}.ffn_gate_up", "model.layers.{L}.mlp.gate_up_proj.weight", {2 * I, H}, kPerLayer});
   if (c.qkv_bias) {  // attention_bias: transformers' Phi3Attention puts it on qkv_proj and o_proj
     t.push_back({"blk.{L}.attn_qkv.bias", "model.layers.{L}.self_attn.qkv_proj.bias", {Q + 2 * KV}, kPerLayer});
     t.push_back({"blk.{L}.attn_output.bias", "model.layers.{L}.self_attn.o_proj.bias", {H}, kPerLayer});

@@ -35,17 +35,7 @@ struct ByteLevelD : Decoder {
 struct ReplaceD : Decoder {
   std::string pattern, content;
   void apply(std::vector<std::string>& t) const override {
-    if (pattern.empty()) return;
-    for (auto& tok : t) {
-      std::string out;
-      size_t pos = 0;
-      for (size_t hit; (hit = tok.find(pattern, pos)) != std::string::npos; pos = hit + pattern.size()) {
-        out.append(tok, pos, hit - pos);
-        out += content;
-      }
-      out.append(tok, pos, std::string::npos);
-      tok.swap(out);
-    }
+    for (auto& tok : t) replace_all(tok, pattern, content);
   }
 };
 
@@ -120,15 +110,8 @@ struct MetaspaceD : Decoder {
   bool strip_first = true;
   void apply(std::vector<std::string>& t) const override {
     for (size_t i = 0; i < t.size(); ++i) {
-      std::string out;
-      size_t pos = 0;
-      for (size_t hit; (hit = t[i].find(replacement, pos)) != std::string::npos; pos = hit + replacement.size()) {
-        out.append(t[i], pos, hit - pos);
-        out += ' ';
-      }
-      out.append(t[i], pos, std::string::npos);
-      if (i == 0 && strip_first && !out.empty() && out[0] == ' ') out.erase(0, 1);
-      t[i].swap(out);
+      replace_all(t[i], replacement, " ");
+      if (i == 0 && strip_first && !t[i].empty() && t[i][0] == ' ') t[i].erase(0, 1);
     }
   }
 };

@@ -42,15 +42,7 @@ struct ReplaceN : Normalizer {
       s.swap(out);
       return;
     }
-    if (pattern.empty()) return;
-    std::string out;
-    size_t pos = 0;
-    for (size_t hit; (hit = s.find(pattern, pos)) != std::string::npos; pos = hit + pattern.size()) {
-      out.append(s, pos, hit - pos);
-      out += content;
-    }
-    out.append(s, pos, std::string::npos);
-    s.swap(out);
+    replace_all(s, pattern, content);
   }
 };
 

@@ -84,7 +84,7 @@ struct ByteLevelP : PreTokenizer {
   void apply(std::vector<PreToken>& p) const override {
     if (add_prefix_space)
       for (auto& x : p)
-        if (x.first && !x.text.empty() && x.text[0] != ' ') x.text.insert(0, " ");
+        if (x.first && !x.text.empty() && x.text[0] != ' ') x.text = " " + x.text;
     if (re) split_pieces(p, *re, Behavior::kIsolated);
     const auto& table = byte_to_unicode();
     for (auto& x : p) {

@@ -33,6 +33,18 @@ size_t incomplete_utf8_tail(std::string_view s) {
   return 0;
 }
 
+void replace_all(std::string& s, std::string_view pattern, std::string_view content) {
+  if (pattern.empty()) return;
+  std::string out;
+  size_t pos = 0;
+  for (size_t hit; (hit = s.find(pattern, pos)) != std::string::npos; pos = hit + pattern.size()) {
+    out.append(s, pos, hit - pos);
+    out += content;
+  }
+  out.append(s, pos, std::string::npos);
+  s.swap(out);
+}
+
 namespace {
 std::vector<uint32_t> byte_codepoints() {
   std::vector<uint32_t> cps(256);

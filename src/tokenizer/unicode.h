@@ -20,6 +20,9 @@ void append_utf8(std::string& out, uint32_t cp);
 // Number of bytes at the end of s that form an incomplete UTF-8 sequence (0 if complete).
 size_t incomplete_utf8_tail(std::string_view s);
 
+// Replaces every occurrence of `pattern` (non-empty) in s with `content`.
+void replace_all(std::string& s, std::string_view pattern, std::string_view content);
+
 // GPT-2's bytes_to_unicode: printable bytes map to themselves, the rest to U+0100.. in order.
 const std::array<std::string, 256>& byte_to_unicode();
 // Inverse, for decoding; returns -1 for code points outside the table.

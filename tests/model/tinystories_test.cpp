@@ -11,16 +11,27 @@ namespace {
 
 std::string model_dir() { return testdata_dir() + "/models/tinystories-656k"; }
 
-TEST(TinyStories, GreedyStoryFromBos) {
-  WICK_REQUIRE_TESTDATA();
-  auto model = Model::load(model_dir());
-  ASSERT_TRUE(model) << model.error().what();
-  auto session = Session::create(model.value());
-  ASSERT_TRUE(session);
+// The model and one session, loaded once per test.
+class TinyStoriesSession : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    WICK_REQUIRE_TESTDATA();
+    auto m = Model::load(model_dir());
+    ASSERT_TRUE(m) << m.error().what();
+    model_ = m.value();
+    auto s = Session::create(model_);
+    ASSERT_TRUE(s) << s.error().what();
+    session_ = std::move(s.value());
+  }
+  std::shared_ptr<Model> model_;
+  std::unique_ptr<Session> session_;
+};
+
+TEST_F(TinyStoriesSession, GreedyStoryFromBos) {
   GenerateParams p;
   p.sampling.temperature = 0;
   p.max_new_tokens = 60;
-  auto r = generate(*session.value(), "", p);
+  auto r = generate(*session_, "", p);
   ASSERT_TRUE(r) << r.error().what();
   EXPECT_EQ(r->prompt_tokens, std::vector<int>{1});  // add_bos_token: <|start_story|>
   EXPECT_EQ(r->text.rfind("Once upon a time, there was a little girl named Lily.", 0), 0u) << r->text;
@@ -29,8 +40,7 @@ TEST(TinyStories, GreedyStoryFromBos) {
   for (float lp : r->logprobs) EXPECT_LE(lp, 0.0f);
 }
 
-TEST(TinyStories, SameTokensAsPyTorchReference) {
-  WICK_REQUIRE_TESTDATA();
+TEST_F(TinyStoriesSession, SameTokensAsPyTorchReference) {
   if (torch_python().empty()) {
     if (std::getenv("CI")) FAIL() << "/usr/bin/python3 cannot import torch";
     GTEST_SKIP() << "*** python3-torch missing: reference comparison did not run ***";
@@ -47,65 +57,46 @@ TEST(TinyStories, SameTokensAsPyTorchReference) {
   std::vector<int> expected;
   for (int64_t i = 0; i < t->numel(); ++i) expected.push_back(static_cast<int>(static_cast<const float*>(t->data)[i]));
 
-  auto model = Model::load(model_dir());
-  ASSERT_TRUE(model);
-  auto session = Session::create(model.value());
-  ASSERT_TRUE(session);
   GenerateParams p;
   p.sampling.temperature = 0;
   p.max_new_tokens = steps;
   p.ignore_eos = true;
-  auto r = generate_from_tokens(*session.value(), {1}, p);
+  auto r = generate_from_tokens(*session_, {1}, p);
   ASSERT_TRUE(r) << r.error().what();
   EXPECT_EQ(r->tokens, expected);
 }
 
-TEST(TinyStories, SeededSamplingIsReproducibleAndSeedsDiffer) {
-  WICK_REQUIRE_TESTDATA();
-  auto model = Model::load(model_dir());
-  ASSERT_TRUE(model);
-  auto session = Session::create(model.value());
-  ASSERT_TRUE(session);
+TEST_F(TinyStoriesSession, SeededSamplingIsReproducibleAndSeedsDiffer) {
   GenerateParams p;
   p.sampling = {0.9f, 40, 0.95f, 1234};
   p.max_new_tokens = 40;
   p.ignore_eos = true;
-  auto a = generate(*session.value(), "Once upon a time", p);
-  auto b = generate(*session.value(), "Once upon a time", p);
+  auto a = generate(*session_, "Once upon a time", p);
+  auto b = generate(*session_, "Once upon a time", p);
   p.sampling.seed = 99;
-  auto c = generate(*session.value(), "Once upon a time", p);
+  auto c = generate(*session_, "Once upon a time", p);
   ASSERT_TRUE(a && b && c);
   EXPECT_EQ(a->tokens, b->tokens);
   EXPECT_NE(a->tokens, c->tokens);
 }
 
-TEST(TinyStories, PromptTooLongIsAClearError) {
-  WICK_REQUIRE_TESTDATA();
-  auto model = Model::load(model_dir());
-  ASSERT_TRUE(model);
-  auto session = Session::create(model.value());
-  ASSERT_TRUE(session);
+TEST_F(TinyStoriesSession, PromptTooLongIsAClearError) {
   GenerateParams p;
   p.max_new_tokens = 505;
-  auto r = generate(*session.value(), "Once upon a time there was a dog.", p);
+  auto r = generate(*session_, "Once upon a time there was a dog.", p);
   ASSERT_FALSE(r);
   const std::string msg = r.error().what();
   EXPECT_NE(msg.find("exceeds the context length of 512"), std::string::npos) << msg;
   EXPECT_NE(msg.find("max_new_tokens (505)"), std::string::npos) << msg;
 }
 
-TEST(TinyStories, StreamedTextEqualsFinalText) {
-  WICK_REQUIRE_TESTDATA();
-  auto model = Model::load(model_dir());
-  ASSERT_TRUE(model);
-  auto session = Session::create(model.value());
-  ASSERT_TRUE(session);
+TEST_F(TinyStoriesSession, StreamedTextEqualsFinalText) {
   GenerateParams p;
   p.sampling = {1.0f, 0, 1.0f, 5};
   p.max_new_tokens = 80;
   std::string streamed;
   p.on_text = [&](const std::string& s) { streamed += s; };
-  auto r = generate(*session.value(), "Tom had a", p);
+  auto r = generate(*session_, "Tom had a", p);
   ASSERT_TRUE(r);
   EXPECT_EQ(streamed, r->text);
 }

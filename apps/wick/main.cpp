@@ -63,6 +63,7 @@ int run_generate(const GenerateArgs& a) {
   p.add_special_tokens = !a.no_bos;
   p.ignore_eos = a.ignore_eos;
   if (!a.json) {
+    std::fwrite(a.prompt.data(), 1, a.prompt.size(), stdout);
     p.on_text = [](const std::string& piece) {
       std::fwrite(piece.data(), 1, piece.size(), stdout);
       std::fflush(stdout);

@@ -23,7 +23,9 @@ struct GenerateParams {
   bool add_special_tokens = true;    // BOS per the tokenizer config
   std::vector<int> stop_token_ids;   // in addition to the model's EOS ids
   bool ignore_eos = false;
-  // Called with each piece of newly complete text as tokens are generated.
+  // Called with each piece of newly complete text as tokens are generated. The pieces continue
+  // the prompt's text (decode(prompt + generated) minus decode(prompt)), so printing the prompt
+  // and then the pieces shows the right spacing.
   std::function<void(const std::string& piece)> on_text;
 };
 

@@ -48,6 +48,10 @@ class Tokenizer {
 class StreamDecoder {
  public:
   StreamDecoder(const Tokenizer& tok, bool skip_special = true) : tok_(tok), skip_special_(skip_special) {}
+  // Context that precedes the streamed ids (the prompt): their text is not returned, but the
+  // streamed text continues it (e.g. keeps the space a SentencePiece "▁word" token carries,
+  // which decoding the continuation alone would strip). Only the last few ids are kept.
+  void prime(const std::vector<int>& context);
   std::string push(int id);
   std::string flush();  // whatever is left (e.g. a trailing incomplete byte sequence)
 
@@ -55,8 +59,7 @@ class StreamDecoder {
   const Tokenizer& tok_;
   bool skip_special_;
   std::vector<int> ids_;
-  size_t prefix_ = 0;       // ids_[prefix_:] is re-decoded each step (a small window)
-  size_t emitted_ = 0;      // bytes of decode(ids_[prefix_:]) already returned
+  size_t emitted_ = 0;      // bytes of decode(ids_) already returned (or primed)
 };
 
 }  // namespace wick

@@ -39,6 +39,7 @@ Result<GenerateResult> generate_from_tokens(Session& session, const std::vector<
     r.finish_reason = "length";
     Sampler sampler(cfg.vocab_size, params.sampling);
     StreamDecoder stream(model.tokenizer());
+    stream.prime(prompt_tokens);  // streamed text continues the prompt's text
 
     session.reset();
     auto t0 = Clock::now();

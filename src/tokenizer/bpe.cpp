@@ -83,7 +83,7 @@ void BpeModel::encode_word(const std::string& word, std::vector<int>& out) const
   for (size_t i = 0; i < word.size();) {
     const size_t n = std::min(static_cast<size_t>(utf8_len(static_cast<unsigned char>(word[i]))), word.size() - i);
     std::string piece = word.substr(i, n);
-    if (i > 0 && !prefix_.empty()) piece.insert(0, prefix_);
+    if (i > 0 && !prefix_.empty()) piece = prefix_ + piece;
     if (i + n == word.size() && !suffix_.empty()) piece += suffix_;
     auto it = vocab_.find(piece);
     if (it != vocab_.end()) {

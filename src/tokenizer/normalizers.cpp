@@ -22,7 +22,7 @@ struct SequenceN : Normalizer {
 struct PrependN : Normalizer {
   std::string prefix;
   void apply(std::string& s) const override {
-    if (!s.empty()) s.insert(0, prefix);
+    if (!s.empty()) s = prefix + s;
   }
 };
 

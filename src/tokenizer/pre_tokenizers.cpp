@@ -109,7 +109,7 @@ struct MetaspaceP : PreTokenizer {
         else s.push_back(c);
       }
       const bool prepend = scheme == "always" || (scheme == "first" && x.first);
-      if (prepend && !s.empty() && s.compare(0, replacement.size(), replacement) != 0) s.insert(0, replacement);
+      if (prepend && !s.empty() && s.compare(0, replacement.size(), replacement) != 0) s = replacement + s;
       if (!split) { out.push_back({s, x.first}); continue; }
       // MergedWithNext on the replacement: every piece starts at a "▁".
       size_t start = 0;

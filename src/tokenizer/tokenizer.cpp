@@ -219,12 +219,17 @@ bool Tokenizer::is_special(int id) const {
 int Tokenizer::bos_id() const { return impl_->bos; }
 int Tokenizer::eos_id() const { return impl_->eos; }
 
+void StreamDecoder::prime(const std::vector<int>& context) {
+  const size_t keep = std::min<size_t>(context.size(), 4);
+  ids_.assign(context.end() - static_cast<std::ptrdiff_t>(keep), context.end());
+  emitted_ = tok_.decode(ids_, skip_special_).size();
+}
+
 std::string StreamDecoder::push(int id) {
   ids_.push_back(id);
-  // Decode a short window: the text of ids_[prefix_:] minus what was already emitted. Decoders
-  // such as Strip(start=1) act on the first token, so the window keeps its first token fixed.
-  const std::vector<int> window(ids_.begin() + static_cast<std::ptrdiff_t>(prefix_), ids_.end());
-  const std::string text = tok_.decode(window, skip_special_);
+  // Re-decode the ids so far and return what is new. Decoders such as Strip(start=1) act on
+  // the first token, so the window keeps its first token fixed.
+  const std::string text = tok_.decode(ids_, skip_special_);
   if (text.size() < emitted_) return "";
   std::string_view fresh(text);
   fresh.remove_prefix(emitted_);
@@ -237,8 +242,7 @@ std::string StreamDecoder::push(int id) {
 }
 
 std::string StreamDecoder::flush() {
-  const std::vector<int> window(ids_.begin() + static_cast<std::ptrdiff_t>(prefix_), ids_.end());
-  const std::string text = tok_.decode(window, skip_special_);
+  const std::string text = tok_.decode(ids_, skip_special_);
   std::string out = text.size() > emitted_ ? text.substr(emitted_) : "";
   emitted_ = text.size();
   return out;

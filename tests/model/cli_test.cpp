@@ -25,6 +25,8 @@ TEST(Cli, GenerateStreamsText) {
   std::string out;
   ASSERT_EQ(run_command(bin("wick") + " generate -m " + tinystories() + " -p '' -n 30 --temperature 0 2>/dev/null", &out), 0);
   EXPECT_EQ(out.rfind("Once upon a time", 0), 0u) << out;
+  ASSERT_EQ(run_command(bin("wick") + " generate -m " + tinystories() + " -p 'Once upon a time' -n 8 --temperature 0 2>/dev/null", &out), 0);
+  EXPECT_EQ(out.rfind("Once upon a time, a little girl", 0), 0u) << "prompt echoed, continuation streamed: " << out;
 }
 
 TEST(Cli, InspectJson) {
@@ -57,7 +59,7 @@ TEST(Cli, TokenizeDetokenize) {
   ASSERT_EQ(run_command(bin("wick") + " tokenize -m " + tinystories() + " --json 'Once upon a time'", &out), 0);
   const auto j = nlohmann::json::parse(out);
   std::string ids;
-  for (const auto& id : j["ids"]) ids += " " + std::to_string(id.get<int>());
+  for (const auto& id : j["ids"]) ids.append(" ").append(std::to_string(id.get<int>()));
   ASSERT_EQ(run_command(bin("wick") + " detokenize -m " + tinystories() + ids, &out), 0);
   EXPECT_EQ(out, "Once upon a time\n");
 }

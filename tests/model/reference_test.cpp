@@ -137,7 +137,9 @@ TEST_P(ReferenceTest, MatchesPyTorchLayerByLayer) {
     const double e = rel_error(step.value(), static_cast<const float*>(r->data), static_cast<size_t>(V), &abs_err);
     decode_abs = std::max(decode_abs, abs_err);
     EXPECT_LT(e, v.tol) << v.name << ": decode step " << i << " logits diverge";
-    if (i + 1 < kSteps) EXPECT_EQ(argmax(step.value(), V), static_cast<int>(ref_tokens[i + 1])) << "greedy token at step " << i + 1;
+    if (i + 1 < kSteps) {
+      EXPECT_EQ(argmax(step.value(), V), static_cast<int>(ref_tokens[i + 1])) << "greedy token at step " << i + 1;
+    }
   }
   std::printf("[reference] %-32s max rel err (layers) %.2e | logits max abs err: prefill %.2e, decode %.2e\n",
               v.name.c_str(), worst, prefill_abs, decode_abs);

@@ -98,7 +98,12 @@ TEST_F(TinyStoriesSession, StreamedTextEqualsFinalText) {
   p.on_text = [&](const std::string& s) { streamed += s; };
   auto r = generate(*session_, "Tom had a", p);
   ASSERT_TRUE(r);
-  EXPECT_EQ(streamed, r->text);
+  std::vector<int> all = r->prompt_tokens;
+  all.insert(all.end(), r->tokens.begin(), r->tokens.end());
+  const std::string whole = model_->tokenizer().decode(all), prompt = model_->tokenizer().decode(r->prompt_tokens);
+  ASSERT_EQ(whole.rfind(prompt, 0), 0u);
+  EXPECT_EQ(streamed, whole.substr(prompt.size())) << "streamed text continues the prompt";
+  EXPECT_EQ(streamed.substr(streamed.size() - r->text.size()), r->text);
 }
 
 }  // namespace

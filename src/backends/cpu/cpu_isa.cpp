@@ -6,23 +6,33 @@
 
 namespace wick {
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#define WICK_ISA_F16C 0
 namespace isa_baseline {
 #include "backends/cpu/cpu_kernels.inc"
 }  // namespace isa_baseline
+#undef WICK_ISA_F16C
 
 #if defined(__x86_64__)
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
+#define WICK_ISA_F16C 1
 namespace isa_avx2 {
 #include "backends/cpu/cpu_kernels.inc"
 }  // namespace isa_avx2
+#undef WICK_ISA_F16C
 #pragma GCC pop_options
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
+#define WICK_ISA_F16C 1
 namespace isa_avx512 {
 #include "backends/cpu/cpu_kernels.inc"
 }  // namespace isa_avx512
+#undef WICK_ISA_F16C
 #pragma GCC pop_options
 #endif
 
@@ -39,7 +49,8 @@ std::vector<CpuIsa> supported_cpu_isas() {
   std::vector<CpuIsa> out{CpuIsa::kBaseline};
 #if defined(__x86_64__)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) out.push_back(CpuIsa::kAvx2);
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+    out.push_back(CpuIsa::kAvx2);
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
       __builtin_cpu_supports("avx512dq"))
     out.push_back(CpuIsa::kAvx512);

@@ -178,6 +178,7 @@ int main(int argc, char** argv) {
   auto* dm = detok->add_option("-m,--model", tok_dir, "model directory");
   detok->add_option("--tokenizer", tok_file, "tokenizer.json")->excludes(dm);
   detok->add_flag("--skip-special", tok_skip, "drop special tokens");
+  detok->add_flag("--json", tok_json, "print {\"text\":\"...\"}");
   detok->add_option("ids", detok_ids, "token ids")->required();
 
   try {
@@ -213,7 +214,9 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "wick: error: token id %d is outside the vocabulary (%d)\n", id, t->vocab_size());
           return 2;
         }
-      std::cout << t->decode(detok_ids, tok_skip) << "\n";
+      const std::string text = t->decode(detok_ids, tok_skip);
+      if (tok_json) std::cout << json{{"text", text}}.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+      else std::cout << text << "\n";
     }
   }
   return 0;

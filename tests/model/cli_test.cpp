@@ -62,6 +62,8 @@ TEST(Cli, TokenizeDetokenize) {
   for (const auto& id : j["ids"]) ids.append(" ").append(std::to_string(id.get<int>()));
   ASSERT_EQ(run_command(bin("wick") + " detokenize -m " + tinystories() + ids, &out), 0);
   EXPECT_EQ(out, "Once upon a time\n");
+  ASSERT_EQ(run_command(bin("wick") + " detokenize --json -m " + tinystories() + ids, &out), 0);
+  EXPECT_EQ(nlohmann::json::parse(out)["text"], "Once upon a time");
 }
 
 }  // namespace

@@ -65,18 +65,6 @@ struct ByteFallbackD : Decoder {
     flush();
     t.swap(out);
   }
-  static bool is_valid_utf8(const std::string& s) {
-    for (size_t i = 0; i < s.size();) {
-      const unsigned char c = static_cast<unsigned char>(s[i]);
-      const int n = utf8_len(c);
-      if (n == 1 && c >= 0x80) return false;
-      if (i + static_cast<size_t>(n) > s.size()) return false;
-      for (int k = 1; k < n; ++k)
-        if ((static_cast<unsigned char>(s[i + static_cast<size_t>(k)]) & 0xC0) != 0x80) return false;
-      i += static_cast<size_t>(n);
-    }
-    return true;
-  }
 };
 
 struct FuseD : Decoder {

@@ -43,20 +43,6 @@ struct Tokenizer::Impl {
 
 namespace {
 
-bool valid_utf8(std::string_view s) {
-  for (size_t i = 0; i < s.size();) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    int n = utf8_len(c);
-    if (c >= 0x80 && n == 1) return false;
-    if (c == 0xC0 || c == 0xC1 || c > 0xF4) return false;
-    if (i + static_cast<size_t>(n) > s.size()) return false;
-    for (int k = 1; k < n; ++k)
-      if ((static_cast<unsigned char>(s[i + static_cast<size_t>(k)]) & 0xC0) != 0x80) return false;
-    i += static_cast<size_t>(n);
-  }
-  return true;
-}
-
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 bool is_word(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || (static_cast<unsigned char>(c) & 0x80); }
 
@@ -158,7 +144,7 @@ Result<std::shared_ptr<Tokenizer>> Tokenizer::from_dir(const std::string& model_
 
 Result<std::vector<int>> Tokenizer::encode(std::string_view text, const EncodeOptions& opts) const {
   return capture_errors([&] {
-    if (!valid_utf8(text)) throw Error(ErrorCode::kInvalidArgument, "text is not valid UTF-8");
+    if (!is_valid_utf8(text)) throw Error(ErrorCode::kInvalidArgument, "text is not valid UTF-8");
     const Impl& t = *impl_;
     std::vector<int> out;
     if (opts.add_special_tokens) out = t.prefix_ids;

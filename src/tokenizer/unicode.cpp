@@ -22,6 +22,20 @@ void append_utf8(std::string& out, uint32_t cp) {
   }
 }
 
+bool is_valid_utf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const int n = utf8_len(c);
+    if (c >= 0x80 && n == 1) return false;
+    if (c == 0xC0 || c == 0xC1 || c > 0xF4) return false;
+    if (i + static_cast<size_t>(n) > s.size()) return false;
+    for (int k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + static_cast<size_t>(k)]) & 0xC0) != 0x80) return false;
+    i += static_cast<size_t>(n);
+  }
+  return true;
+}
+
 size_t incomplete_utf8_tail(std::string_view s) {
   // Look back at most 3 bytes for a lead byte whose sequence runs past the end.
   for (size_t back = 1; back <= 4 && back <= s.size(); ++back) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 namespace wick {
@@ -27,11 +28,8 @@ struct CpuKernels {
 
 const CpuKernels& cpu_kernels(CpuIsa isa);
 
-}  // namespace wick
-
-#include <memory>
-namespace wick {
 class Backend;
 // The CPU backend forced to one ISA (tests run every kernel on every ISA the machine has).
 std::unique_ptr<Backend> make_cpu_backend_for_isa(int n_threads, CpuIsa isa);
+
 }  // namespace wick

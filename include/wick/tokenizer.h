@@ -1,5 +1,7 @@
-// Text <-> token ids, reproducing the Hugging Face tokenizers pipeline described by a
-// tokenizer.json (plus tokenizer_config.json for BOS/EOS and add_bos_token).
+// Text <-> token ids, reproducing the Hugging Face tokenizers pipeline exactly. Sources: a
+// tokenizer.json (plus tokenizer_config.json beside it for BOS/EOS, add_bos_token and the chat
+// template) or the tokenizer.ggml.* metadata of a GGUF file. Thread-safe: encode and decode
+// are const and may run on several threads at once.
 #pragma once
 
 #include <memory>
@@ -12,6 +14,8 @@
 
 namespace wick {
 
+class GgufFile;
+
 struct EncodeOptions {
   bool add_special_tokens = true;  // BOS/EOS per the tokenizer config / post-processor
   bool parse_special = true;       // false: special-token text in the input is plain text
@@ -19,9 +23,11 @@ struct EncodeOptions {
 
 class Tokenizer {
  public:
-  // tokenizer.json, with tokenizer_config.json beside it when present.
-  static Result<std::shared_ptr<Tokenizer>> from_file(const std::string& tokenizer_json);
+  // A tokenizer.json (with tokenizer_config.json beside it when present) or a GGUF file
+  // (recognized by its magic bytes, whatever its name).
+  static Result<std::shared_ptr<Tokenizer>> from_file(const std::string& path);
   static Result<std::shared_ptr<Tokenizer>> from_dir(const std::string& model_dir);
+  static Result<std::shared_ptr<Tokenizer>> from_gguf(const GgufFile& gguf);
   ~Tokenizer();
 
   // Throws nothing: invalid UTF-8 input is an error value.
@@ -34,6 +40,10 @@ class Tokenizer {
   bool is_special(int id) const;
   int bos_id() const;  // -1 if none
   int eos_id() const;  // -1 if none
+  bool adds_bos() const;  // encode(add_special_tokens=true) starts with BOS
+  const std::string& chat_template() const;  // "" if the source has none
+  const std::string& source() const;         // the file it was loaded from
+  bool is_byte_token(int id) const;          // a <0xAB> byte-fallback token
 
   struct Impl;
 
@@ -56,6 +66,7 @@ class StreamDecoder {
   std::string flush();  // whatever is left (e.g. a trailing incomplete byte sequence)
 
  private:
+  static constexpr size_t kContext = 4;  // ids kept as context when the window is trimmed
   const Tokenizer& tok_;
   bool skip_special_;
   std::vector<int> ids_;

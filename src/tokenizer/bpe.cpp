@@ -1,6 +1,8 @@
 #include "tokenizer/bpe.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <map>
 #include <queue>
 
 #include "tokenizer/unicode.h"
@@ -8,109 +10,159 @@
 
 namespace wick {
 
-BpeModel::BpeModel(const nlohmann::json& m) {
-  const auto& vocab = m.at("vocab");
-  if (!vocab.is_object()) throw Error(ErrorCode::kCorruptFile, "tokenizer: model.vocab is not an object");
-  int max_id = -1;
-  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    if (!it.value().is_number_integer()) throw Error(ErrorCode::kCorruptFile, "tokenizer: vocab entry '" + it.key() + "' has no integer id");
-    const int id = it.value().get<int>();
-    if (id < 0 || id > (1 << 24)) throw Error(ErrorCode::kCorruptFile, "tokenizer: vocab id " + std::to_string(id) + " out of range");
-    vocab_[it.key()] = id;
-    max_id = std::max(max_id, id);
-  }
-  id_to_token_.resize(static_cast<size_t>(max_id + 1));
-  for (const auto& [tok, id] : vocab_) id_to_token_[static_cast<size_t>(id)] = tok;
-
-  auto opt_string = [&](const char* key) {
-    return m.contains(key) && m[key].is_string() ? m[key].get<std::string>() : std::string();
-  };
-  prefix_ = opt_string("continuing_subword_prefix");
-  suffix_ = opt_string("end_of_word_suffix");
-  byte_fallback_ = m.value("byte_fallback", false);
-  fuse_unk_ = m.value("fuse_unk", false);
-  ignore_merges_ = m.value("ignore_merges", false);
-  const std::string unk = opt_string("unk_token");
-  if (!unk.empty()) {
-    auto it = vocab_.find(unk);
-    if (it == vocab_.end()) throw Error(ErrorCode::kCorruptFile, "tokenizer: unk_token '" + unk + "' is not in the vocab");
-    unk_id_ = it->second;
-  }
+BpeModel::BpeModel(std::vector<std::string> id_to_token, BpeOptions opts)
+    : id_to_token_(std::move(id_to_token)), opts_(std::move(opts)) {
+  vocab_.reserve(id_to_token_.size());
+  for (size_t id = 0; id < id_to_token_.size(); ++id)
+    if (!id_to_token_[id].empty()) vocab_.emplace(id_to_token_[id], static_cast<int>(id));
   for (int b = 0; b < 256; ++b) {
     char name[8];
     std::snprintf(name, sizeof name, "<0x%02X>", b);
-    auto it = vocab_.find(name);
-    byte_ids_[b] = it == vocab_.end() ? -1 : it->second;
+    byte_ids_[b] = find(name);
   }
+  if (opts_.unk_id >= size()) throw Error(ErrorCode::kCorruptFile, "tokenizer: unknown-token id out of range");
+}
 
+std::unique_ptr<BpeModel> BpeModel::from_json(const nlohmann::json& m) {
+  const auto& vocab = m.at("vocab");
+  if (!vocab.is_object()) throw Error(ErrorCode::kCorruptFile, "tokenizer: model.vocab is not an object");
+  std::vector<std::string> id_to_token;
+  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
+    if (!it.value().is_number_integer()) throw Error(ErrorCode::kCorruptFile, "tokenizer: vocab entry '" + it.key() + "' has no integer id");
+    const int64_t id = it.value().get<int64_t>();
+    if (id < 0 || id > (1 << 24)) throw Error(ErrorCode::kCorruptFile, "tokenizer: vocab id " + std::to_string(id) + " out of range");
+    if (static_cast<size_t>(id) >= id_to_token.size()) id_to_token.resize(static_cast<size_t>(id) + 1);
+    id_to_token[static_cast<size_t>(id)] = it.key();
+  }
+  auto opt_string = [&](const char* key) {
+    return m.contains(key) && m[key].is_string() ? m[key].get<std::string>() : std::string();
+  };
+  BpeOptions o;
+  o.prefix = opt_string("continuing_subword_prefix");
+  o.suffix = opt_string("end_of_word_suffix");
+  o.byte_fallback = m.value("byte_fallback", false);
+  o.fuse_unk = m.value("fuse_unk", false);
+  o.ignore_merges = m.value("ignore_merges", false);
+  const std::string unk = opt_string("unk_token");
+  auto model = std::make_unique<BpeModel>(std::move(id_to_token), o);
+  if (!unk.empty()) {
+    model->opts_.unk_id = model->find(unk);
+    if (model->opts_.unk_id < 0) throw Error(ErrorCode::kCorruptFile, "tokenizer: unk_token '" + unk + "' is not in the vocab");
+  }
   const auto& merges = m.at("merges");
-  int rank = 0;
+  if (!merges.is_array()) throw Error(ErrorCode::kCorruptFile, "tokenizer: model.merges is not an array");
+  std::vector<std::string> joined;  // the array form ["a", "b"] is joined to "a b"
+  joined.reserve(merges.size());
   for (const auto& entry : merges) {
-    std::string a, b;
-    if (entry.is_string()) {  // "a b"
-      const std::string s = entry.get<std::string>();
-      const auto sp = s.find(' ', 1);
-      if (sp == std::string::npos) throw Error(ErrorCode::kCorruptFile, "tokenizer: merge '" + s + "' is not 'a b'");
-      a = s.substr(0, sp);
-      b = s.substr(sp + 1);
-    } else if (entry.is_array() && entry.size() == 2 && entry[0].is_string() && entry[1].is_string()) {
-      a = entry[0].get<std::string>();
-      b = entry[1].get<std::string>();
-    } else {
-      throw Error(ErrorCode::kCorruptFile, "tokenizer: malformed merge " + entry.dump());
-    }
-    const std::string merged = a + (prefix_.empty() || b.compare(0, prefix_.size(), prefix_) != 0 ? b : b.substr(prefix_.size()));
-    auto ia = vocab_.find(a), ib = vocab_.find(b), im = vocab_.find(merged);
-    if (ia == vocab_.end() || ib == vocab_.end() || im == vocab_.end())
-      throw Error(ErrorCode::kCorruptFile, "tokenizer: merge '" + a + " " + b + "' uses a token that is not in the vocab");
-    const uint64_t key = (static_cast<uint64_t>(ia->second) << 32) | static_cast<uint32_t>(ib->second);
-    merges_.emplace(key, Merge{rank++, im->second});
+    if (entry.is_string()) joined.push_back(entry.get<std::string>());
+    else if (entry.is_array() && entry.size() == 2 && entry[0].is_string() && entry[1].is_string())
+      joined.push_back(entry[0].get<std::string>() + " " + entry[1].get<std::string>());
+    else throw Error(ErrorCode::kCorruptFile, "tokenizer: malformed merge " + entry.dump());
+  }
+  model->add_merges(std::vector<std::string_view>(joined.begin(), joined.end()));
+  return model;
+}
+
+void BpeModel::add_merge(int left, int right, int rank, int merged) {
+  const uint64_t key = (static_cast<uint64_t>(left) << 32) | static_cast<uint32_t>(right);
+  merges_.emplace(key, Merge{rank, merged});  // a repeated pair keeps its first (best) rank
+}
+
+void BpeModel::add_merges(const std::vector<std::string_view>& merges) {
+  merges_.reserve(merges.size());
+  int rank = 0;
+  for (std::string_view s : merges) {
+    // Split at the first space after the first character ("Ġ Ġ" -> "Ġ", "Ġ").
+    const size_t sp = s.find(' ', 1);
+    if (sp == std::string_view::npos) throw Error(ErrorCode::kCorruptFile, "tokenizer: merge '" + std::string(s) + "' is not 'a b'");
+    const std::string_view a = s.substr(0, sp), b = s.substr(sp + 1);
+    const std::string_view b_core =
+        !opts_.prefix.empty() && b.substr(0, opts_.prefix.size()) == opts_.prefix ? b.substr(opts_.prefix.size()) : b;
+    const std::string merged = std::string(a) + std::string(b_core);
+    const int ia = find(a), ib = find(b), im = find(merged);
+    if (ia < 0 || ib < 0 || im < 0)
+      throw Error(ErrorCode::kCorruptFile, "tokenizer: merge '" + std::string(s) + "' uses a token that is not in the vocab");
+    add_merge(ia, ib, rank++, im);
   }
 }
 
-void BpeModel::encode_word(const std::string& word, std::vector<int>& out) const {
+void BpeModel::add_merges_from_scores(const std::vector<float>& scores, const std::vector<bool>& mergeable) {
+  // Dense rank by descending score: equal scores share a rank so the leftmost pair merges
+  // first, as in sentencepiece's priority queue (score, then position).
+  std::vector<float> distinct;
+  for (size_t id = 0; id < id_to_token_.size(); ++id)
+    if (mergeable[id]) distinct.push_back(scores[id]);
+  std::sort(distinct.begin(), distinct.end(), std::greater<>());
+  distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+  for (size_t id = 0; id < id_to_token_.size(); ++id) {
+    if (!mergeable[id]) continue;
+    const std::string& piece = id_to_token_[id];
+    if (find(piece) != static_cast<int>(id)) continue;  // a duplicate string: the first id owns it
+    const int rank = static_cast<int>(std::lower_bound(distinct.begin(), distinct.end(), scores[id], std::greater<>()) - distinct.begin());
+    for (size_t k = static_cast<size_t>(utf8_len(static_cast<unsigned char>(piece[0]))); k < piece.size();
+         k += static_cast<size_t>(utf8_len(static_cast<unsigned char>(piece[k])))) {
+      const int l = find(std::string_view(piece).substr(0, k)), r = find(std::string_view(piece).substr(k));
+      if (l >= 0 && r >= 0) add_merge(l, r, rank, static_cast<int>(id));
+    }
+  }
+}
+
+void BpeModel::encode_word(std::string_view word, std::vector<int>& out) const {
   if (word.empty()) return;
-  if (ignore_merges_) {
-    if (auto it = vocab_.find(word); it != vocab_.end()) {
-      out.push_back(it->second);
+  if (opts_.ignore_merges) {
+    if (const int id = find(word); id >= 0) {
+      out.push_back(id);
       return;
     }
   }
   // Initial symbols: one per character (or per byte with byte fallback, or unk).
   struct Sym { int id; int prev; int next; };
   std::vector<Sym> syms;
+  syms.reserve(word.size());
   bool last_unk = false;
+  const bool affixes = !opts_.prefix.empty() || !opts_.suffix.empty();
+  std::string piece;
   for (size_t i = 0; i < word.size();) {
     const size_t n = std::min(static_cast<size_t>(utf8_len(static_cast<unsigned char>(word[i]))), word.size() - i);
-    std::string piece = word.substr(i, n);
-    if (i > 0 && !prefix_.empty()) piece = prefix_ + piece;
-    if (i + n == word.size() && !suffix_.empty()) piece += suffix_;
-    auto it = vocab_.find(piece);
-    if (it != vocab_.end()) {
-      syms.push_back({it->second, 0, 0});
+    int id;
+    if (affixes) {
+      piece.assign(word.substr(i, n));
+      if (i > 0) piece = opts_.prefix + piece;
+      if (i + n == word.size()) piece += opts_.suffix;
+      id = find(piece);
+    } else {
+      id = find(word.substr(i, n));
+    }
+    if (id >= 0) {
+      syms.push_back({id, 0, 0});
       last_unk = false;
     } else {
-      bool all_bytes = byte_fallback_;
+      bool all_bytes = opts_.byte_fallback;
       for (size_t k = 0; all_bytes && k < n; ++k) all_bytes = byte_ids_[static_cast<unsigned char>(word[i + k])] >= 0;
       if (all_bytes) {
         for (size_t k = 0; k < n; ++k) syms.push_back({byte_ids_[static_cast<unsigned char>(word[i + k])], 0, 0});
         last_unk = false;
-      } else if (unk_id_ >= 0) {
-        if (!(fuse_unk_ && last_unk)) syms.push_back({unk_id_, 0, 0});
+      } else if (opts_.unk_id >= 0) {
+        if (!(opts_.fuse_unk && last_unk)) syms.push_back({opts_.unk_id, 0, 0});
         last_unk = true;
       } else {
-        throw Error(ErrorCode::kInvalidArgument, "tokenizer: character '" + word.substr(i, n) +
+        throw Error(ErrorCode::kInvalidArgument, "tokenizer: character '" + std::string(word.substr(i, n)) +
                                                      "' is not in the vocabulary and there is no unknown token");
       }
     }
     i += n;
   }
   const int count = static_cast<int>(syms.size());
+  if (count == 1) {
+    out.push_back(syms[0].id);
+    return;
+  }
   for (int i = 0; i < count; ++i) {
     syms[static_cast<size_t>(i)].prev = i - 1;
     syms[static_cast<size_t>(i)].next = i + 1 < count ? i + 1 : -1;
   }
   // Merge the lowest-ranked adjacent pair first (leftmost on ties), as word.rs merge_all does.
+  // Stale queue entries are skipped when popped, so each merge costs O(log n).
   struct Cand { int rank; int pos; int right; int id; };
   auto cmp = [](const Cand& x, const Cand& y) { return x.rank != y.rank ? x.rank > y.rank : x.pos > y.pos; };
   std::priority_queue<Cand, std::vector<Cand>, decltype(cmp)> queue(cmp);

@@ -14,21 +14,27 @@ struct SequenceD : Decoder {
   }
 };
 
+// Maps each token's characters back to bytes; a token with any character outside the byte
+// table (an added token's text) is kept as it is, and the result is one string (as
+// tokenizers' ByteLevel decode_chain does; decode() then makes it valid UTF-8).
 struct ByteLevelD : Decoder {
   void apply(std::vector<std::string>& t) const override {
-    for (auto& tok : t) {
-      std::string out;
-      for (size_t i = 0; i < tok.size();) {
+    std::string out, bytes;
+    for (const auto& tok : t) {
+      bytes.clear();
+      bool all = true;
+      for (size_t i = 0; i < tok.size() && all;) {
         const int n = utf8_len(static_cast<unsigned char>(tok[i]));
         uint32_t cp = static_cast<unsigned char>(tok[i]);
         if (n == 2 && i + 1 < tok.size()) cp = ((cp & 0x1Fu) << 6) | (static_cast<unsigned char>(tok[i + 1]) & 0x3Fu);
         const int b = (n <= 2) ? unicode_to_byte(cp) : -1;
-        if (b >= 0) out.push_back(static_cast<char>(b));
-        else out.append(tok, i, static_cast<size_t>(n));  // not a byte char (added token text): keep
+        if (b >= 0) bytes.push_back(static_cast<char>(b));
+        else all = false;
         i += static_cast<size_t>(n);
       }
-      tok.swap(out);
+      out += all ? bytes : tok;
     }
+    t.assign(1, std::move(out));
   }
 };
 

@@ -22,18 +22,57 @@ void append_utf8(std::string& out, uint32_t cp) {
   }
 }
 
+namespace {
+
+// The well-formed sequence starting at s[i]: returns its length (1-4), or 0 with `bad` set to
+// the length of the maximal ill-formed subpart to replace. Ranges from the Unicode standard,
+// table 3-7 (no overlongs, no surrogates, nothing past U+10FFFF).
+size_t sequence_at(std::string_view s, size_t i, size_t& bad) {
+  const unsigned char c = static_cast<unsigned char>(s[i]);
+  if (c < 0x80) return 1;
+  int n;
+  unsigned char lo = 0x80, hi = 0xBF;  // allowed range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) n = 2;
+  else if (c >= 0xE0 && c <= 0xEF) { n = 3; if (c == 0xE0) lo = 0xA0; if (c == 0xED) hi = 0x9F; }
+  else if (c >= 0xF0 && c <= 0xF4) { n = 4; if (c == 0xF0) lo = 0x90; if (c == 0xF4) hi = 0x8F; }
+  else { bad = 1; return 0; }
+  size_t k = 1;
+  for (; k < static_cast<size_t>(n) && i + k < s.size(); ++k) {
+    const unsigned char d = static_cast<unsigned char>(s[i + k]);
+    if (k == 1 ? (d < lo || d > hi) : (d & 0xC0) != 0x80) break;
+  }
+  if (k == static_cast<size_t>(n)) return k;
+  bad = k;
+  return 0;
+}
+
+}  // namespace
+
 bool is_valid_utf8(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    const int n = utf8_len(c);
-    if (c >= 0x80 && n == 1) return false;
-    if (c == 0xC0 || c == 0xC1 || c > 0xF4) return false;
-    if (i + static_cast<size_t>(n) > s.size()) return false;
-    for (int k = 1; k < n; ++k)
-      if ((static_cast<unsigned char>(s[i + static_cast<size_t>(k)]) & 0xC0) != 0x80) return false;
-    i += static_cast<size_t>(n);
+    size_t bad = 0;
+    const size_t n = sequence_at(s, i, bad);
+    if (n == 0) return false;
+    i += n;
   }
   return true;
+}
+
+std::string utf8_lossy(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    size_t bad = 0;
+    const size_t n = sequence_at(s, i, bad);
+    if (n > 0) {
+      out.append(s, i, n);
+      i += n;
+    } else {
+      out += "\xEF\xBF\xBD";
+      i += bad;
+    }
+  }
+  return out;
 }
 
 size_t incomplete_utf8_tail(std::string_view s) {

@@ -19,6 +19,9 @@ inline int utf8_len(unsigned char c) {
 void append_utf8(std::string& out, uint32_t cp);
 // Well-formed UTF-8 (no stray continuation bytes, overlong 2-byte leads or leads past U+10FFFF).
 bool is_valid_utf8(std::string_view s);
+// Replaces each ill-formed subsequence with U+FFFD (one per maximal subpart, as Rust's
+// String::from_utf8_lossy and the Unicode standard's recommended practice do).
+std::string utf8_lossy(std::string_view s);
 // Number of bytes at the end of s that form an incomplete UTF-8 sequence (0 if complete).
 size_t incomplete_utf8_tail(std::string_view s);
 

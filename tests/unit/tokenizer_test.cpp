@@ -142,3 +142,12 @@ TEST(TokenizerFixtures, DeepSeekR1Qwen) { check_fixture("tokenizers/qwen2/tokeni
 
 }  // namespace
 }  // namespace wick::test
+namespace wick::test {
+namespace {
+TEST(TokenizerFixtures, LlamaSpmGguf) { check_fixture("vocab-gguf/ggml-vocab-llama-spm.gguf", "ggml-vocab-llama-spm"); }
+TEST(TokenizerFixtures, Phi3Gguf) { check_fixture("vocab-gguf/ggml-vocab-phi-3.gguf", "ggml-vocab-phi-3"); }
+TEST(TokenizerFixtures, DeepSeekLlmGguf) { check_fixture("vocab-gguf/ggml-vocab-deepseek-llm.gguf", "ggml-vocab-deepseek-llm"); }
+TEST(TokenizerFixtures, DeepSeekCoderGguf) { check_fixture("vocab-gguf/ggml-vocab-deepseek-coder.gguf", "ggml-vocab-deepseek-coder"); }
+TEST(TokenizerFixtures, Gpt2Gguf) { check_fixture("vocab-gguf/ggml-vocab-gpt-2.gguf", "ggml-vocab-gpt-2"); }
+}  // namespace
+}  // namespace wick::test

@@ -67,8 +67,15 @@ std::vector<int> JsonFields::int_list(const char* key) const {
 nlohmann::json read_json_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(ErrorCode::kNotFound, "cannot open " + path);
+  // Parsing from memory is several times faster than through the istream adapter (an 11 MB
+  // tokenizer.json is the common case).
+  in.seekg(0, std::ios::end);
+  const std::streamoff size = in.tellg();
+  in.seekg(0, std::ios::beg);
+  std::string text(size > 0 ? static_cast<size_t>(size) : 0, '\0');
+  if (size > 0 && !in.read(text.data(), size)) throw Error(ErrorCode::kIo, "cannot read " + path);
   try {
-    return nlohmann::json::parse(in);
+    return nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
     throw Error(ErrorCode::kCorruptFile, path + ": not valid JSON: " + e.what());
   }

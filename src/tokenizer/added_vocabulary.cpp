@@ -66,7 +66,7 @@ void AddedTokenMatcher::split(std::string_view s, std::vector<Segment>& out) con
     const AddedToken& t = tokens_[static_cast<size_t>(best)];
     if (t.single_word && ((i > 0 && is_word(static_cast<unsigned char>(s[i - 1]))) ||
                           (best_end < s.size() && is_word(static_cast<unsigned char>(s[best_end]))))) {
-      ++i;
+      i = best_end;  // a discarded match is still consumed, as in the Aho-Corasick iteration HF uses
       continue;
     }
     size_t begin = i, end = best_end;

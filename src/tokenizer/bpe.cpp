@@ -10,6 +10,34 @@
 
 namespace wick {
 
+void PairMap::reserve(size_t n) {
+  size_t cap = 16;
+  while (cap < n * 2) cap *= 2;
+  if (cap <= slots_.size()) return;
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(cap, Slot{});
+  mask_ = cap - 1;
+  size_ = 0;
+  for (const Slot& s : old)
+    if (s.key != kEmpty) insert(s.key, s.value);
+}
+
+void PairMap::grow() { reserve(slots_.empty() ? 8 : slots_.size()); }
+
+void PairMap::insert(uint64_t key, Value v) {
+  if ((size_ + 1) * 2 > slots_.size()) grow();
+  for (size_t i = hash(key) & mask_;; i = (i + 1) & mask_) {
+    Slot& s = slots_[i];
+    if (s.key == key) return;
+    if (s.key == kEmpty) {
+      s.key = key;
+      s.value = v;
+      ++size_;
+      return;
+    }
+  }
+}
+
 BpeModel::BpeModel(std::vector<std::string> id_to_token, BpeOptions opts)
     : id_to_token_(std::move(id_to_token)), opts_(std::move(opts)) {
   vocab_.reserve(id_to_token_.size());
@@ -19,6 +47,13 @@ BpeModel::BpeModel(std::vector<std::string> id_to_token, BpeOptions opts)
     char name[8];
     std::snprintf(name, sizeof name, "<0x%02X>", b);
     byte_ids_[b] = find(name);
+  }
+  char_ids_.assign(0x10000, -1);
+  for (uint32_t cp = 0; cp < 0x10000; ++cp) {
+    if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+    std::string ch;
+    append_utf8(ch, cp);
+    char_ids_[cp] = find(ch);
   }
   if (opts_.unk_id >= size()) throw Error(ErrorCode::kCorruptFile, "tokenizer: unknown-token id out of range");
 }
@@ -65,11 +100,11 @@ std::unique_ptr<BpeModel> BpeModel::from_json(const nlohmann::json& m) {
 
 void BpeModel::add_merge(int left, int right, int rank, int merged) {
   const uint64_t key = (static_cast<uint64_t>(left) << 32) | static_cast<uint32_t>(right);
-  merges_.emplace(key, Merge{rank, merged});  // a repeated pair keeps its first (best) rank
+  merges_.insert(key, Merge{rank, merged});  // a repeated pair keeps its first (best) rank
 }
 
 void BpeModel::add_merges(const std::vector<std::string_view>& merges) {
-  merges_.reserve(merges.size());
+  merges_.reserve(merges_.size() + merges.size());
   int rank = 0;
   for (std::string_view s : merges) {
     // Split at the first space after the first character ("Ġ Ġ" -> "Ġ", "Ġ").
@@ -107,18 +142,7 @@ void BpeModel::add_merges_from_scores(const std::vector<float>& scores, const st
   }
 }
 
-void BpeModel::encode_word(std::string_view word, std::vector<int>& out) const {
-  if (word.empty()) return;
-  if (opts_.ignore_merges) {
-    if (const int id = find(word); id >= 0) {
-      out.push_back(id);
-      return;
-    }
-  }
-  // Initial symbols: one per character (or per byte with byte fallback, or unk).
-  struct Sym { int id; int prev; int next; };
-  std::vector<Sym> syms;
-  syms.reserve(word.size());
+void BpeModel::initial_symbols(std::string_view word, std::vector<int>& ids) const {
   bool last_unk = false;
   const bool affixes = !opts_.prefix.empty() || !opts_.suffix.empty();
   std::string piece;
@@ -130,20 +154,22 @@ void BpeModel::encode_word(std::string_view word, std::vector<int>& out) const {
       if (i > 0) piece = opts_.prefix + piece;
       if (i + n == word.size()) piece += opts_.suffix;
       id = find(piece);
+    } else if (n < 4 && static_cast<unsigned char>(word[i]) < 0xF0 && (n > 1 || static_cast<unsigned char>(word[i]) < 0x80)) {
+      id = char_ids_[decode_utf8(word.data() + i, n)];
     } else {
       id = find(word.substr(i, n));
     }
     if (id >= 0) {
-      syms.push_back({id, 0, 0});
+      ids.push_back(id);
       last_unk = false;
     } else {
       bool all_bytes = opts_.byte_fallback;
       for (size_t k = 0; all_bytes && k < n; ++k) all_bytes = byte_ids_[static_cast<unsigned char>(word[i + k])] >= 0;
       if (all_bytes) {
-        for (size_t k = 0; k < n; ++k) syms.push_back({byte_ids_[static_cast<unsigned char>(word[i + k])], 0, 0});
+        for (size_t k = 0; k < n; ++k) ids.push_back(byte_ids_[static_cast<unsigned char>(word[i + k])]);
         last_unk = false;
       } else if (opts_.unk_id >= 0) {
-        if (!(opts_.fuse_unk && last_unk)) syms.push_back({opts_.unk_id, 0, 0});
+        if (!(opts_.fuse_unk && last_unk)) ids.push_back(opts_.unk_id);
         last_unk = true;
       } else {
         throw Error(ErrorCode::kInvalidArgument, "tokenizer: character '" + std::string(word.substr(i, n)) +
@@ -152,11 +178,80 @@ void BpeModel::encode_word(std::string_view word, std::vector<int>& out) const {
     }
     i += n;
   }
-  const int count = static_cast<int>(syms.size());
-  if (count == 1) {
-    out.push_back(syms[0].id);
+}
+
+void BpeModel::merge_short_word(std::vector<int>& ids) const {
+  // merge[i]: the merge of the pair (ids[i], ids[i + 1]), or null. Only the two pairs next to
+  // a merge change, so each step is one linear scan and two lookups.
+  constexpr size_t kMax = kShortWord;
+  const Merge* merge[kMax];
+  size_t n = ids.size();
+  for (size_t i = 0; i + 1 < n; ++i) merge[i] = find_merge(ids[i], ids[i + 1]);
+  while (n > 1) {
+    size_t best = n;
+    for (size_t i = 0; i + 1 < n; ++i)
+      if (merge[i] && (best == n || merge[i]->rank < merge[best]->rank)) best = i;
+    if (best == n) break;
+    ids[best] = merge[best]->id;
+    for (size_t i = best + 1; i + 1 < n; ++i) {
+      ids[i] = ids[i + 1];
+      merge[i] = merge[i + 1];
+    }
+    --n;
+    if (best > 0) merge[best - 1] = find_merge(ids[best - 1], ids[best]);
+    if (best + 1 < n) merge[best] = find_merge(ids[best], ids[best + 1]);
+  }
+  ids.resize(n);
+}
+
+void BpeModel::encode_word_reference(std::string_view word, std::vector<int>& out) const {
+  if (word.empty()) return;
+  if (opts_.ignore_merges) {
+    if (const int id = find(word); id >= 0) {
+      out.push_back(id);
+      return;
+    }
+  }
+  std::vector<int> ids;
+  initial_symbols(word, ids);
+  for (;;) {
+    size_t best = ids.size();
+    const Merge* best_merge = nullptr;
+    for (size_t i = 0; i + 1 < ids.size(); ++i) {
+      const Merge* m = find_merge(ids[i], ids[i + 1]);
+      if (m && (!best_merge || m->rank < best_merge->rank)) { best = i; best_merge = m; }
+    }
+    if (!best_merge) break;
+    ids[best] = best_merge->id;
+    ids.erase(ids.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+  }
+  out.insert(out.end(), ids.begin(), ids.end());
+}
+
+void BpeModel::encode_word(std::string_view word, std::vector<int>& out) const {
+  if (word.empty()) return;
+  if (opts_.ignore_merges) {
+    if (const int id = find(word); id >= 0) {
+      out.push_back(id);
+      return;
+    }
+  }
+  // Symbols in a doubly linked list over the initial ids.
+  struct Sym { int id; int prev; int next; };
+  thread_local std::vector<int> ids;
+  ids.clear();
+  initial_symbols(word, ids);
+  // Short words (almost all of them after pre-tokenization) are cheapest to merge by
+  // rescanning a few pairs; long ones (SentencePiece-style inputs are one word per text) need
+  // the priority queue to stay O(n log n).
+  if (ids.size() <= kShortWord) {
+    merge_short_word(ids);
+    out.insert(out.end(), ids.begin(), ids.end());
     return;
   }
+  std::vector<Sym> syms(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) syms[i].id = ids[i];
+  const int count = static_cast<int>(syms.size());
   for (int i = 0; i < count; ++i) {
     syms[static_cast<size_t>(i)].prev = i - 1;
     syms[static_cast<size_t>(i)].next = i + 1 < count ? i + 1 : -1;
@@ -172,8 +267,7 @@ void BpeModel::encode_word(std::string_view word, std::vector<int>& out) const {
     if (nxt < 0) return;
     const uint64_t key = (static_cast<uint64_t>(syms[static_cast<size_t>(pos)].id) << 32) |
                          static_cast<uint32_t>(syms[static_cast<size_t>(nxt)].id);
-    auto it = merges_.find(key);
-    if (it != merges_.end()) queue.push({it->second.rank, pos, nxt, it->second.id});
+    if (const Merge* m = merges_.find(key)) queue.push({m->rank, pos, nxt, m->id});
   };
   std::vector<bool> dead(syms.size(), false);
   for (int i = 0; i < count; ++i) push(i);
@@ -183,8 +277,8 @@ void BpeModel::encode_word(std::string_view word, std::vector<int>& out) const {
     Sym& s = syms[static_cast<size_t>(c.pos)];
     if (dead[static_cast<size_t>(c.pos)] || s.next != c.right || dead[static_cast<size_t>(c.right)]) continue;
     const uint64_t key = (static_cast<uint64_t>(s.id) << 32) | static_cast<uint32_t>(syms[static_cast<size_t>(c.right)].id);
-    auto it = merges_.find(key);
-    if (it == merges_.end() || it->second.id != c.id) continue;  // stale entry
+    const Merge* m = merges_.find(key);
+    if (!m || m->id != c.id) continue;  // stale entry
     s.id = c.id;
     dead[static_cast<size_t>(c.right)] = true;
     s.next = syms[static_cast<size_t>(c.right)].next;

@@ -29,6 +29,33 @@ struct StringHash {
 };
 using TokenMap = std::unordered_map<std::string, int, StringHash, std::equal_to<>>;
 
+// Open-addressing hash map from a token-id pair to its merge: one probe sequence in a flat
+// array, no node allocation (the merge table is read for every adjacent pair of every word).
+class PairMap {
+ public:
+  struct Value { int rank; int id; };
+  void reserve(size_t n);
+  // Keeps the first value inserted for a key.
+  void insert(uint64_t key, Value v);
+  const Value* find(uint64_t key) const {
+    if (slots_.empty()) return nullptr;
+    for (size_t i = hash(key) & mask_;; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.key == key) return &s.value;
+      if (s.key == kEmpty) return nullptr;
+    }
+  }
+  size_t size() const { return size_; }
+
+ private:
+  static constexpr uint64_t kEmpty = ~uint64_t{0};
+  struct Slot { uint64_t key = kEmpty; Value value{}; };
+  static size_t hash(uint64_t k) { return static_cast<size_t>((k * 0x9E3779B97F4A7C15ull) >> 17); }
+  void grow();
+  std::vector<Slot> slots_;
+  size_t mask_ = 0, size_ = 0;
+};
+
 class BpeModel {
  public:
   // `id_to_token[id]` is the token string; empty strings are unused ids. When a string occurs
@@ -44,6 +71,10 @@ class BpeModel {
 
   // Appends the ids of one pre-token.
   void encode_word(std::string_view word, std::vector<int>& out) const;
+  // The textbook algorithm (GPT-2's encoder.py bpe()): rescan every adjacent pair and merge the
+  // best-ranked one until none is left, O(n^2) per word. The reference the fast path is tested
+  // against, and the naive baseline of the tokenizer benchmark.
+  void encode_word_reference(std::string_view word, std::vector<int>& out) const;
 
   int size() const { return static_cast<int>(id_to_token_.size()); }
   const std::vector<std::string>& id_to_token() const { return id_to_token_; }
@@ -54,12 +85,22 @@ class BpeModel {
   }
 
  private:
+  using Merge = PairMap::Value;
   void add_merge(int left, int right, int rank, int merged);
+  static constexpr size_t kShortWord = 16;
+  // Merges the best-ranked (leftmost on ties) adjacent pair until none is left, for words of
+  // at most kShortWord symbols.
+  void merge_short_word(std::vector<int>& ids) const;
+  // The initial symbols of a word: one per character, or its bytes, or unk.
+  void initial_symbols(std::string_view word, std::vector<int>& ids) const;
+  const Merge* find_merge(int left, int right) const {
+    return merges_.find((static_cast<uint64_t>(left) << 32) | static_cast<uint32_t>(right));
+  }
 
   TokenMap vocab_;
   std::vector<std::string> id_to_token_;
-  struct Merge { int rank; int id; };
-  std::unordered_map<uint64_t, Merge> merges_;  // (left id << 32 | right id) -> rank, merged id
+  PairMap merges_;  // (left id << 32 | right id) -> rank, merged id
+  std::vector<int> char_ids_;  // id of each code point below U+10000 that is a token (-1 if not)
   BpeOptions opts_;
   int byte_ids_[256];
 };

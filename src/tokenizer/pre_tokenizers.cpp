@@ -15,6 +15,9 @@ enum class Behavior { kIsolated, kRemoved, kMergedWithPrevious, kMergedWithNext,
 // Splits every piece at the matches of `re`, as tokenizers' SplitDelimiterBehavior says.
 void split_pieces(std::vector<PreToken>& pieces, const Regex& re, Behavior behavior) {
   std::vector<PreToken> out;
+  size_t bytes = 0;
+  for (const auto& p : pieces) bytes += p.text.size();
+  out.reserve(pieces.size() + bytes / 4);
   for (auto& piece : pieces) {
     const std::string& s = piece.text;
     std::vector<std::pair<size_t, size_t>> parts;  // (begin, end, is_match) flattened below
@@ -87,11 +90,15 @@ struct ByteLevelP : PreTokenizer {
         if (x.first && !x.text.empty() && x.text[0] != ' ') x.text = " " + x.text;
     if (re) split_pieces(p, *re, Behavior::kIsolated);
     const auto& table = byte_to_unicode();
+    std::string mapped;
     for (auto& x : p) {
-      std::string mapped;
-      mapped.reserve(x.text.size() * 2);
-      for (unsigned char c : x.text) mapped += table[c];
-      x.text.swap(mapped);
+      mapped.clear();
+      for (unsigned char c : x.text) {
+        const std::string& m = table[c];  // 1 or 2 bytes
+        if (m.size() == 1) mapped.push_back(m[0]);
+        else mapped.append(m);
+      }
+      x.text.assign(mapped);
     }
   }
 };

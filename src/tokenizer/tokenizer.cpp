@@ -27,9 +27,14 @@ void Tokenizer::Impl::finish() {
     byte_token[id] = s.size() == 6 && s.compare(0, 3, "<0x") == 0 && s[5] == '>' && std::isxdigit(static_cast<unsigned char>(s[3])) &&
                      std::isxdigit(static_cast<unsigned char>(s[4]));
   }
-  for (const auto& a : added)
+  for (const auto& a : added) {
+    // A normalized token is looked for in normalized text, so its own text is normalized too
+    // (added_vocabulary.rs refresh_added_tokens).
+    AddedToken m = a;
+    if (a.normalized && normalizer) normalizer->apply(m.content);
     for (int with_special = 0; with_special < 2; ++with_special)
-      if (with_special || !a.special) matchers[a.normalized ? 1 : 0][with_special].add(a);
+      if (with_special || !a.special) matchers[a.normalized ? 1 : 0][with_special].add(m);
+  }
   for (const auto* ids : {&prefix_ids, &suffix_ids})
     for (int id : *ids)
       if (id < 0 || static_cast<size_t>(id) >= id_to_token.size())
@@ -67,7 +72,10 @@ void Tokenizer::Impl::encode_normalized(std::string_view text, size_t offset, co
     // `first`: the piece starts the input (Metaspace prepend_scheme "first" acts only there).
     pieces.assign(1, PreToken{std::string(seg.text), offset == 0 && seg.offset == 0});
     if (pre_tokenizer) pre_tokenizer->apply(pieces);
-    for (const auto& p : pieces) model->encode_word(p.text, out);
+    for (const auto& p : pieces) {
+      if (reference_bpe) model->encode_word_reference(p.text, out);
+      else model->encode_word(p.text, out);
+    }
   }
 }
 

@@ -25,6 +25,7 @@ struct Tokenizer::Impl {
   std::vector<int> prefix_ids, suffix_ids;  // put around a sequence when add_special_tokens
   int bos = -1, eos = -1;
   std::string chat_template;
+  bool reference_bpe = false;  // use BpeModel::encode_word_reference (benchmark baseline)
 
   // Built by finish():
   std::vector<std::string> id_to_token;  // model vocab plus added tokens

@@ -92,8 +92,12 @@ std::unique_ptr<Tokenizer::Impl> load_tokenizer_json(const std::string& path) {
     if (c.is_object()) {
       if (c.contains("bos_token")) bos_text = special_content(c["bos_token"]);
       if (c.contains("eos_token")) eos_text = special_content(c["eos_token"]);
-      if (c.contains("add_bos_token") && c["add_bos_token"].is_boolean()) add_bos = c["add_bos_token"].get<bool>();
-      if (c.contains("add_eos_token") && c["add_eos_token"].is_boolean()) add_eos = c["add_eos_token"].get<bool>();
+      // Only the Llama-style tokenizer classes rebuild their post-processor from these flags;
+      // others (PreTrainedTokenizerFast, Qwen2Tokenizer) keep tokenizer.json's.
+      const std::string cls = c.value("tokenizer_class", "");
+      const bool flags_apply = cls.empty() || cls.find("Llama") != std::string::npos || cls.find("Gemma") != std::string::npos;
+      if (flags_apply && c.contains("add_bos_token") && c["add_bos_token"].is_boolean()) add_bos = c["add_bos_token"].get<bool>();
+      if (flags_apply && c.contains("add_eos_token") && c["add_eos_token"].is_boolean()) add_eos = c["add_eos_token"].get<bool>();
       if (c.contains("chat_template") && c["chat_template"].is_string()) t->chat_template = c["chat_template"].get<std::string>();
     }
   }

@@ -17,6 +17,13 @@ inline int utf8_len(unsigned char c) {
   return 1;
 }
 void append_utf8(std::string& out, uint32_t cp);
+// Code point of the n-byte (1-3) sequence at p, which the caller has validated.
+inline uint32_t decode_utf8(const char* p, size_t n) {
+  const auto b = [&](size_t i) { return static_cast<uint32_t>(static_cast<unsigned char>(p[i])); };
+  if (n == 1) return b(0);
+  if (n == 2) return ((b(0) & 0x1Fu) << 6) | (b(1) & 0x3Fu);
+  return ((b(0) & 0x0Fu) << 12) | ((b(1) & 0x3Fu) << 6) | (b(2) & 0x3Fu);
+}
 // Well-formed UTF-8 (no stray continuation bytes, overlong 2-byte leads or leads past U+10FFFF).
 bool is_valid_utf8(std::string_view s);
 // Replaces each ill-formed subsequence with U+FFFD (one per maximal subpart, as Rust's

@@ -34,14 +34,51 @@ TEST(Tokenizer, SpecialTokensSplitOrPlain) {
   WICK_REQUIRE_TESTDATA();
   auto t = load("models/tinystories-656k/tokenizer.json");
   ASSERT_TRUE(t);
-  auto with = t->encode("Hi<|end_story|>", {false, true});
+  // TinyStories' special tokens are "normalized": tokenizers looks for their normalized form
+  // ("▁<|end_story|>", after the Prepend/Replace normalizer) in the normalized text, so they
+  // are found after a space (which they absorb) but not glued to a word.
+  auto with = t->encode("Hi <|end_story|>", {false, true});
   ASSERT_TRUE(with);
   EXPECT_EQ(with->back(), 2);
-  auto plain = t->encode("Hi<|end_story|>", {false, false});
+  auto glued = t->encode("Hi<|end_story|>", {false, true});
+  ASSERT_TRUE(glued);
+  EXPECT_EQ(std::count(glued->begin(), glued->end(), 2), 0);
+  auto plain = t->encode("Hi <|end_story|>", {false, false});
   ASSERT_TRUE(plain);
-  EXPECT_EQ(std::count(plain->begin(), plain->end(), 2), 0);
+  EXPECT_EQ(std::count(plain->begin(), plain->end(), 2), 0) << "parse_special=false keeps special-token text as text";
   EXPECT_EQ(t->decode(with.value(), false), "Hi<|end_story|>");
   EXPECT_EQ(t->decode(with.value(), true), "Hi");
+  EXPECT_EQ(t->decode(plain.value(), true), "Hi <|end_story|>");
+}
+
+TEST(Tokenizer, RawSpecialTokensLlama3) {
+  WICK_REQUIRE_TESTDATA();
+  auto t = load("tokenizers/llama3/tokenizer.json");
+  ASSERT_TRUE(t);
+  const int bot = t->token_id("<|begin_of_text|>").value(), eot = t->token_id("<|eot_id|>").value();
+  auto ids = t->encode("<|begin_of_text|>Hello<|eot_id|><|eot_id|>", {false, true});
+  ASSERT_TRUE(ids);
+  ASSERT_EQ(ids->size(), 4u);
+  EXPECT_EQ((*ids)[0], bot);
+  EXPECT_EQ((*ids)[2], eot);
+  EXPECT_EQ((*ids)[3], eot);
+  // This tokenizer.json has only a ByteLevel post-processor (no BOS template), and its
+  // tokenizer_config.json has no add_bos_token: no BOS, as in transformers.
+  auto only = t->encode("<|eot_id|>", {true, true});
+  ASSERT_TRUE(only);
+  EXPECT_EQ(only.value(), (std::vector<int>{eot}));
+  EXPECT_FALSE(t->adds_bos());
+  // DeepSeek-V3's config says add_bos_token (LlamaTokenizerFast): BOS is added.
+  auto ds = load("tokenizers/deepseek-v3/tokenizer.json");
+  ASSERT_TRUE(ds);
+  EXPECT_TRUE(ds->adds_bos());
+  EXPECT_EQ(ds->encode("x").value().front(), ds->bos_id());
+  EXPECT_FALSE(ds->chat_template().empty());
+  auto plain = t->encode("<|eot_id|>", {false, false});
+  ASSERT_TRUE(plain);
+  EXPECT_GT(plain->size(), 1u);
+  EXPECT_EQ(t->decode(plain.value()), "<|eot_id|>");
+  EXPECT_TRUE(t->is_special(eot));
 }
 
 TEST(Tokenizer, ByteFallbackAndStreamingNeverSplitsUtf8) {

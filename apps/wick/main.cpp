@@ -166,17 +166,18 @@ int main(int argc, char** argv) {
   insp->add_flag("--json", inspect_json, "print one JSON object");
 
   std::string tok_dir, tok_file, tok_text;
-  bool tok_special = false, tok_json = false, tok_skip = false;
+  bool tok_special = false, tok_json = false, tok_skip = false, tok_plain = false;
   std::vector<int> detok_ids;
   auto* tok = app.add_subcommand("tokenize", "text -> token ids");
   auto* tm = tok->add_option("-m,--model", tok_dir, "model directory");
-  tok->add_option("--tokenizer", tok_file, "tokenizer.json")->excludes(tm);
+  tok->add_option("--tokenizer", tok_file, "a tokenizer.json or a GGUF file")->excludes(tm);
   tok->add_flag("--add-special", tok_special, "add BOS/EOS as the tokenizer config says");
+  tok->add_flag("--plain-special", tok_plain, "treat special-token text in the input as plain text (untrusted input)");
   tok->add_flag("--json", tok_json, "print {\"ids\":[...],\"tokens\":[...]}");
   tok->add_option("text", tok_text, "text to tokenize")->required();
   auto* detok = app.add_subcommand("detokenize", "token ids -> text");
   auto* dm = detok->add_option("-m,--model", tok_dir, "model directory");
-  detok->add_option("--tokenizer", tok_file, "tokenizer.json")->excludes(dm);
+  detok->add_option("--tokenizer", tok_file, "a tokenizer.json or a GGUF file")->excludes(dm);
   detok->add_flag("--skip-special", tok_skip, "drop special tokens");
   detok->add_flag("--json", tok_json, "print {\"text\":\"...\"}");
   detok->add_option("ids", detok_ids, "token ids")->required();
@@ -198,7 +199,7 @@ int main(int argc, char** argv) {
     auto t = tokenizer_from(tok_dir, tok_file, &rc);
     if (!t) return rc;
     if (*tok) {
-      auto ids = t->encode(tok_text, {tok_special, true});
+      auto ids = t->encode(tok_text, {tok_special, !tok_plain});
       if (!ids) return fail(ids.error());
       if (tok_json) {
         json toks = json::array();

@@ -50,7 +50,14 @@ class PairMap {
  private:
   static constexpr uint64_t kEmpty = ~uint64_t{0};
   struct Slot { uint64_t key = kEmpty; Value value{}; };
-  static size_t hash(uint64_t k) { return static_cast<size_t>((k * 0x9E3779B97F4A7C15ull) >> 17); }
+  // splitmix64's finalizer: every key bit reaches the low bits the mask keeps.
+  static size_t hash(uint64_t k) {
+    k ^= k >> 30;
+    k *= 0xBF58476D1CE4E5B9ull;
+    k ^= k >> 27;
+    k *= 0x94D049BB133111EBull;
+    return static_cast<size_t>(k ^ (k >> 31));
+  }
   void grow();
   std::vector<Slot> slots_;
   size_t mask_ = 0, size_ = 0;

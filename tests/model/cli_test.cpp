@@ -66,5 +66,27 @@ TEST(Cli, TokenizeDetokenize) {
   EXPECT_EQ(nlohmann::json::parse(out)["text"], "Once upon a time");
 }
 
+TEST(Cli, TokenizeWithAGgufVocab) {
+  WICK_REQUIRE_TESTDATA();
+  const std::string gguf = testdata_dir() + "/vocab-gguf/ggml-vocab-llama-spm.gguf";
+  std::string out;
+  // "ied 4 ½ months" is the first Hugging Face fixture string of this vocab.
+  ASSERT_EQ(run_command(bin("wick") + " tokenize --tokenizer " + gguf + " --json 'ied 4 ½ months'", &out), 0);
+  auto j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["ids"], nlohmann::json::parse("[474, 287, 29871, 29946, 29871, 30226, 7378]"));
+  EXPECT_EQ(j["tokens"][0], "\xE2\x96\x81i");
+  ASSERT_EQ(run_command(bin("wick") + " tokenize --tokenizer " + gguf + " --add-special --json 'Hi</s>'", &out), 0);
+  j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["ids"].front(), 1) << "BOS";
+  EXPECT_EQ(j["ids"].back(), 2) << "</s> split out";
+  ASSERT_EQ(run_command(bin("wick") + " tokenize --tokenizer " + gguf + " --plain-special --json 'Hi</s>'", &out), 0);
+  EXPECT_NE(nlohmann::json::parse(out)["ids"].back(), 2) << "special-token text kept as text";
+  ASSERT_EQ(run_command(bin("wick") + " detokenize --tokenizer " + gguf + " 1 15043 2", &out), 0);
+  EXPECT_EQ(out, "<s> Hello</s>\n");
+  ASSERT_EQ(run_command(bin("wick") + " detokenize --skip-special --tokenizer " + gguf + " 1 15043 2", &out), 0);
+  EXPECT_EQ(out, "Hello\n");
+  EXPECT_NE(run_command(bin("wick") + " tokenize --tokenizer /nonexistent.gguf x", &out), 0);
+}
+
 }  // namespace
 }  // namespace wick::test

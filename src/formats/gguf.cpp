@@ -122,6 +122,7 @@ void read_value(Reader& r, GgufType type, GgufValue& v, const std::string& key, 
     }
     return;
   }
+  // 64-bit integers are read as integers (a double would round them past 2^53).
   if (type == GgufType::kU64) {
     const uint64_t u = r.read<uint64_t>("u64");
     if (u > static_cast<uint64_t>(INT64_MAX)) r.fail("key '" + key + "': u64 value too large");
@@ -129,10 +130,13 @@ void read_value(Reader& r, GgufType type, GgufValue& v, const std::string& key, 
     v.f = static_cast<double>(u);
     return;
   }
-  const double x = read_number(r, type);
-  v.f = x;
-  v.i = (type == GgufType::kF32 || type == GgufType::kF64) ? 0 : static_cast<int64_t>(x);
-  if (type == GgufType::kI64) v.i = static_cast<int64_t>(x);  // exact for the values keys hold
+  if (type == GgufType::kI64) {
+    v.i = r.read<int64_t>("i64");
+    v.f = static_cast<double>(v.i);
+    return;
+  }
+  v.f = read_number(r, type);
+  if (v.is_integer() || type == GgufType::kBool) v.i = static_cast<int64_t>(v.f);
 }
 
 }  // namespace
@@ -254,11 +258,9 @@ void GgufFile::parse() {
     order.push_back(&t);
   }
   std::sort(order.begin(), order.end(), [](auto* a, auto* b) { return a->offset < b->offset; });
-  for (size_t k = 1; k < order.size(); ++k) {
+  for (size_t k = 1; k < order.size(); ++k)
     if (order[k - 1]->offset + order[k - 1]->nbytes > order[k]->offset)
       r.fail("tensors '" + order[k - 1]->name + "' and '" + order[k]->name + "' overlap");
-    if (order[k - 1]->name == order[k]->name) r.fail("duplicate tensor '" + order[k]->name + "'");
-  }
   std::vector<std::string_view> names;
   for (const auto& t : tensors_) names.push_back(t.name);
   std::sort(names.begin(), names.end());

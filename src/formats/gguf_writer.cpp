@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <type_traits>
 
 #include "wick/error.h"
 
@@ -36,55 +37,39 @@ void GgufWriter::set_raw(const std::string& key, GgufType type, const std::vecto
   ++n_kv_;
 }
 
+template <typename T>
+void GgufWriter::set_scalar(const std::string& key, GgufType type, T v) {
+  std::vector<uint8_t> e;
+  append(e, v);
+  set_raw(key, type, e);
+}
+
 void GgufWriter::set_string(const std::string& key, const std::string& v) {
   std::vector<uint8_t> e;
   append_string(e, v);
   set_raw(key, GgufType::kString, e);
 }
-void GgufWriter::set_u32(const std::string& key, uint32_t v) {
+void GgufWriter::set_u32(const std::string& key, uint32_t v) { set_scalar(key, GgufType::kU32, v); }
+void GgufWriter::set_i32(const std::string& key, int32_t v) { set_scalar(key, GgufType::kI32, v); }
+void GgufWriter::set_u64(const std::string& key, uint64_t v) { set_scalar(key, GgufType::kU64, v); }
+void GgufWriter::set_f32(const std::string& key, float v) { set_scalar(key, GgufType::kF32, v); }
+void GgufWriter::set_bool(const std::string& key, bool v) { set_scalar(key, GgufType::kBool, static_cast<uint8_t>(v)); }
+
+template <typename T>
+void GgufWriter::set_array(const std::string& key, GgufType elem, const std::vector<T>& v) {
   std::vector<uint8_t> e;
-  append(e, v);
-  set_raw(key, GgufType::kU32, e);
-}
-void GgufWriter::set_i32(const std::string& key, int32_t v) {
-  std::vector<uint8_t> e;
-  append(e, v);
-  set_raw(key, GgufType::kI32, e);
-}
-void GgufWriter::set_u64(const std::string& key, uint64_t v) {
-  std::vector<uint8_t> e;
-  append(e, v);
-  set_raw(key, GgufType::kU64, e);
-}
-void GgufWriter::set_f32(const std::string& key, float v) {
-  std::vector<uint8_t> e;
-  append(e, v);
-  set_raw(key, GgufType::kF32, e);
-}
-void GgufWriter::set_bool(const std::string& key, bool v) {
-  set_raw(key, GgufType::kBool, {static_cast<uint8_t>(v ? 1 : 0)});
-}
-void GgufWriter::set_strings(const std::string& key, const std::vector<std::string>& v) {
-  std::vector<uint8_t> e;
-  append<uint32_t>(e, static_cast<uint32_t>(GgufType::kString));
+  append<uint32_t>(e, static_cast<uint32_t>(elem));
   append<uint64_t>(e, v.size());
-  for (const auto& s : v) append_string(e, s);
+  for (const T& x : v) {
+    if constexpr (std::is_same_v<T, std::string>) append_string(e, x);
+    else append(e, x);
+  }
   set_raw(key, GgufType::kArray, e);
 }
-void GgufWriter::set_f32s(const std::string& key, const std::vector<float>& v) {
-  std::vector<uint8_t> e;
-  append<uint32_t>(e, static_cast<uint32_t>(GgufType::kF32));
-  append<uint64_t>(e, v.size());
-  for (float x : v) append(e, x);
-  set_raw(key, GgufType::kArray, e);
-}
-void GgufWriter::set_i32s(const std::string& key, const std::vector<int32_t>& v) {
-  std::vector<uint8_t> e;
-  append<uint32_t>(e, static_cast<uint32_t>(GgufType::kI32));
-  append<uint64_t>(e, v.size());
-  for (int32_t x : v) append(e, x);
-  set_raw(key, GgufType::kArray, e);
-}
+
+void GgufWriter::set_strings(const std::string& key, const std::vector<std::string>& v) { set_array(key, GgufType::kString, v); }
+void GgufWriter::set_f32s(const std::string& key, const std::vector<float>& v) { set_array(key, GgufType::kF32, v); }
+void GgufWriter::set_i32s(const std::string& key, const std::vector<int32_t>& v) { set_array(key, GgufType::kI32, v); }
 
 void GgufWriter::add_tensor(const std::string& name, const std::vector<uint64_t>& dims, uint32_t ggml_type) {
   const GgmlTypeInfo* info = ggml_type_info(ggml_type);

@@ -42,6 +42,8 @@ class GgufWriter {
   void finish();
 
  private:
+  template <typename T> void set_scalar(const std::string& key, GgufType type, T v);
+  template <typename T> void set_array(const std::string& key, GgufType elem, const std::vector<T>& v);
   void put(const void* p, size_t n);
   std::vector<uint8_t> kv_;  // encoded metadata
   uint64_t n_kv_ = 0;

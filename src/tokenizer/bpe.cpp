@@ -99,8 +99,7 @@ std::unique_ptr<BpeModel> BpeModel::from_json(const nlohmann::json& m) {
 }
 
 void BpeModel::add_merge(int left, int right, int rank, int merged) {
-  const uint64_t key = (static_cast<uint64_t>(left) << 32) | static_cast<uint32_t>(right);
-  merges_.insert(key, Merge{rank, merged});  // a repeated pair keeps its first (best) rank
+  merges_.insert(pair_key(left, right), Merge{rank, merged});  // a repeated pair keeps its first (best) rank
 }
 
 void BpeModel::add_merges(const std::vector<std::string_view>& merges) {
@@ -154,7 +153,7 @@ void BpeModel::initial_symbols(std::string_view word, std::vector<int>& ids) con
       if (i > 0) piece = opts_.prefix + piece;
       if (i + n == word.size()) piece += opts_.suffix;
       id = find(piece);
-    } else if (n < 4 && static_cast<unsigned char>(word[i]) < 0xF0 && (n > 1 || static_cast<unsigned char>(word[i]) < 0x80)) {
+    } else if (n < 4) {  // below U+10000: the table (the text was validated as UTF-8)
       id = char_ids_[decode_utf8(word.data() + i, n)];
     } else {
       id = find(word.substr(i, n));
@@ -204,14 +203,19 @@ void BpeModel::merge_short_word(std::vector<int>& ids) const {
   ids.resize(n);
 }
 
-void BpeModel::encode_word_reference(std::string_view word, std::vector<int>& out) const {
-  if (word.empty()) return;
+bool BpeModel::whole_word(std::string_view word, std::vector<int>& out) const {
+  if (word.empty()) return true;
   if (opts_.ignore_merges) {
     if (const int id = find(word); id >= 0) {
       out.push_back(id);
-      return;
+      return true;
     }
   }
+  return false;
+}
+
+void BpeModel::encode_word_reference(std::string_view word, std::vector<int>& out) const {
+  if (whole_word(word, out)) return;
   std::vector<int> ids;
   initial_symbols(word, ids);
   for (;;) {
@@ -229,16 +233,8 @@ void BpeModel::encode_word_reference(std::string_view word, std::vector<int>& ou
 }
 
 void BpeModel::encode_word(std::string_view word, std::vector<int>& out) const {
-  if (word.empty()) return;
-  if (opts_.ignore_merges) {
-    if (const int id = find(word); id >= 0) {
-      out.push_back(id);
-      return;
-    }
-  }
-  // Symbols in a doubly linked list over the initial ids.
-  struct Sym { int id; int prev; int next; };
-  thread_local std::vector<int> ids;
+  if (whole_word(word, out)) return;
+  thread_local std::vector<int> ids;  // reused: no allocation per word
   ids.clear();
   initial_symbols(word, ids);
   // Short words (almost all of them after pre-tokenization) are cheapest to merge by
@@ -249,6 +245,8 @@ void BpeModel::encode_word(std::string_view word, std::vector<int>& out) const {
     out.insert(out.end(), ids.begin(), ids.end());
     return;
   }
+  // Long words: symbols in a doubly linked list.
+  struct Sym { int id; int prev; int next; };
   std::vector<Sym> syms(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) syms[i].id = ids[i];
   const int count = static_cast<int>(syms.size());
@@ -265,9 +263,8 @@ void BpeModel::encode_word(std::string_view word, std::vector<int>& out) const {
     if (pos < 0) return;
     const int nxt = syms[static_cast<size_t>(pos)].next;
     if (nxt < 0) return;
-    const uint64_t key = (static_cast<uint64_t>(syms[static_cast<size_t>(pos)].id) << 32) |
-                         static_cast<uint32_t>(syms[static_cast<size_t>(nxt)].id);
-    if (const Merge* m = merges_.find(key)) queue.push({m->rank, pos, nxt, m->id});
+    if (const Merge* m = find_merge(syms[static_cast<size_t>(pos)].id, syms[static_cast<size_t>(nxt)].id))
+      queue.push({m->rank, pos, nxt, m->id});
   };
   std::vector<bool> dead(syms.size(), false);
   for (int i = 0; i < count; ++i) push(i);
@@ -276,8 +273,7 @@ void BpeModel::encode_word(std::string_view word, std::vector<int>& out) const {
     queue.pop();
     Sym& s = syms[static_cast<size_t>(c.pos)];
     if (dead[static_cast<size_t>(c.pos)] || s.next != c.right || dead[static_cast<size_t>(c.right)]) continue;
-    const uint64_t key = (static_cast<uint64_t>(s.id) << 32) | static_cast<uint32_t>(syms[static_cast<size_t>(c.right)].id);
-    const Merge* m = merges_.find(key);
+    const Merge* m = find_merge(s.id, syms[static_cast<size_t>(c.right)].id);
     if (!m || m->id != c.id) continue;  // stale entry
     s.id = c.id;
     dead[static_cast<size_t>(c.right)] = true;

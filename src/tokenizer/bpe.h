@@ -100,9 +100,10 @@ class BpeModel {
   void merge_short_word(std::vector<int>& ids) const;
   // The initial symbols of a word: one per character, or its bytes, or unk.
   void initial_symbols(std::string_view word, std::vector<int>& ids) const;
-  const Merge* find_merge(int left, int right) const {
-    return merges_.find((static_cast<uint64_t>(left) << 32) | static_cast<uint32_t>(right));
-  }
+  static uint64_t pair_key(int left, int right) { return (static_cast<uint64_t>(left) << 32) | static_cast<uint32_t>(right); }
+  const Merge* find_merge(int left, int right) const { return merges_.find(pair_key(left, right)); }
+  // Handles the empty word and ignore_merges (a word that is a token); true when done.
+  bool whole_word(std::string_view word, std::vector<int>& out) const;
 
   TokenMap vocab_;
   std::vector<std::string> id_to_token_;

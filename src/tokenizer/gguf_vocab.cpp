@@ -113,15 +113,17 @@ std::unique_ptr<Tokenizer::Impl> load_gguf_tokenizer(const GgufFile& g) {
     };
     t->bos = id_key("tokenizer.ggml.bos_token_id");
     t->eos = id_key("tokenizer.ggml.eos_token_id");
-    const int unk = id_key("tokenizer.ggml.unknown_token_id");
     const bool spm = *model_type == "llama";
+    // SentencePiece vocabs without the key use id 0 for <unk> (llama.cpp's default too).
+    int unk_id = id_key("tokenizer.ggml.unknown_token_id");
+    if (spm && unk_id < 0) unk_id = 0;
     if (auto tmpl = g.get_string("tokenizer.chat_template")) t->chat_template = *tmpl;
 
     if (spm) {
       if (g.get_bool("tokenizer.ggml.remove_extra_whitespaces").value_or(false))
         throw Error(ErrorCode::kUnsupported, "SentencePiece remove_extra_whitespaces is not supported");
       BpeOptions o;
-      o.unk_id = unk >= 0 ? unk : 0;
+      o.unk_id = unk_id;
       o.fuse_unk = true;
       for (int ty : types) o.byte_fallback |= ty == kByte;
       std::vector<float> scores(n, 0.0f);
@@ -171,7 +173,7 @@ std::unique_ptr<Tokenizer::Impl> load_gguf_tokenizer(const GgufFile& g) {
     const bool phi3 = name.find("phi3") != std::string::npos || name.find("Phi3") != std::string::npos ||
                       name.find("phi-3") != std::string::npos || name.find("Phi-3") != std::string::npos;
     for (size_t i = 0; i < n; ++i) {
-      const bool unk_token = types[i] == kUnknown && static_cast<int>(i) == t->model->find("<unk>");
+      const bool unk_token = types[i] == kUnknown && static_cast<int>(i) == unk_id;
       if (types[i] != kControl && types[i] != kUserDefined && !unk_token) continue;
       if (id_to_token[i].empty()) continue;
       AddedToken a;

@@ -2,6 +2,11 @@
 // calling these; a backend says *how*. Activations are dense row-major float32 matrices
 // [n_tokens, width] in the backend's memory; weights are Tensor views of any supported dtype.
 // Adding a backend (CUDA) means implementing this interface, never touching model code.
+//
+// Batch invariance: every op computes each output row from its own input row with the same
+// instruction sequence whatever the number of rows or threads, so a sequence decoded inside a
+// batch gets bit-identical logits to the same sequence decoded alone (seeded sampling then
+// reproduces across batch sizes). Kernels must keep this property.
 #pragma once
 
 #include <cstdint>
@@ -12,18 +17,24 @@
 
 namespace wick {
 
+// Causal attention of a batch of query tokens, each from its own sequence, over a KV cache
+// stored in blocks (see runtime/kv_cache.h): position j of a query's sequence lives in row
+// block_tables[t][j / block_size] * block_size + j % block_size of k_cache / v_cache. A
+// contiguous cache is the special case of one block of max_ctx rows.
 struct AttentionArgs {
-  float* out;             // [n_tokens, n_heads * head_dim]
-  const float* q;         // [n_tokens, n_heads * head_dim], rotary already applied
-  const float* k_cache;   // [max_ctx, n_kv_heads * head_dim]; rows 0 .. pos0 + n_tokens - 1 valid
-  const float* v_cache;   // same layout as k_cache
+  float* out;                          // [n_tokens, n_heads * head_dim]
+  const float* q;                      // [n_tokens, n_heads * head_dim], rotary already applied
+  const float* k_cache;                // [rows, n_kv_heads * head_dim]: the layer's block pool
+  const float* v_cache;                // same layout as k_cache
   int n_tokens;
-  int pos0;               // position of the first query token
+  const int32_t* positions;            // [n_tokens] position of each query in its sequence
+  const int32_t* const* block_tables;  // [n_tokens] the block table of each query's sequence
+  int block_size;                      // rows per block
   int n_heads;
   int n_kv_heads;
   int head_dim;
-  int window;             // > 0: a query at position i sees keys j with i - window < j <= i
-  float scale;            // softmax scale, 1 / sqrt(head_dim)
+  int window;                          // > 0: a query at position i sees keys j with i - window < j <= i
+  float scale;                         // softmax scale, 1 / sqrt(head_dim)
 };
 
 class Backend {
@@ -47,8 +58,13 @@ class Backend {
   // x: [n, row_stride] holding n_heads heads of head_dim; cos/sin: [n, head_dim / 2].
   virtual void rope(float* x, int n, int n_heads, int head_dim, int64_t row_stride, const float* cos,
                     const float* sin) = 0;
-  // Causal (optionally sliding-window) grouped-query attention over the cache.
+  // Causal (optionally sliding-window) grouped-query attention over the cache. Keys of the
+  // current tokens must already be in the cache (see scatter_rows).
   virtual void attention(const AttentionArgs& a) = 0;
+  // dst[rows[t], :] = src[t, :] for t < n (writing keys/values into their cache rows).
+  virtual void scatter_rows(float* dst, const int64_t* rows, const float* src, int n, int64_t width) = 0;
+  // dst[t, :] = src[rows[t], :] for t < n.
+  virtual void gather_rows(float* dst, const float* src, const int32_t* rows, int n, int64_t width) = 0;
   // gate = silu(gate) * up, elementwise over `count` floats.
   virtual void silu_mul(float* gate, const float* up, int64_t count) = 0;
   // y += x, elementwise.

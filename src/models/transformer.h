@@ -9,8 +9,8 @@
 //   blk.L.ffn_norm               [n, hidden]   post_attention_layernorm output
 //   blk.L.ffn_out                [n, hidden]   down_proj output
 //   blk.L.out                    [n, hidden]   residual stream after layer L
-//   out_norm                     [n, hidden]   final norm
-//   logits                       [m, vocab]    m = n with all_logits, else 1 (last token)
+//   out_norm                     [m, hidden]   final norm of the m output rows
+//   logits                       [m', vocab]   the m' of them that want logits
 #pragma once
 
 #include <cstdint>
@@ -25,24 +25,43 @@ namespace wick {
 
 using ActivationHook = std::function<void(const char* name, const float* data, int rows, int cols)>;
 
-// Where the keys and values of each layer live: [max_ctx, kv_dim] float rows per layer.
+// Where the keys and values of each layer live: a pool of blocks of `block_size` rows of kv_dim
+// floats per layer (runtime/kv_cache.h); a contiguous cache is one block of max_ctx rows.
 struct KvLayout {
   std::vector<float*> k;  // one per layer
   std::vector<float*> v;
-  int max_ctx = 0;
+  int block_size = 0;
+};
+
+// One forward call: n tokens, each from some sequence at some position (a prefill chunk, a
+// batch of decode steps of different sequences, or a mix). All arrays are owned by the caller.
+struct TokenBatch {
+  int n = 0;
+  const int32_t* tokens = nullptr;              // [n]
+  const int32_t* positions = nullptr;           // [n] position of each token in its sequence
+  const int32_t* seq_lens = nullptr;            // [n] its sequence's length after this call (rope scaling)
+  const int32_t* const* block_tables = nullptr; // [n] its sequence's block table
+  const int64_t* kv_rows = nullptr;             // [n] cache row its key/value goes to
+  int n_out = 0;                                // tokens whose final hidden state is wanted
+  const int32_t* out_rows = nullptr;            // [n_out] indices into the n tokens
+  int n_logits = 0;                             // the first n_logits of out_rows also get logits
 };
 
 class Transformer {
  public:
-  // Allocates every activation buffer for up to max_tokens tokens per call. all_logits: keep
-  // logits for every token of a call (scoring), not just the last.
-  Transformer(const LoadedModel& model, Backend& backend, int max_tokens, int max_ctx, bool all_logits);
+  // Allocates every activation buffer for up to max_tokens tokens per call, of which up to
+  // max_out rows return hidden states / logits; max_ctx is the longest sequence.
+  Transformer(const LoadedModel& model, Backend& backend, int max_tokens, int max_out, int max_ctx);
 
-  // Runs tokens at positions pos0 .. pos0+n-1 (n <= max_tokens), writing their keys/values into
-  // kv. Returns the logits: [n, vocab] if all_logits, else [1, vocab] for the last token.
-  const float* forward(const int32_t* tokens, int n, int pos0, const KvLayout& kv, const ActivationHook* hook = nullptr);
+  // Runs the batch, writing its keys/values into kv first. Returns the final-norm hidden states
+  // of the out rows, [n_out, hidden]; logits() then holds [n_logits, vocab] for the first
+  // n_logits of them (transformers' LlamaForCausalLM: lm_head(norm(h))).
+  const float* forward(const TokenBatch& batch, const KvLayout& kv, const ActivationHook* hook = nullptr);
+  const float* logits() const { return logits_.data(); }
+  const float* hidden() const { return out_.data(); }
 
   int max_tokens() const { return max_tokens_; }
+  int max_out() const { return max_out_; }
   int vocab_size() const { return cfg_.vocab_size; }
 
  private:
@@ -53,9 +72,10 @@ class Transformer {
   Backend& be_;
   RotaryEmbedding rope_;
   int max_tokens_;
-  bool all_logits_;
-  // Activations, [max_tokens, width] each.
-  std::vector<float> x_, h_, q_, att_, proj_, gate_, up_, logits_, cos_, sin_;
+  int max_out_;
+  int max_ctx_;
+  // Activations, [max_tokens, width] each; logits_ [max_out, vocab], out_ [max_out, hidden].
+  std::vector<float> x_, h_, q_, k_, v_, att_, proj_, gate_, up_, logits_, out_, cos_, sin_;
 };
 
 }  // namespace wick

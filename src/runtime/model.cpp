@@ -3,6 +3,7 @@
 #include "backends/backend.h"
 #include "models/model.h"
 #include "models/transformer.h"
+#include "wick/engine.h"
 #include "wick/model.h"
 
 namespace wick {
@@ -37,13 +38,10 @@ ModelInfo Model::info() const {
 
 struct Session::Impl {
   std::shared_ptr<const Model> model;
-  std::unique_ptr<Backend> backend;
-  std::unique_ptr<Transformer> transformer;
-  std::vector<float> k_store, v_store;  // [layers][ctx][kv_dim]
-  KvLayout kv;
-  int pos = 0;
+  std::unique_ptr<Engine> engine;  // one sequence on a block KV cache sized for the context
+  SequenceId seq = -1;
   int batch_tokens = 0;
-  ActivationHook hook;
+  bool all_logits = false;
 };
 
 Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -51,57 +49,53 @@ Session::~Session() = default;
 
 Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> model, const SessionOptions& opts) {
   return capture_errors([&] {
-    const ModelConfig& cfg = model->config();
-    const int model_max = cfg.max_context();
-    int ctx = opts.context_length > 0 ? opts.context_length : std::min(model_max, 8192);
-    if (ctx > model_max)
-      throw Error(ErrorCode::kInvalidArgument, "context length " + std::to_string(ctx) + " exceeds the model's maximum of " +
-                                                   std::to_string(model_max));
     if (opts.batch_tokens <= 0) throw Error(ErrorCode::kInvalidArgument, "batch_tokens must be positive");
-    if (opts.n_threads < 0) throw Error(ErrorCode::kInvalidArgument, "threads must be >= 0");
+    if (opts.context_length < 0) throw Error(ErrorCode::kInvalidArgument, "context length must be >= 0");
+    EngineOptions eo;
+    eo.n_threads = opts.n_threads;
+    eo.context_length = opts.context_length;
+    eo.max_sequences = 1;
+    const int ctx = opts.context_length > 0 ? opts.context_length : std::min(model->config().max_context(), 8192);
+    eo.max_batch_tokens = std::min(opts.batch_tokens, std::max(ctx, 1));
+    eo.max_output_rows = opts.all_logits ? eo.max_batch_tokens : 1;
+    eo.kv_cache_tokens = ctx;
+    auto engine = Engine::create(model, eo);
+    if (!engine) throw engine.error();
     auto impl = std::make_unique<Impl>();
     impl->model = model;
-    impl->backend = make_cpu_backend(opts.n_threads);
-    impl->batch_tokens = std::min(opts.batch_tokens, ctx);
-    impl->transformer = std::make_unique<Transformer>(model->internals(), *impl->backend, impl->batch_tokens, ctx, opts.all_logits);
-    const size_t per_layer = static_cast<size_t>(ctx) * static_cast<size_t>(cfg.kv_dim());
-    impl->k_store.assign(per_layer * static_cast<size_t>(cfg.num_layers), 0.0f);
-    impl->v_store.assign(per_layer * static_cast<size_t>(cfg.num_layers), 0.0f);
-    impl->kv.max_ctx = ctx;
-    for (int l = 0; l < cfg.num_layers; ++l) {
-      impl->kv.k.push_back(impl->k_store.data() + per_layer * static_cast<size_t>(l));
-      impl->kv.v.push_back(impl->v_store.data() + per_layer * static_cast<size_t>(l));
-    }
+    impl->engine = std::move(engine.value());
+    impl->seq = impl->engine->add_sequence().value();
+    impl->batch_tokens = eo.max_batch_tokens;
+    impl->all_logits = opts.all_logits;
     return std::unique_ptr<Session>(new Session(std::move(impl)));
   });
 }
 
 Result<const float*> Session::append(const int* tokens, int count) {
-  static_assert(sizeof(int) == sizeof(int32_t));
   return capture_errors([&]() -> const float* {
     Impl& s = *impl_;
     if (count <= 0) throw Error(ErrorCode::kInvalidArgument, "append: no tokens");
-    if (s.pos + count > s.kv.max_ctx)
-      throw Error(ErrorCode::kInvalidArgument, "sequence of " + std::to_string(s.pos + count) +
-                                                   " tokens exceeds the context length " + std::to_string(s.kv.max_ctx));
-    const float* logits = nullptr;
+    const int pos = s.engine->sequence_length(s.seq);
+    if (pos + count > context_length())
+      throw Error(ErrorCode::kInvalidArgument, "sequence of " + std::to_string(pos + count) +
+                                                   " tokens exceeds the context length " + std::to_string(context_length()));
     for (int off = 0; off < count; off += s.batch_tokens) {
       const int n = std::min(count - off, s.batch_tokens);
-      logits = s.transformer->forward(reinterpret_cast<const int32_t*>(tokens + off), n, s.pos, s.kv,
-                                      s.hook ? &s.hook : nullptr);
-      s.pos += n;
+      const bool last = off + n == count;
+      const StepInput in{s.seq, tokens + off, n,
+                         !last ? StepOutput::kNone : s.all_logits ? StepOutput::kAllLogits : StepOutput::kLastLogits};
+      auto r = s.engine->step(std::span<const StepInput>(&in, 1));
+      if (!r) throw r.error();
     }
-    return logits;
+    return s.engine->output(0);
   });
 }
 
-void Session::reset() { impl_->pos = 0; }
-int Session::position() const { return impl_->pos; }
-int Session::context_length() const { return impl_->kv.max_ctx; }
-void Session::set_activation_hook(ActivationCallback hook) { impl_->hook = std::move(hook); }
+void Session::reset() { impl_->engine->clear_sequence(impl_->seq); }
+int Session::position() const { return impl_->engine->sequence_length(impl_->seq); }
+int Session::context_length() const { return impl_->engine->options().context_length; }
+void Session::set_activation_hook(ActivationCallback hook) { impl_->engine->set_activation_hook(std::move(hook)); }
 const Model& Session::model() const { return *impl_->model; }
-std::string Session::backend_name() const {
-  return impl_->backend->name() + " x" + std::to_string(impl_->backend->n_threads());
-}
+std::string Session::backend_name() const { return impl_->engine->backend_name(); }
 
 }  // namespace wick

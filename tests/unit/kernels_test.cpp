@@ -121,23 +121,6 @@ TEST_P(IsaTest, RopeSiluAddMatchReference) {
   expect_close(g, g2, 1e-6, "add");
 }
 
-TEST_P(IsaTest, AttentionMatchesReferenceWithGqaAndWindow) {
-  auto cpu = make_cpu_backend_for_isa(3, GetParam());
-  auto ref = make_reference_backend();
-  std::mt19937 rng(4);
-  const int heads = 4, kvh = 2, hd = 16, ctx = 40, n = 6, pos0 = 20;
-  cpu->reserve(64, ctx);
-  auto q = random_vec(n * heads * hd, rng), k = random_vec(ctx * kvh * hd, rng), v = random_vec(ctx * kvh * hd, rng);
-  for (int window : {0, 1, 5, 100}) {
-    std::vector<float> o1(q.size()), o2(q.size());
-    AttentionArgs a{o1.data(), q.data(), k.data(), v.data(), n, pos0, heads, kvh, hd, window, 0.25f};
-    cpu->attention(a);
-    a.out = o2.data();
-    ref->attention(a);
-    expect_close(o1, o2, 1e-5, "attention window " + std::to_string(window));
-  }
-}
-
 INSTANTIATE_TEST_SUITE_P(EveryIsa, IsaTest, ::testing::ValuesIn(supported_cpu_isas()),
                          [](const auto& info) { return std::string(cpu_isa_name(info.param)); });
 

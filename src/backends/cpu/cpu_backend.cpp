@@ -94,20 +94,24 @@ class CpuBackend final : public Backend {
   }
 
   void attention(const AttentionArgs& a) override {
-    if (a.pos0 + a.n_tokens > max_ctx_) throw Error(ErrorCode::kInternal, "cpu backend: attention span beyond reserved context");
+    for (int t = 0; t < a.n_tokens; ++t)
+      if (a.positions[t] + 1 > max_ctx_) throw Error(ErrorCode::kInternal, "cpu backend: attention span beyond reserved context");
     const int group = a.n_heads / a.n_kv_heads;
+    const int B = a.block_size;
     const int64_t q_stride = static_cast<int64_t>(a.n_heads) * a.head_dim;
     const int64_t kv_stride = static_cast<int64_t>(a.n_kv_heads) * a.head_dim;
     pool_.parallel_for(static_cast<int64_t>(a.n_tokens) * a.n_heads, [&](int64_t task, int thread) {
       const int t = static_cast<int>(task / a.n_heads), h = static_cast<int>(task % a.n_heads);
-      const int pos = a.pos0 + t;
+      const int pos = a.positions[t];
       const int lo = a.window > 0 ? std::max(0, pos - a.window + 1) : 0;
+      const int32_t* table = a.block_tables[t];
+      auto row = [&](int j) { return (static_cast<int64_t>(table[j / B]) * B + j % B) * kv_stride; };
       const float* q = a.q + t * q_stride + h * a.head_dim;
       const int64_t kv_off = static_cast<int64_t>(h / group) * a.head_dim;
       float* p = score_scratch_.data() + static_cast<size_t>(thread) * max_ctx_;
       float mx = -INFINITY;
       for (int j = lo; j <= pos; ++j) {
-        const float s = k_.dot(q, a.k_cache + j * kv_stride + kv_off, a.head_dim) * a.scale;
+        const float s = k_.dot(q, a.k_cache + row(j) + kv_off, a.head_dim) * a.scale;
         p[j - lo] = s;
         mx = std::max(mx, s);
       }
@@ -116,8 +120,17 @@ class CpuBackend final : public Backend {
       float* o = a.out + t * q_stride + h * a.head_dim;
       std::fill(o, o + a.head_dim, 0.0f);
       const float inv = 1.0f / sum;
-      for (int j = lo; j <= pos; ++j) k_.axpy(o, p[j - lo] * inv, a.v_cache + j * kv_stride + kv_off, a.head_dim);
+      for (int j = lo; j <= pos; ++j) k_.axpy(o, p[j - lo] * inv, a.v_cache + row(j) + kv_off, a.head_dim);
     });
+  }
+
+  void scatter_rows(float* dst, const int64_t* rows, const float* src, int n, int64_t width) override {
+    for (int t = 0; t < n; ++t) std::memcpy(dst + rows[t] * width, src + t * width, static_cast<size_t>(width) * sizeof(float));
+  }
+
+  void gather_rows(float* dst, const float* src, const int32_t* rows, int n, int64_t width) override {
+    for (int t = 0; t < n; ++t)
+      std::memcpy(dst + t * width, src + static_cast<int64_t>(rows[t]) * width, static_cast<size_t>(width) * sizeof(float));
   }
 
   void silu_mul(float* gate, const float* up, int64_t count) override {

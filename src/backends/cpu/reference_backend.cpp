@@ -76,15 +76,18 @@ class ReferenceBackend final : public Backend {
     const int64_t kv_stride = static_cast<int64_t>(a.n_kv_heads) * a.head_dim;
     std::vector<double> p;
     for (int t = 0; t < a.n_tokens; ++t) {
-      const int pos = a.pos0 + t;
+      const int pos = a.positions[t];
       const int lo = a.window > 0 ? std::max(0, pos - a.window + 1) : 0;
+      auto row = [&](int j) {  // this query's sequence, position j -> row of the block pool
+        return static_cast<int64_t>(a.block_tables[t][j / a.block_size]) * a.block_size + j % a.block_size;
+      };
       for (int h = 0; h < a.n_heads; ++h) {
         const float* q = a.q + t * q_stride + h * a.head_dim;
         const int kvh = h / group;
         p.assign(static_cast<size_t>(pos - lo + 1), 0.0);
         double mx = -INFINITY;
         for (int j = lo; j <= pos; ++j) {
-          const float* k = a.k_cache + j * kv_stride + kvh * a.head_dim;
+          const float* k = a.k_cache + row(j) * kv_stride + kvh * a.head_dim;
           double s = 0;
           for (int i = 0; i < a.head_dim; ++i) s += static_cast<double>(q[i]) * k[i];
           s *= a.scale;
@@ -96,11 +99,21 @@ class ReferenceBackend final : public Backend {
         float* o = a.out + t * q_stride + h * a.head_dim;
         for (int i = 0; i < a.head_dim; ++i) {
           double acc = 0;
-          for (int j = lo; j <= pos; ++j) acc += p[static_cast<size_t>(j - lo)] * a.v_cache[j * kv_stride + kvh * a.head_dim + i];
+          for (int j = lo; j <= pos; ++j) acc += p[static_cast<size_t>(j - lo)] * a.v_cache[row(j) * kv_stride + kvh * a.head_dim + i];
           o[i] = static_cast<float>(acc / sum);
         }
       }
     }
+  }
+
+  void scatter_rows(float* dst, const int64_t* rows, const float* src, int n, int64_t width) override {
+    for (int t = 0; t < n; ++t)
+      for (int64_t c = 0; c < width; ++c) dst[rows[t] * width + c] = src[t * width + c];
+  }
+
+  void gather_rows(float* dst, const float* src, const int32_t* rows, int n, int64_t width) override {
+    for (int t = 0; t < n; ++t)
+      for (int64_t c = 0; c < width; ++c) dst[t * width + c] = src[static_cast<int64_t>(rows[t]) * width + c];
   }
 
   void silu_mul(float* gate, const float* up, int64_t count) override {

@@ -1,0 +1,92 @@
+// The batched runtime: many sequences on one block KV cache, advanced together by one forward
+// pass per step. This is what the generator, the embedder and (later) the HTTP worker schedule
+// on. Continuous batching is a loop of: add / fork / remove sequences, then step() with the
+// tokens each live sequence needs next (a prefill chunk for a new one, one token for one that
+// is decoding). Everything is allocated by create(); step() allocates nothing.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "wick/model.h"
+
+namespace wick {
+
+struct EngineOptions {
+  int n_threads = 0;          // 0: all cores
+  int context_length = 0;     // longest sequence; 0: the model's maximum, capped at 8192
+  int max_batch_tokens = 256; // tokens in one forward pass (all sequences together)
+  int max_output_rows = 64;   // rows of logits / hidden states one step can return
+  int max_sequences = 64;     // sequences alive at once
+  int kv_block_size = 16;     // tokens per KV block
+  int kv_cache_tokens = 0;    // size of the KV pool in tokens; 0: max(context_length, 4096)
+};
+
+using SequenceId = int32_t;
+
+// What a step returns for one input.
+enum class StepOutput {
+  kNone,        // only extend the KV cache
+  kLastLogits,  // logits of the input's last token: [1, vocab]
+  kAllLogits,   // logits of every token of the input: [n, vocab] (scoring, prompt log-probs)
+  kLastHidden,  // final-norm hidden state of the last token: [1, hidden] (embeddings)
+  kAllHidden,   // final-norm hidden states of every token: [n, hidden]
+};
+
+struct StepInput {
+  SequenceId seq = -1;
+  const int* tokens = nullptr;  // appended at the sequence's current length
+  int n_tokens = 0;
+  StepOutput output = StepOutput::kLastLogits;
+};
+
+// Block accounting, e.g. to check that forked sequences share their prompt's blocks.
+struct KvCacheStats {
+  int block_size = 0;
+  int total_blocks = 0;
+  int used_blocks = 0;
+  int free_blocks = 0;
+};
+
+class Engine {
+ public:
+  static Result<std::unique_ptr<Engine>> create(std::shared_ptr<const Model> model, const EngineOptions& opts = {});
+  ~Engine();
+
+  // A new, empty sequence.
+  Result<SequenceId> add_sequence();
+  // A new sequence continuing `parent`: it shares every KV block of the parent (nothing is
+  // copied; a shared partially filled block is copied only when one of them writes to it).
+  Result<SequenceId> fork_sequence(SequenceId parent);
+  // Frees the sequence and its references to KV blocks. Unknown ids are ignored.
+  void remove_sequence(SequenceId seq);
+  // Empties a sequence (its blocks are released) but keeps its id.
+  void clear_sequence(SequenceId seq);
+  int sequence_length(SequenceId seq) const;
+  int live_sequences() const;
+
+  // One forward pass over all inputs (each sequence at most once). Checks everything (ids,
+  // token ids, lengths, batch limits, free KV blocks) before changing any state, so a failed
+  // step leaves every sequence as it was. Returns the number of tokens processed.
+  Result<int> step(std::span<const StepInput> inputs);
+  // The rows step() returned for inputs[i], valid until the next step: [rows, width]
+  // (width = vocab for logits, hidden size for hidden states).
+  const float* output(int input_index) const;
+  int output_rows(int input_index) const;
+
+  KvCacheStats kv_stats() const;
+  const EngineOptions& options() const;  // with the defaults resolved
+  const Model& model() const;
+  std::shared_ptr<const Model> model_ptr() const;
+  std::string backend_name() const;
+  void set_activation_hook(ActivationCallback hook);
+
+  struct Impl;
+
+ private:
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace wick

@@ -1,0 +1,253 @@
+#include "wick/engine.h"
+
+#include <algorithm>
+
+#include "backends/backend.h"
+#include "models/model.h"
+#include "models/transformer.h"
+#include "runtime/kv_cache.h"
+
+namespace wick {
+
+struct Engine::Impl {
+  std::shared_ptr<const Model> model;
+  EngineOptions opts;
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Transformer> transformer;
+  std::unique_ptr<KvCache> kv;
+  KvLayout layout;
+  ActivationHook hook;
+
+  std::vector<SequenceBlocks> seqs;  // [max_sequences]
+  std::vector<char> alive;           // [max_sequences]
+  std::vector<SequenceId> free_ids;  // a stack
+
+  // Per-step arrays, sized once: [max_batch_tokens] / [max_output_rows] / [max_sequences].
+  std::vector<int32_t> tokens, positions, seq_lens, out_rows;
+  std::vector<const int32_t*> tables;
+  std::vector<int64_t> kv_rows;
+  std::vector<int32_t> first_token, first_out_row, out_count, step_mark;  // per input / per sequence
+  std::vector<char> out_hidden;
+  int last_step_inputs = 0;
+  int step_counter = 0;
+
+  SequenceBlocks& checked(SequenceId id) {
+    if (id < 0 || id >= static_cast<SequenceId>(seqs.size()) || !alive[static_cast<size_t>(id)])
+      throw Error(ErrorCode::kInvalidArgument, "unknown sequence id " + std::to_string(id));
+    return seqs[static_cast<size_t>(id)];
+  }
+  SequenceId take_id() {
+    if (free_ids.empty())
+      throw Error(ErrorCode::kInvalidArgument, "too many sequences: at most " + std::to_string(opts.max_sequences) + " alive at once");
+    const SequenceId id = free_ids.back();
+    free_ids.pop_back();
+    alive[static_cast<size_t>(id)] = 1;
+    return id;
+  }
+  void run(std::span<const StepInput> inputs);
+};
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() = default;
+
+Result<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<const Model> model, const EngineOptions& o) {
+  return capture_errors([&] {
+    if (!model) throw Error(ErrorCode::kInvalidArgument, "engine: no model");
+    const ModelConfig& cfg = model->config();
+    EngineOptions opts = o;
+    const int model_max = cfg.max_context();
+    if (opts.context_length == 0) opts.context_length = std::min(model_max, 8192);
+    if (opts.context_length < 0 || opts.context_length > model_max)
+      throw Error(ErrorCode::kInvalidArgument, "context length " + std::to_string(opts.context_length) +
+                                                   " exceeds the model's maximum of " + std::to_string(model_max));
+    auto positive = [](int v, const char* what) {
+      if (v <= 0) throw Error(ErrorCode::kInvalidArgument, std::string(what) + " must be positive, got " + std::to_string(v));
+    };
+    positive(opts.max_batch_tokens, "max_batch_tokens");
+    positive(opts.max_output_rows, "max_output_rows");
+    positive(opts.max_sequences, "max_sequences");
+    positive(opts.kv_block_size, "kv_block_size");
+    if (opts.n_threads < 0) throw Error(ErrorCode::kInvalidArgument, "threads must be >= 0");
+    if (opts.kv_cache_tokens < 0) throw Error(ErrorCode::kInvalidArgument, "kv_cache_tokens must be >= 0");
+    if (opts.kv_cache_tokens == 0) opts.kv_cache_tokens = std::max(opts.context_length, 4096);
+    opts.max_output_rows = std::min(opts.max_output_rows, opts.max_batch_tokens);
+
+    auto impl = std::make_unique<Impl>();
+    impl->model = model;
+    impl->backend = make_cpu_backend(opts.n_threads);
+    impl->transformer = std::make_unique<Transformer>(model->internals(), *impl->backend, opts.max_batch_tokens,
+                                                      opts.max_output_rows, opts.context_length);
+    const int n_blocks = (opts.kv_cache_tokens + opts.kv_block_size - 1) / opts.kv_block_size;
+    impl->kv = std::make_unique<KvCache>(cfg.num_layers, cfg.kv_dim(), opts.kv_block_size, n_blocks);
+    impl->layout.block_size = opts.kv_block_size;
+    for (int l = 0; l < cfg.num_layers; ++l) {
+      impl->layout.k.push_back(impl->kv->k(l));
+      impl->layout.v.push_back(impl->kv->v(l));
+    }
+    const size_t S = static_cast<size_t>(opts.max_sequences), T = static_cast<size_t>(opts.max_batch_tokens);
+    impl->seqs.resize(S);
+    const size_t max_blocks = static_cast<size_t>(opts.context_length / opts.kv_block_size + 2);
+    for (auto& s : impl->seqs) s.table.reserve(max_blocks);
+    impl->alive.assign(S, 0);
+    for (size_t i = S; i-- > 0;) impl->free_ids.push_back(static_cast<SequenceId>(i));
+    impl->tokens.resize(T);
+    impl->positions.resize(T);
+    impl->seq_lens.resize(T);
+    impl->tables.resize(T);
+    impl->kv_rows.resize(T);
+    impl->out_rows.resize(static_cast<size_t>(opts.max_output_rows));
+    impl->first_token.resize(T);  // per input; an input has at least one token
+    impl->first_out_row.resize(T);
+    impl->out_count.resize(T);
+    impl->out_hidden.resize(T);
+    impl->step_mark.assign(S, -1);
+    impl->opts = opts;
+    return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+  });
+}
+
+Result<SequenceId> Engine::add_sequence() {
+  return capture_errors([&] { return impl_->take_id(); });
+}
+
+Result<SequenceId> Engine::fork_sequence(SequenceId parent) {
+  return capture_errors([&] {
+    SequenceBlocks& p = impl_->checked(parent);
+    const SequenceId id = impl_->take_id();
+    impl_->kv->fork(p, impl_->seqs[static_cast<size_t>(id)]);
+    return id;
+  });
+}
+
+void Engine::remove_sequence(SequenceId seq) {
+  if (seq < 0 || seq >= static_cast<SequenceId>(impl_->seqs.size()) || !impl_->alive[static_cast<size_t>(seq)]) return;
+  impl_->kv->release(impl_->seqs[static_cast<size_t>(seq)]);
+  impl_->alive[static_cast<size_t>(seq)] = 0;
+  impl_->free_ids.push_back(seq);
+}
+
+void Engine::clear_sequence(SequenceId seq) {
+  if (seq < 0 || seq >= static_cast<SequenceId>(impl_->seqs.size()) || !impl_->alive[static_cast<size_t>(seq)]) return;
+  impl_->kv->release(impl_->seqs[static_cast<size_t>(seq)]);
+}
+
+int Engine::sequence_length(SequenceId seq) const { return impl_->checked(seq).length; }
+int Engine::live_sequences() const { return impl_->opts.max_sequences - static_cast<int>(impl_->free_ids.size()); }
+
+void Engine::Impl::run(std::span<const StepInput> inputs) {
+  const int n_inputs = static_cast<int>(inputs.size());
+  if (n_inputs == 0) throw Error(ErrorCode::kInvalidArgument, "step: no inputs");
+  ++step_counter;
+  // Validate everything first: a failed step must leave every sequence unchanged.
+  int n_tokens = 0, n_out = 0, blocks = 0;
+  const int vocab = model->config().vocab_size;
+  for (int i = 0; i < n_inputs; ++i) {
+    const StepInput& in = inputs[static_cast<size_t>(i)];
+    SequenceBlocks& s = checked(in.seq);
+    if (step_mark[static_cast<size_t>(in.seq)] == step_counter)
+      throw Error(ErrorCode::kInvalidArgument, "step: sequence " + std::to_string(in.seq) + " appears twice");
+    step_mark[static_cast<size_t>(in.seq)] = step_counter;
+    if (in.n_tokens <= 0 || !in.tokens) throw Error(ErrorCode::kInvalidArgument, "step: an input has no tokens");
+    if (s.length + in.n_tokens > opts.context_length)
+      throw Error(ErrorCode::kInvalidArgument, "sequence of " + std::to_string(s.length + in.n_tokens) +
+                                                   " tokens exceeds the context length " + std::to_string(opts.context_length));
+    for (int t = 0; t < in.n_tokens; ++t)
+      if (in.tokens[t] < 0 || in.tokens[t] >= vocab)
+        throw Error(ErrorCode::kInvalidArgument, "token id " + std::to_string(in.tokens[t]) + " is outside the vocabulary (" +
+                                                     std::to_string(vocab) + ")");
+    n_tokens += in.n_tokens;
+    if (n_tokens > opts.max_batch_tokens)
+      throw Error(ErrorCode::kInvalidArgument, "step: more than max_batch_tokens (" + std::to_string(opts.max_batch_tokens) + ") tokens");
+    const bool all = in.output == StepOutput::kAllLogits || in.output == StepOutput::kAllHidden;
+    n_out += in.output == StepOutput::kNone ? 0 : all ? in.n_tokens : 1;
+    if (n_out > opts.max_output_rows)
+      throw Error(ErrorCode::kInvalidArgument, "step: more than max_output_rows (" + std::to_string(opts.max_output_rows) + ") output rows");
+    blocks += kv->blocks_needed(s, s.length + in.n_tokens);
+  }
+  if (blocks > kv->free_blocks())
+    throw Error(ErrorCode::kInvalidArgument, "KV cache full: this step needs " + std::to_string(blocks) + " blocks of " +
+                                                 std::to_string(kv->block_size()) + " tokens, " + std::to_string(kv->free_blocks()) +
+                                                 " of " + std::to_string(kv->n_blocks()) + " are free");
+
+  // Lay out the batch: tokens in input order; output rows with logits first, then hidden
+  // states (the transformer computes logits for a prefix of the output rows).
+  int t = 0;
+  for (int i = 0; i < n_inputs; ++i) {
+    const StepInput& in = inputs[static_cast<size_t>(i)];
+    SequenceBlocks& s = seqs[static_cast<size_t>(in.seq)];
+    const int len = s.length + in.n_tokens;
+    kv->reserve(s, len);
+    first_token[static_cast<size_t>(i)] = t;
+    for (int j = 0; j < in.n_tokens; ++j, ++t) {
+      tokens[static_cast<size_t>(t)] = in.tokens[j];
+      positions[static_cast<size_t>(t)] = s.length + j;
+      seq_lens[static_cast<size_t>(t)] = len;
+      tables[static_cast<size_t>(t)] = s.table.data();
+      kv_rows[static_cast<size_t>(t)] = kv->row(s, s.length + j);
+    }
+    out_hidden[static_cast<size_t>(i)] = in.output == StepOutput::kLastHidden || in.output == StepOutput::kAllHidden;
+    const bool all = in.output == StepOutput::kAllLogits || in.output == StepOutput::kAllHidden;
+    out_count[static_cast<size_t>(i)] = in.output == StepOutput::kNone ? 0 : all ? in.n_tokens : 1;
+  }
+  int o = 0, n_logits = 0;
+  for (int pass = 0; pass < 2; ++pass)
+    for (int i = 0; i < n_inputs; ++i) {
+      const int count = out_count[static_cast<size_t>(i)];
+      if (count == 0 || out_hidden[static_cast<size_t>(i)] != (pass == 1)) continue;
+      const int from = first_token[static_cast<size_t>(i)] + inputs[static_cast<size_t>(i)].n_tokens - count;
+      first_out_row[static_cast<size_t>(i)] = o;
+      for (int j = 0; j < count; ++j) out_rows[static_cast<size_t>(o++)] = from + j;
+      if (pass == 0) n_logits += count;
+    }
+  TokenBatch b;
+  b.n = n_tokens;
+  b.tokens = tokens.data();
+  b.positions = positions.data();
+  b.seq_lens = seq_lens.data();
+  b.block_tables = tables.data();
+  b.kv_rows = kv_rows.data();
+  b.n_out = n_out;
+  b.out_rows = out_rows.data();
+  b.n_logits = n_logits;
+  transformer->forward(b, layout, hook ? &hook : nullptr);
+  for (const StepInput& in : inputs) seqs[static_cast<size_t>(in.seq)].length += in.n_tokens;
+  last_step_inputs = n_inputs;
+}
+
+Result<int> Engine::step(std::span<const StepInput> inputs) {
+  return capture_errors([&] {
+    impl_->last_step_inputs = 0;
+    impl_->run(inputs);
+    int n = 0;
+    for (const StepInput& in : inputs) n += in.n_tokens;
+    return n;
+  });
+}
+
+const float* Engine::output(int i) const {
+  const Impl& s = *impl_;
+  if (i < 0 || i >= s.last_step_inputs || s.out_count[static_cast<size_t>(i)] == 0) return nullptr;
+  const int row = s.first_out_row[static_cast<size_t>(i)];
+  if (s.out_hidden[static_cast<size_t>(i)])
+    return s.transformer->hidden() + static_cast<int64_t>(row) * s.model->config().hidden_size;
+  return s.transformer->logits() + static_cast<int64_t>(row) * s.model->config().vocab_size;
+}
+
+int Engine::output_rows(int i) const {
+  if (i < 0 || i >= impl_->last_step_inputs) return 0;
+  return impl_->out_count[static_cast<size_t>(i)];
+}
+
+KvCacheStats Engine::kv_stats() const {
+  const KvCache& kv = *impl_->kv;
+  return {kv.block_size(), kv.n_blocks(), kv.used_blocks(), kv.free_blocks()};
+}
+const EngineOptions& Engine::options() const { return impl_->opts; }
+const Model& Engine::model() const { return *impl_->model; }
+std::shared_ptr<const Model> Engine::model_ptr() const { return impl_->model; }
+std::string Engine::backend_name() const {
+  return impl_->backend->name() + " x" + std::to_string(impl_->backend->n_threads());
+}
+void Engine::set_activation_hook(ActivationCallback hook) { impl_->hook = std::move(hook); }
+
+}  // namespace wick

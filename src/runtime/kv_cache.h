@@ -1,0 +1,68 @@
+// The KV cache in fixed-size blocks, as in PagedAttention (Kwon et al., "Efficient Memory
+// Management for Large Language Model Serving with PagedAttention", SOSP 2023): a sequence owns
+// a block table instead of one contiguous [ctx, kv_dim] slab, so sequences of any length share
+// one pool, a prompt's blocks can be shared by many continuations (reference counts), and a
+// finished sequence returns its blocks at once.
+//
+// Memory: per layer, K and V are each one array [n_blocks * block_size, kv_dim] of float;
+// logical position j of a sequence lives in row table[j / block_size] * block_size + j % block_size.
+// The pool is allocated once and never grows; pages are only touched when a block is used.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace wick {
+
+// One sequence's view of the cache: its blocks in order and how many positions are filled.
+struct SequenceBlocks {
+  std::vector<int32_t> table;  // block ids, capacity reserved for the longest sequence
+  int length = 0;              // positions 0 .. length-1 hold keys/values
+};
+
+class KvCache {
+ public:
+  KvCache(int n_layers, int64_t kv_dim, int block_size, int n_blocks);
+
+  int block_size() const { return block_size_; }
+  int n_blocks() const { return n_blocks_; }
+  int free_blocks() const { return static_cast<int>(free_.size()); }
+  int used_blocks() const { return n_blocks_ - free_blocks(); }
+  int refcount(int block) const { return refs_[static_cast<size_t>(block)]; }
+  int64_t kv_dim() const { return kv_dim_; }
+
+  float* k(int layer) { return k_[static_cast<size_t>(layer)]; }  // [n_blocks * block_size, kv_dim]
+  float* v(int layer) { return v_[static_cast<size_t>(layer)]; }
+
+  // Makes room for positions seq.length .. new_length-1: appends fresh blocks, and first gives
+  // the sequence its own copy of a partially filled last block that other sequences share
+  // (copy-on-write), so writing never changes another sequence's keys. Throws kInvalidArgument
+  // when the pool has too few free blocks (nothing is changed then).
+  void reserve(SequenceBlocks& seq, int new_length);
+  // Blocks needed by reserve(seq, new_length), to check capacity before scheduling.
+  int blocks_needed(const SequenceBlocks& seq, int new_length) const;
+  // child becomes a copy of parent sharing all its blocks (reference counts + 1).
+  void fork(const SequenceBlocks& parent, SequenceBlocks& child);
+  // Drops the sequence's references; blocks nobody references return to the free list.
+  void release(SequenceBlocks& seq);
+  // Row of position `pos` of a sequence in the per-layer arrays.
+  int64_t row(const SequenceBlocks& seq, int pos) const {
+    return static_cast<int64_t>(seq.table[static_cast<size_t>(pos / block_size_)]) * block_size_ + pos % block_size_;
+  }
+
+ private:
+  int take_block();
+  void drop_block(int block);
+
+  int n_layers_;
+  int64_t kv_dim_;
+  int block_size_;
+  int n_blocks_;
+  std::unique_ptr<float[]> storage_;  // uninitialized: untouched pages cost no memory
+  std::vector<float*> k_, v_;
+  std::vector<int32_t> refs_;
+  std::vector<int32_t> free_;  // a stack of free block ids
+};
+
+}  // namespace wick

@@ -17,7 +17,8 @@ struct EngineOptions {
   int n_threads = 0;          // 0: all cores
   int context_length = 0;     // longest sequence; 0: the model's maximum, capped at 8192
   int max_batch_tokens = 256; // tokens in one forward pass (all sequences together)
-  int max_output_rows = 64;   // rows of logits / hidden states one step can return
+  int max_logits_rows = 64;   // rows of logits one step can return (hidden-state rows: up to
+                              // max_batch_tokens)
   int max_sequences = 64;     // sequences alive at once
   int kv_block_size = 16;     // tokens per KV block
   int kv_cache_tokens = 0;    // size of the KV pool in tokens; 0: max(context_length, 4096)

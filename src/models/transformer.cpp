@@ -7,11 +7,11 @@
 
 namespace wick {
 
-Transformer::Transformer(const LoadedModel& model, Backend& backend, int max_tokens, int max_out, int max_ctx)
+Transformer::Transformer(const LoadedModel& model, Backend& backend, int max_tokens, int max_logit_rows, int max_ctx)
     : model_(model), cfg_(model.config), be_(backend), rope_(model.config), max_tokens_(max_tokens),
-      max_out_(max_out), max_ctx_(max_ctx) {
-  if (max_tokens <= 0 || max_out <= 0 || max_out > max_tokens)
-    throw Error(ErrorCode::kInvalidArgument, "transformer: need 0 < output rows (" + std::to_string(max_out) +
+      max_logit_rows_(max_logit_rows), max_ctx_(max_ctx) {
+  if (max_tokens <= 0 || max_logit_rows <= 0 || max_logit_rows > max_tokens)
+    throw Error(ErrorCode::kInvalidArgument, "transformer: need 0 < logit rows (" + std::to_string(max_logit_rows) +
                                                  ") <= batch tokens (" + std::to_string(max_tokens) + ")");
   const size_t T = static_cast<size_t>(max_tokens);
   x_.resize(T * cfg_.hidden_size);
@@ -23,8 +23,8 @@ Transformer::Transformer(const LoadedModel& model, Backend& backend, int max_tok
   proj_.resize(T * cfg_.hidden_size);
   gate_.resize(T * cfg_.intermediate_size);
   up_.resize(T * cfg_.intermediate_size);
-  logits_.resize(static_cast<size_t>(max_out) * cfg_.vocab_size);
-  out_.resize(static_cast<size_t>(max_out) * cfg_.hidden_size);
+  logits_.resize(static_cast<size_t>(max_logit_rows) * cfg_.vocab_size);
+  out_.resize(T * cfg_.hidden_size);
   cos_.resize(T * cfg_.head_dim / 2);
   sin_.resize(T * cfg_.head_dim / 2);
   const int64_t widest = std::max({cfg_.hidden_size, cfg_.intermediate_size, cfg_.q_dim()});
@@ -44,8 +44,9 @@ const float* Transformer::forward(const TokenBatch& b, const KvLayout& kv, const
   const int n = b.n;
   if (n <= 0 || n > max_tokens_)
     throw Error(ErrorCode::kInternal, "forward: " + std::to_string(n) + " tokens, at most " + std::to_string(max_tokens_));
-  if (b.n_out < 0 || b.n_out > max_out_ || b.n_logits < 0 || b.n_logits > b.n_out)
-    throw Error(ErrorCode::kInternal, "forward: " + std::to_string(b.n_out) + " output rows, at most " + std::to_string(max_out_));
+  if (b.n_out < 0 || b.n_out > n || b.n_logits < 0 || b.n_logits > b.n_out || b.n_logits > max_logit_rows_)
+    throw Error(ErrorCode::kInternal, "forward: " + std::to_string(b.n_logits) + " rows of logits, at most " +
+                                          std::to_string(max_logit_rows_));
   for (int t = 0; t < n; ++t) {
     if (b.tokens[t] < 0 || b.tokens[t] >= cfg_.vocab_size)
       throw Error(ErrorCode::kInvalidArgument, "token id " + std::to_string(b.tokens[t]) + " is outside the vocabulary (" +

@@ -49,9 +49,10 @@ struct TokenBatch {
 
 class Transformer {
  public:
-  // Allocates every activation buffer for up to max_tokens tokens per call, of which up to
-  // max_out rows return hidden states / logits; max_ctx is the longest sequence.
-  Transformer(const LoadedModel& model, Backend& backend, int max_tokens, int max_out, int max_ctx);
+  // Allocates every activation buffer for up to max_tokens tokens per call (any of them may
+  // return its hidden state), of which up to max_logit_rows return logits; max_ctx is the
+  // longest sequence.
+  Transformer(const LoadedModel& model, Backend& backend, int max_tokens, int max_logit_rows, int max_ctx);
 
   // Runs the batch, writing its keys/values into kv first. Returns the final-norm hidden states
   // of the out rows, [n_out, hidden]; logits() then holds [n_logits, vocab] for the first
@@ -61,7 +62,7 @@ class Transformer {
   const float* hidden() const { return out_.data(); }
 
   int max_tokens() const { return max_tokens_; }
-  int max_out() const { return max_out_; }
+  int max_logit_rows() const { return max_logit_rows_; }
   int vocab_size() const { return cfg_.vocab_size; }
 
  private:
@@ -72,9 +73,9 @@ class Transformer {
   Backend& be_;
   RotaryEmbedding rope_;
   int max_tokens_;
-  int max_out_;
+  int max_logit_rows_;
   int max_ctx_;
-  // Activations, [max_tokens, width] each; logits_ [max_out, vocab], out_ [max_out, hidden].
+  // Activations, [max_tokens, width] each (out_: final norm); logits_ [max_logit_rows, vocab].
   std::vector<float> x_, h_, q_, k_, v_, att_, proj_, gate_, up_, logits_, out_, cos_, sin_;
 };
 

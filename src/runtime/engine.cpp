@@ -22,7 +22,7 @@ struct Engine::Impl {
   std::vector<char> alive;           // [max_sequences]
   std::vector<SequenceId> free_ids;  // a stack
 
-  // Per-step arrays, sized once: [max_batch_tokens] / [max_output_rows] / [max_sequences].
+  // Per-step arrays, sized once: [max_batch_tokens] or [max_sequences].
   std::vector<int32_t> tokens, positions, seq_lens, out_rows;
   std::vector<const int32_t*> tables;
   std::vector<int64_t> kv_rows;
@@ -64,19 +64,19 @@ Result<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<const Model> mode
       if (v <= 0) throw Error(ErrorCode::kInvalidArgument, std::string(what) + " must be positive, got " + std::to_string(v));
     };
     positive(opts.max_batch_tokens, "max_batch_tokens");
-    positive(opts.max_output_rows, "max_output_rows");
+    positive(opts.max_logits_rows, "max_logits_rows");
     positive(opts.max_sequences, "max_sequences");
     positive(opts.kv_block_size, "kv_block_size");
     if (opts.n_threads < 0) throw Error(ErrorCode::kInvalidArgument, "threads must be >= 0");
     if (opts.kv_cache_tokens < 0) throw Error(ErrorCode::kInvalidArgument, "kv_cache_tokens must be >= 0");
     if (opts.kv_cache_tokens == 0) opts.kv_cache_tokens = std::max(opts.context_length, 4096);
-    opts.max_output_rows = std::min(opts.max_output_rows, opts.max_batch_tokens);
+    opts.max_logits_rows = std::min(opts.max_logits_rows, opts.max_batch_tokens);
 
     auto impl = std::make_unique<Impl>();
     impl->model = model;
     impl->backend = make_cpu_backend(opts.n_threads);
     impl->transformer = std::make_unique<Transformer>(model->internals(), *impl->backend, opts.max_batch_tokens,
-                                                      opts.max_output_rows, opts.context_length);
+                                                      opts.max_logits_rows, opts.context_length);
     const int n_blocks = (opts.kv_cache_tokens + opts.kv_block_size - 1) / opts.kv_block_size;
     impl->kv = std::make_unique<KvCache>(cfg.num_layers, cfg.kv_dim(), opts.kv_block_size, n_blocks);
     impl->layout.block_size = opts.kv_block_size;
@@ -95,7 +95,7 @@ Result<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<const Model> mode
     impl->seq_lens.resize(T);
     impl->tables.resize(T);
     impl->kv_rows.resize(T);
-    impl->out_rows.resize(static_cast<size_t>(opts.max_output_rows));
+    impl->out_rows.resize(T);
     impl->first_token.resize(T);  // per input; an input has at least one token
     impl->first_out_row.resize(T);
     impl->out_count.resize(T);
@@ -139,7 +139,7 @@ void Engine::Impl::run(std::span<const StepInput> inputs) {
   if (n_inputs == 0) throw Error(ErrorCode::kInvalidArgument, "step: no inputs");
   ++step_counter;
   // Validate everything first: a failed step must leave every sequence unchanged.
-  int n_tokens = 0, n_out = 0, blocks = 0;
+  int n_tokens = 0, n_logits_rows = 0, blocks = 0;
   const int vocab = model->config().vocab_size;
   for (int i = 0; i < n_inputs; ++i) {
     const StepInput& in = inputs[static_cast<size_t>(i)];
@@ -158,10 +158,9 @@ void Engine::Impl::run(std::span<const StepInput> inputs) {
     n_tokens += in.n_tokens;
     if (n_tokens > opts.max_batch_tokens)
       throw Error(ErrorCode::kInvalidArgument, "step: more than max_batch_tokens (" + std::to_string(opts.max_batch_tokens) + ") tokens");
-    const bool all = in.output == StepOutput::kAllLogits || in.output == StepOutput::kAllHidden;
-    n_out += in.output == StepOutput::kNone ? 0 : all ? in.n_tokens : 1;
-    if (n_out > opts.max_output_rows)
-      throw Error(ErrorCode::kInvalidArgument, "step: more than max_output_rows (" + std::to_string(opts.max_output_rows) + ") output rows");
+    n_logits_rows += in.output == StepOutput::kAllLogits ? in.n_tokens : in.output == StepOutput::kLastLogits ? 1 : 0;
+    if (n_logits_rows > opts.max_logits_rows)
+      throw Error(ErrorCode::kInvalidArgument, "step: more than max_logits_rows (" + std::to_string(opts.max_logits_rows) + ") rows of logits");
     blocks += kv->blocks_needed(s, s.length + in.n_tokens);
   }
   if (blocks > kv->free_blocks())
@@ -206,7 +205,7 @@ void Engine::Impl::run(std::span<const StepInput> inputs) {
   b.seq_lens = seq_lens.data();
   b.block_tables = tables.data();
   b.kv_rows = kv_rows.data();
-  b.n_out = n_out;
+  b.n_out = o;
   b.out_rows = out_rows.data();
   b.n_logits = n_logits;
   transformer->forward(b, layout, hook ? &hook : nullptr);

@@ -57,7 +57,7 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
     eo.max_sequences = 1;
     const int ctx = opts.context_length > 0 ? opts.context_length : std::min(model->config().max_context(), 8192);
     eo.max_batch_tokens = std::min(opts.batch_tokens, std::max(ctx, 1));
-    eo.max_output_rows = opts.all_logits ? eo.max_batch_tokens : 1;
+    eo.max_logits_rows = opts.all_logits ? eo.max_batch_tokens : 1;
     eo.kv_cache_tokens = ctx;
     auto engine = Engine::create(model, eo);
     if (!engine) throw engine.error();

@@ -14,14 +14,48 @@ void validate_sampling(const SamplingParams& p) {
   if (!(p.top_p > 0 && p.top_p <= 1))
     throw Error(ErrorCode::kInvalidArgument, "top_p must be in (0, 1], got " + std::to_string(p.top_p));
   if (p.top_k < 0) throw Error(ErrorCode::kInvalidArgument, "top_k must be >= 0, got " + std::to_string(p.top_k));
+  if (!(p.min_p >= 0 && p.min_p <= 1))
+    throw Error(ErrorCode::kInvalidArgument, "min_p must be in [0, 1], got " + std::to_string(p.min_p));
+  if (!(p.repetition_penalty > 0) || !std::isfinite(p.repetition_penalty))
+    throw Error(ErrorCode::kInvalidArgument, "repetition_penalty must be > 0, got " + std::to_string(p.repetition_penalty));
+  if (!std::isfinite(p.presence_penalty) || !std::isfinite(p.frequency_penalty))
+    throw Error(ErrorCode::kInvalidArgument, "presence_penalty and frequency_penalty must be finite");
 }
 
-float token_logprob(const float* logits, int vocab, int token) {
+uint64_t sequence_seed(uint64_t seed, int index) {
+  // splitmix64 of seed + (index + 1) * golden ratio: well-separated streams for nearby seeds.
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (static_cast<uint64_t>(index) + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+double log_sum_exp(const float* logits, int vocab) {
   float mx = -INFINITY;
   for (int i = 0; i < vocab; ++i) mx = std::max(mx, logits[i]);
   double sum = 0;
   for (int i = 0; i < vocab; ++i) sum += std::exp(static_cast<double>(logits[i]) - mx);
-  return static_cast<float>(static_cast<double>(logits[token]) - mx - std::log(sum));
+  return mx + std::log(sum);
+}
+
+float token_logprob(const float* logits, int vocab, int token) {
+  return static_cast<float>(static_cast<double>(logits[token]) - log_sum_exp(logits, vocab));
+}
+
+void top_logprobs(const float* logits, int vocab, int n, double lse, std::vector<TokenLogprob>& out) {
+  out.clear();
+  n = std::min(n, vocab);
+  if (n <= 0) return;
+  // A bounded selection: keep the n best seen so far in `out`, sorted, worst last.
+  auto better = [&](int a, int b) { return logits[a] != logits[b] ? logits[a] > logits[b] : a < b; };
+  out.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < vocab; ++i) {
+    if (static_cast<int>(out.size()) == n && !better(i, out.back().token)) continue;
+    if (static_cast<int>(out.size()) == n) out.pop_back();
+    auto pos = std::lower_bound(out.begin(), out.end(), i, [&](const TokenLogprob& t, int id) { return better(t.token, id); });
+    out.insert(pos, TokenLogprob{i, 0});
+  }
+  for (auto& t : out) t.logprob = static_cast<float>(static_cast<double>(logits[t.token]) - lse);
 }
 
 Sampler::Sampler(int vocab, const SamplingParams& params)
@@ -29,44 +63,115 @@ Sampler::Sampler(int vocab, const SamplingParams& params)
   validate_sampling(params);
   idx_.resize(static_cast<size_t>(vocab));
   prob_.resize(static_cast<size_t>(vocab));
+  if (penalized()) {
+    work_.resize(static_cast<size_t>(vocab));
+    counts_.assign(static_cast<size_t>(vocab), 0);
+    in_prompt_.assign(static_cast<size_t>(vocab), 0);
+    seen_.reserve(static_cast<size_t>(vocab));
+  }
 }
 
-int Sampler::sample(const float* logits) {
-  if (greedy_) return static_cast<int>(std::max_element(logits, logits + vocab_) - logits);  // first max
-  std::iota(idx_.begin(), idx_.end(), 0);
-  auto by_logit = [&](int a, int b) { return logits[a] != logits[b] ? logits[a] > logits[b] : a < b; };
-  int n = vocab_;
-  if (p_.top_k > 0 && p_.top_k < vocab_) {
-    n = p_.top_k;
-    std::partial_sort(idx_.begin(), idx_.begin() + n, idx_.end(), by_logit);
-  } else if (p_.top_p < 1) {
-    std::sort(idx_.begin(), idx_.end(), by_logit);
+bool Sampler::penalized() const {
+  return p_.repetition_penalty != 1.0f || p_.presence_penalty != 0.0f || p_.frequency_penalty != 0.0f;
+}
+
+void Sampler::set_prompt(const std::vector<int>& prompt) {
+  if (!penalized()) return;
+  for (int t : prompt) {
+    if (t < 0 || t >= vocab_ || in_prompt_[static_cast<size_t>(t)]) continue;
+    if (counts_[static_cast<size_t>(t)] == 0) seen_.push_back(t);
+    in_prompt_[static_cast<size_t>(t)] = 1;
   }
-  // softmax(logits / T) over the candidates, in double.
-  const double inv_t = 1.0 / p_.temperature;
-  double mx = -INFINITY;
-  for (int i = 0; i < n; ++i) mx = std::max(mx, logits[idx_[static_cast<size_t>(i)]] * inv_t);
-  double total = 0;
-  for (int i = 0; i < n; ++i) total += (prob_[static_cast<size_t>(i)] = std::exp(logits[idx_[static_cast<size_t>(i)]] * inv_t - mx));
-  if (p_.top_p < 1) {  // smallest prefix (by probability) whose mass reaches top_p
-    double cum = 0;
-    int keep = 0;
-    while (keep < n) {
-      cum += prob_[static_cast<size_t>(keep++)] / total;
-      if (cum >= p_.top_p) break;
+}
+
+void Sampler::apply_penalties(float* z) const {
+  for (int t : seen_) {
+    float& v = z[t];
+    const int c = counts_[static_cast<size_t>(t)];
+    if (p_.repetition_penalty != 1.0f) v = v > 0 ? v / p_.repetition_penalty : v * p_.repetition_penalty;
+    if (c > 0) v -= p_.frequency_penalty * static_cast<float>(c) + p_.presence_penalty;
+  }
+}
+
+SampledToken Sampler::sample(const float* raw) {
+  const float* z = raw;
+  if (penalized()) {
+    std::copy(raw, raw + vocab_, work_.begin());
+    apply_penalties(work_.data());
+    z = work_.data();
+  }
+  SampledToken out;
+  if (greedy_) {
+    out.token = static_cast<int>(std::max_element(z, z + vocab_) - z);  // the first maximum
+  } else {
+    auto by_logit = [&](int a, int b) { return z[a] != z[b] ? z[a] > z[b] : a < b; };
+    const double inv_t = 1.0 / p_.temperature;
+    double mx = -INFINITY;
+    for (int i = 0; i < vocab_; ++i) mx = std::max(mx, z[i] * inv_t);
+    std::iota(idx_.begin(), idx_.end(), 0);
+    int n = vocab_;
+    if (p_.top_k > 0 && p_.top_k < vocab_) {
+      n = p_.top_k;
+      std::partial_sort(idx_.begin(), idx_.begin() + n, idx_.end(), by_logit);
+    } else if (p_.top_p < 1) {
+      // Sort only a prefix when it already holds top_p of the mass (the usual case); exact
+      // either way, since the prefix is the most likely tokens.
+      double total = 0;
+      for (int i = 0; i < vocab_; ++i) total += std::exp(z[i] * inv_t - mx);
+      int k = std::min(vocab_, 1024);
+      std::partial_sort(idx_.begin(), idx_.begin() + k, idx_.end(), by_logit);
+      double head = 0;
+      for (int i = 0; i < k; ++i) head += std::exp(z[idx_[static_cast<size_t>(i)]] * inv_t - mx);
+      if (head < p_.top_p * total && k < vocab_) std::sort(idx_.begin(), idx_.end(), by_logit);
+      else n = k;
     }
-    n = keep;
+    // softmax(z / T) over the candidates, unnormalized, in double.
+    double total = 0;
+    for (int i = 0; i < n; ++i)
+      total += (prob_[static_cast<size_t>(i)] = std::exp(z[idx_[static_cast<size_t>(i)]] * inv_t - mx));
+    if (p_.top_p < 1) {  // smallest prefix (by probability) whose mass reaches top_p
+      double cum = 0;
+      int keep = 0;
+      while (keep < n) {
+        cum += prob_[static_cast<size_t>(keep++)];
+        if (cum >= p_.top_p * total) break;
+      }
+      n = keep;
+    }
+    if (p_.min_p > 0) {  // MinPLogitsWarper: drop p < min_p * p_max (compaction keeps the order)
+      double best = 0;
+      for (int i = 0; i < n; ++i) best = std::max(best, prob_[static_cast<size_t>(i)]);
+      const double floor = p_.min_p * best;
+      int w = 0;
+      for (int i = 0; i < n; ++i)
+        if (prob_[static_cast<size_t>(i)] >= floor) {
+          idx_[static_cast<size_t>(w)] = idx_[static_cast<size_t>(i)];
+          prob_[static_cast<size_t>(w++)] = prob_[static_cast<size_t>(i)];
+        }
+      n = w;
+    }
     total = 0;
     for (int i = 0; i < n; ++i) total += prob_[static_cast<size_t>(i)];
+    // u in [0, total) from the top 53 bits: reproducible, unlike std::uniform_real_distribution.
+    const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53 * total;
+    double acc = 0;
+    int pick = n - 1;
+    for (int i = 0; i < n; ++i) {
+      acc += prob_[static_cast<size_t>(i)];
+      if (u < acc) {
+        pick = i;
+        break;
+      }
+    }
+    out.token = idx_[static_cast<size_t>(pick)];
+    out.processed_logprob = static_cast<float>(std::log(prob_[static_cast<size_t>(pick)] / total));
   }
-  // u in [0, 1) from the top 53 bits: reproducible, unlike std::uniform_real_distribution.
-  const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53 * total;
-  double acc = 0;
-  for (int i = 0; i < n; ++i) {
-    acc += prob_[static_cast<size_t>(i)];
-    if (u < acc) return idx_[static_cast<size_t>(i)];
+  out.log_z = log_sum_exp(raw, vocab_);
+  out.logprob = static_cast<float>(static_cast<double>(raw[out.token]) - out.log_z);
+  if (penalized()) {
+    if (counts_[static_cast<size_t>(out.token)]++ == 0 && !in_prompt_[static_cast<size_t>(out.token)]) seen_.push_back(out.token);
   }
-  return idx_[static_cast<size_t>(n - 1)];
+  return out;
 }
 
 }  // namespace wick

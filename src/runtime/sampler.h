@@ -1,6 +1,7 @@
-// Picks the next token from logits: greedy, or temperature -> top-k -> top-p -> a draw from a
-// seeded std::mt19937_64 (whose output sequence the C++ standard fixes, so a seed reproduces
-// on every platform). All buffers are allocated at construction.
+// The sampler chain of one sequence (SamplingParams in wick/generate.h): penalties ->
+// temperature -> top-k -> top-p -> min-p -> a draw from the sequence's own seeded
+// std::mt19937_64 (whose output the C++ standard fixes, so a seed reproduces on every platform).
+// All buffers are allocated at construction; sample() allocates nothing.
 #pragma once
 
 #include <cstdint>
@@ -11,25 +12,47 @@
 
 namespace wick {
 
-// Throws kInvalidArgument for a negative/non-finite temperature, top_p outside (0, 1], top_k < 0.
+// Throws kInvalidArgument for a negative/non-finite temperature, top_p outside (0, 1], top_k < 0,
+// min_p outside [0, 1], repetition_penalty <= 0, or non-finite penalties.
 void validate_sampling(const SamplingParams& p);
 
-// log p(token) under softmax(logits), computed in double.
+// log p(token) under softmax(logits), in double.
 float token_logprob(const float* logits, int vocab, int token);
+// log-sum-exp of the logits (log of softmax's denominator), in double.
+double log_sum_exp(const float* logits, int vocab);
+// The n most likely tokens with their log-probabilities, best first (ties: lower id first).
+void top_logprobs(const float* logits, int vocab, int n, double lse, std::vector<TokenLogprob>& out);
+
+struct SampledToken {
+  int token = -1;
+  float logprob = 0;            // under softmax(raw logits)
+  float processed_logprob = 0;  // under the distribution actually sampled from (0 when greedy)
+  double log_z = 0;             // log-sum-exp of the raw logits
+};
 
 class Sampler {
  public:
   Sampler(int vocab, const SamplingParams& params);
-  int sample(const float* logits);
+  // Tokens the repetition penalty counts besides the generated ones.
+  void set_prompt(const std::vector<int>& prompt);
+  // Picks the next token from raw logits [vocab] (not modified) and records it as generated.
+  SampledToken sample(const float* logits);
   bool greedy() const { return greedy_; }
 
  private:
+  bool penalized() const;
+  void apply_penalties(float* z) const;
+
   int vocab_;
   SamplingParams p_;
   bool greedy_;
   std::mt19937_64 rng_;
-  std::vector<int> idx_;
-  std::vector<double> prob_;
+  std::vector<int> idx_;         // [vocab] candidate ids
+  std::vector<double> prob_;     // [vocab] unnormalized probabilities of the candidates
+  std::vector<float> work_;      // [vocab] penalized logits (only with penalties)
+  std::vector<int32_t> counts_;  // [vocab] times generated (only with penalties)
+  std::vector<uint8_t> in_prompt_;
+  std::vector<int> seen_;        // ids with counts_ > 0 or in_prompt_, each once
 };
 
 }  // namespace wick

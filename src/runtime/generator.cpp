@@ -1,0 +1,318 @@
+#include "wick/generator.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <unordered_map>
+
+#include "runtime/batch_runner.h"
+#include "runtime/decode_state.h"
+
+namespace wick {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::vector<int> encode_text(const Model& model, const std::string& text, bool add_special) {
+  auto ids = model.tokenizer().encode(text, {add_special, true});
+  if (!ids) throw ids.error();
+  return std::move(ids.value());
+}
+
+// A prompt that fits: non-empty, and prompt + max_new_tokens within the context.
+void check_prompt(const Engine& engine, const std::vector<int>& prompt, int max_new_tokens) {
+  if (prompt.empty()) throw Error(ErrorCode::kInvalidArgument, "the prompt is empty (no tokens)");
+  const int64_t total = static_cast<int64_t>(prompt.size()) + max_new_tokens;
+  if (total > engine.options().context_length)
+    throw Error(ErrorCode::kInvalidArgument, "prompt (" + std::to_string(prompt.size()) + " tokens) + max_new_tokens (" +
+                                                 std::to_string(max_new_tokens) + ") = " + std::to_string(total) +
+                                                 " tokens exceeds the context length of " +
+                                                 std::to_string(engine.options().context_length));
+}
+
+int blocks_for(const Engine& engine, int64_t tokens) {
+  const int b = engine.options().kv_block_size;
+  return static_cast<int>((tokens + b - 1) / b);
+}
+
+void check_kv_room(const Engine& engine, int blocks, const std::string& what) {
+  const KvCacheStats kv = engine.kv_stats();
+  if (blocks > kv.free_blocks)
+    throw Error(ErrorCode::kInvalidArgument, what + " needs up to " + std::to_string(blocks) + " KV blocks of " +
+                                                 std::to_string(kv.block_size) + " tokens, " + std::to_string(kv.free_blocks) +
+                                                 " are free (raise kv_cache_tokens)");
+}
+
+// log p of every prompt token after the first, from the logits rows of prompt positions.
+std::function<void(int, const float*, int)> prompt_logprob_sink(const std::vector<int>& prompt, int vocab,
+                                                                  std::vector<float>& out) {
+  out.assign(prompt.size() - 1, 0.0f);
+  return [&prompt, vocab, &out](int pos, const float* rows, int n) {
+    for (int i = 0; i < n; ++i) {
+      const int p = pos + i;
+      if (p + 1 >= static_cast<int>(prompt.size())) break;
+      const float* row = rows + static_cast<int64_t>(i) * vocab;
+      out[static_cast<size_t>(p)] = static_cast<float>(row[prompt[static_cast<size_t>(p + 1)]] - log_sum_exp(row, vocab));
+    }
+  };
+}
+
+}  // namespace
+
+Generator::Generator(std::unique_ptr<Engine> engine) : engine_(std::move(engine)) {}
+Generator::~Generator() = default;
+
+Result<std::unique_ptr<Generator>> Generator::create(std::shared_ptr<const Model> model, const EngineOptions& opts) {
+  auto engine = Engine::create(std::move(model), opts);
+  if (!engine) return engine.error();
+  return std::unique_ptr<Generator>(new Generator(std::move(engine.value())));
+}
+
+Engine& Generator::engine() { return *engine_; }
+const Model& Generator::model() const { return engine_->model(); }
+int Generator::max_candidates() const {
+  const EngineOptions& o = engine_->options();
+  return std::min({o.max_sequences, o.max_logits_rows, o.max_batch_tokens});
+}
+
+Result<GenerateResult> Generator::generate(const std::string& prompt, const GenerateParams& params) {
+  return capture_errors([&] {
+    auto r = generate_from_tokens(encode_text(model(), prompt, params.add_special_tokens), params);
+    if (!r) throw r.error();
+    return std::move(r.value());
+  });
+}
+
+Result<GenerateResult> Generator::generate_from_tokens(const std::vector<int>& prompt, const GenerateParams& params) {
+  return capture_errors([&] {
+    validate_generate_params(params);
+    check_prompt(*engine_, prompt, params.max_new_tokens);
+    check_kv_room(*engine_, blocks_for(*engine_, static_cast<int64_t>(prompt.size()) + params.max_new_tokens), "this request");
+    const auto t0 = Clock::now();
+    DecodeState state(model(), params, params.sampling.seed, prompt);
+    SequenceGuard guard(*engine_);
+    SeqTask task;
+    task.seq = guard.add(engine_->add_sequence().value());
+    task.prompt = prompt;
+    task.decode = &state;
+    std::vector<float> prompt_lp;
+    if (params.prompt_logprobs) {
+      task.rows_from = 0;
+      task.on_prompt_rows = prompt_logprob_sink(prompt, model().config().vocab_size, prompt_lp);
+    }
+    SeqTask* tasks[] = {&task};
+    BatchRunner(*engine_).run(tasks);
+    GenerateResult r = std::move(state.finish());
+    r.prompt_logprobs = std::move(prompt_lp);
+    r.prefill_seconds = task.prefill_seconds;
+    r.decode_seconds = seconds_since(t0) - task.prefill_seconds;
+    return r;
+  });
+}
+
+Result<std::vector<GenerateResult>> Generator::generate_batch(const std::vector<std::string>& prompts,
+                                                              const GenerateParams& params) {
+  return capture_errors([&] {
+    validate_generate_params(params);
+    if (prompts.empty()) throw Error(ErrorCode::kInvalidArgument, "generate_batch: no prompts");
+    if (static_cast<int>(prompts.size()) > engine_->options().max_sequences)
+      throw Error(ErrorCode::kInvalidArgument, "generate_batch: " + std::to_string(prompts.size()) +
+                                                   " prompts, at most max_sequences (" +
+                                                   std::to_string(engine_->options().max_sequences) + ")");
+    GenerateParams quiet = params;
+    quiet.on_text = nullptr;
+    std::vector<std::vector<int>> ids;
+    int blocks = 0;
+    for (const auto& p : prompts) {
+      ids.push_back(encode_text(model(), p, params.add_special_tokens));
+      check_prompt(*engine_, ids.back(), params.max_new_tokens);
+      blocks += blocks_for(*engine_, static_cast<int64_t>(ids.back().size()) + params.max_new_tokens);
+    }
+    check_kv_room(*engine_, blocks, "this batch");
+    const auto t0 = Clock::now();
+    const size_t n = prompts.size();
+    std::vector<std::unique_ptr<DecodeState>> states;
+    std::vector<SeqTask> tasks(n);
+    std::vector<SeqTask*> ptrs;
+    std::vector<std::vector<float>> prompt_lp(n);
+    SequenceGuard guard(*engine_);
+    for (size_t i = 0; i < n; ++i) {
+      states.push_back(std::make_unique<DecodeState>(model(), quiet, sequence_seed(params.sampling.seed, static_cast<int>(i)), ids[i]));
+      tasks[i].seq = guard.add(engine_->add_sequence().value());
+      tasks[i].prompt = ids[i];
+      tasks[i].decode = states[i].get();
+      if (params.prompt_logprobs) {
+        tasks[i].rows_from = 0;
+        tasks[i].on_prompt_rows = prompt_logprob_sink(ids[i], model().config().vocab_size, prompt_lp[i]);
+      }
+      ptrs.push_back(&tasks[i]);
+    }
+    BatchRunner(*engine_).run(ptrs);
+    const double total = seconds_since(t0);
+    std::vector<GenerateResult> out;
+    for (size_t i = 0; i < n; ++i) {
+      out.push_back(std::move(states[i]->finish()));
+      out.back().prompt_logprobs = std::move(prompt_lp[i]);
+      out.back().prefill_seconds = tasks[i].prefill_seconds;
+      out.back().decode_seconds = total - tasks[i].prefill_seconds;
+    }
+    return out;
+  });
+}
+
+Result<CandidatesResult> Generator::generate_candidates(const std::string& prompt, int n, const GenerateParams& params) {
+  return capture_errors([&] {
+    auto r = generate_candidates_from_tokens(encode_text(model(), prompt, params.add_special_tokens), n, params);
+    if (!r) throw r.error();
+    return std::move(r.value());
+  });
+}
+
+Result<CandidatesResult> Generator::generate_candidates_from_tokens(const std::vector<int>& prompt, int n,
+                                                                    const GenerateParams& params) {
+  return capture_errors([&] {
+    validate_generate_params(params);
+    if (n < 1 || n > max_candidates())
+      throw Error(ErrorCode::kInvalidArgument, "number of candidates must be in 1.." + std::to_string(max_candidates()) +
+                                                   ", got " + std::to_string(n));
+    check_prompt(*engine_, prompt, params.max_new_tokens);
+    // The prompt's blocks once, then per sequence its new tokens and a copied partial block.
+    check_kv_room(*engine_, blocks_for(*engine_, static_cast<int64_t>(prompt.size())) +
+                                n * (blocks_for(*engine_, params.max_new_tokens) + 1), "these candidates");
+    GenerateParams quiet = params;
+    quiet.on_text = nullptr;
+    const int vocab = model().config().vocab_size;
+    const auto t0 = Clock::now();
+    CandidatesResult out;
+    out.prompt_tokens = prompt;
+    out.requested = n;
+
+    // 1. Prefill the prompt once and keep the logits of its last position.
+    SequenceGuard guard(*engine_);
+    SeqTask parent;
+    parent.seq = guard.add(engine_->add_sequence().value());
+    parent.prompt = prompt;
+    parent.keep_sequence = true;
+    std::vector<float> first_logits(static_cast<size_t>(vocab)), prompt_lp;
+    auto keep_last = [&](int pos, const float* rows, int count) {
+      if (pos + count == static_cast<int>(prompt.size()))
+        std::copy(rows + static_cast<int64_t>(count - 1) * vocab, rows + static_cast<int64_t>(count) * vocab, first_logits.begin());
+    };
+    if (params.prompt_logprobs) {
+      parent.rows_from = 0;
+      auto sink = prompt_logprob_sink(prompt, vocab, prompt_lp);
+      parent.on_prompt_rows = [&, sink](int pos, const float* rows, int count) {
+        sink(pos, rows, count);
+        keep_last(pos, rows, count);
+      };
+    } else {
+      parent.on_prompt_rows = keep_last;
+    }
+    {
+      SeqTask* p[] = {&parent};
+      BatchRunner(*engine_).run(p);
+    }
+    out.prefill_seconds = seconds_since(t0);
+
+    // 2. n sequences sharing the prompt's blocks (sequence 0 is the prompt's own), each with its
+    // own seed, sample their first token from the prompt's logits and decode together.
+    std::vector<std::unique_ptr<DecodeState>> states;
+    std::vector<SeqTask> tasks(static_cast<size_t>(n));
+    std::vector<SeqTask*> running;
+    for (int i = 0; i < n; ++i)  // all forks first: a sequence that ends at once is removed below
+      tasks[static_cast<size_t>(i)].seq = i == 0 ? parent.seq : guard.add(engine_->fork_sequence(parent.seq).value());
+    for (int i = 0; i < n; ++i) {
+      states.push_back(std::make_unique<DecodeState>(model(), quiet, sequence_seed(params.sampling.seed, i), prompt));
+      SeqTask& t = tasks[static_cast<size_t>(i)];
+      t.decode = states.back().get();
+      if (!t.decode->finished()) t.next_token = t.decode->step(first_logits.data());
+      if (t.decode->finished()) {
+        t.done = true;
+        engine_->remove_sequence(t.seq);
+      } else {
+        running.push_back(&t);
+      }
+    }
+    BatchRunner(*engine_).run(running);
+    out.decode_seconds = seconds_since(t0) - out.prefill_seconds;
+
+    // 3. Deduplicate by text (keeping the most likely), then sort best first.
+    std::vector<GenerateResult> all;
+    for (auto& s : states) {
+      all.push_back(std::move(s->finish()));
+      all.back().prompt_tokens.clear();
+      all.back().prompt_logprobs.clear();
+      out.generated_tokens += static_cast<int>(all.back().tokens.size());
+    }
+    std::vector<int> order(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+      return all[static_cast<size_t>(a)].logprob > all[static_cast<size_t>(b)].logprob;
+    });
+    std::unordered_map<std::string, int> seen;
+    for (int i : order) {
+      GenerateResult& r = all[static_cast<size_t>(i)];
+      if (!seen.emplace(r.text, i).second) {
+        ++out.duplicates_removed;
+        continue;
+      }
+      out.candidates.push_back(std::move(r));
+      out.indices.push_back(i);
+    }
+    if (!out.candidates.empty() && params.prompt_logprobs) out.candidates.front().prompt_logprobs = prompt_lp;
+    return out;
+  });
+}
+
+Result<ScoreResult> Generator::score(const std::string& prompt, const std::string& continuation, bool add_special_tokens) {
+  return capture_errors([&] {
+    if (continuation.empty()) throw Error(ErrorCode::kInvalidArgument, "score: the continuation is empty");
+    std::vector<int> p = encode_text(model(), prompt, add_special_tokens);
+    std::vector<int> whole = encode_text(model(), prompt + continuation, add_special_tokens);
+    std::vector<int> c;
+    if (whole.size() > p.size() && std::equal(p.begin(), p.end(), whole.begin())) c.assign(whole.begin() + static_cast<std::ptrdiff_t>(p.size()), whole.end());
+    else c = encode_text(model(), continuation, false);
+    auto r = score_tokens(p, c);
+    if (!r) throw r.error();
+    return std::move(r.value());
+  });
+}
+
+Result<ScoreResult> Generator::score_tokens(const std::vector<int>& prompt, const std::vector<int>& continuation) {
+  return capture_errors([&] {
+    if (continuation.empty()) throw Error(ErrorCode::kInvalidArgument, "score: the continuation has no tokens");
+    check_prompt(*engine_, prompt, static_cast<int>(std::min<size_t>(continuation.size(), 1u << 30)));
+    check_kv_room(*engine_, blocks_for(*engine_, static_cast<int64_t>(prompt.size() + continuation.size())), "this score");
+    const int vocab = model().config().vocab_size;
+    ScoreResult out;
+    out.prompt_tokens = prompt;
+    out.tokens = continuation;
+    out.logprobs.assign(continuation.size(), 0.0f);
+    out.greedy = true;
+    std::vector<int> all = prompt;
+    all.insert(all.end(), continuation.begin(), continuation.end());
+    const int first = static_cast<int>(prompt.size()) - 1;  // the position whose logits predict continuation[0]
+    SequenceGuard guard(*engine_);
+    SeqTask task;
+    task.seq = guard.add(engine_->add_sequence().value());
+    task.prompt = all;
+    task.rows_from = first;
+    task.on_prompt_rows = [&](int pos, const float* rows, int n) {
+      for (int i = 0; i < n; ++i) {
+        const int k = pos + i - first;  // index into the continuation
+        if (k < 0 || k >= static_cast<int>(continuation.size())) continue;
+        const float* row = rows + static_cast<int64_t>(i) * vocab;
+        const int tok = continuation[static_cast<size_t>(k)];
+        out.logprobs[static_cast<size_t>(k)] = static_cast<float>(row[tok] - log_sum_exp(row, vocab));
+        if (static_cast<int>(std::max_element(row, row + vocab) - row) != tok) out.greedy = false;
+      }
+    };
+    SeqTask* t[] = {&task};
+    BatchRunner(*engine_).run(t);
+    for (float lp : out.logprobs) out.logprob += lp;
+    return out;
+  });
+}
+
+}  // namespace wick

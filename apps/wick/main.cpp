@@ -7,86 +7,12 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "wick/generate.h"
-#include "wick/model.h"
+#include "cli_common.h"
+#include "policy_commands.h"
 
 namespace {
 
-using nlohmann::json;
-
-int fail(const wick::Error& e) {
-  std::fprintf(stderr, "wick: error: %s\n", e.what());
-  return e.code() == wick::ErrorCode::kInvalidArgument ? 2 : 1;
-}
-
-std::shared_ptr<wick::Model> load_or_report(const std::string& dir, int* rc) {
-  const bool tty = isatty(2);
-  if (tty) std::fprintf(stderr, "loading %s ...\r", dir.c_str());
-  auto m = wick::Model::load(dir);
-  if (tty) std::fprintf(stderr, "\033[K");
-  if (!m) {
-    *rc = fail(m.error());
-    return nullptr;
-  }
-  return m.value();
-}
-
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) b /= 1024, ++u;
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f %s", b, units[u]);
-  return buf;
-}
-
-struct GenerateArgs {
-  std::string model_dir, prompt;
-  int n = 128, top_k = 0, threads = 0, ctx = 0;
-  float temperature = 1.0f, top_p = 1.0f;
-  uint64_t seed = 0;
-  bool json = false, no_bos = false, ignore_eos = false;
-};
-
-int run_generate(const GenerateArgs& a) {
-  int rc = 0;
-  auto model = load_or_report(a.model_dir, &rc);
-  if (!model) return rc;
-  wick::SessionOptions so;
-  so.n_threads = a.threads;
-  so.context_length = a.ctx;
-  auto session = wick::Session::create(model, so);
-  if (!session) return fail(session.error());
-  wick::GenerateParams p;
-  p.sampling = {a.temperature, a.top_k, a.top_p, a.seed};
-  p.max_new_tokens = a.n;
-  p.add_special_tokens = !a.no_bos;
-  p.ignore_eos = a.ignore_eos;
-  if (!a.json) {
-    std::fwrite(a.prompt.data(), 1, a.prompt.size(), stdout);
-    p.on_text = [](const std::string& piece) {
-      std::fwrite(piece.data(), 1, piece.size(), stdout);
-      std::fflush(stdout);
-    };
-  }
-  auto r = wick::generate(*session.value(), a.prompt, p);
-  if (!r) return fail(r.error());
-  const auto& g = r.value();
-  const double tps = g.decode_seconds > 0 && g.tokens.size() > 1 ? (g.tokens.size() - 1) / g.decode_seconds : 0;
-  if (a.json) {
-    json out = {{"prompt_tokens", g.prompt_tokens}, {"tokens", g.tokens}, {"text", g.text},
-                {"logprobs", g.logprobs}, {"finish_reason", g.finish_reason},
-                {"timings", {{"prefill_seconds", g.prefill_seconds}, {"decode_seconds", g.decode_seconds},
-                             {"decode_tokens_per_second", tps}}}};
-    std::cout << out.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
-  } else {
-    std::printf("\n");
-    std::fprintf(stderr, "[%zu prompt tokens, %zu generated, finish: %s; prefill %.1f ms, decode %.1f tokens/s on %s]\n",
-                 g.prompt_tokens.size(), g.tokens.size(), g.finish_reason.c_str(), g.prefill_seconds * 1e3, tps,
-                 session.value()->backend_name().c_str());
-  }
-  return 0;
-}
+using namespace wick::cli;
 
 int run_inspect(const std::string& dir, bool as_json) {
   int rc = 0;
@@ -144,20 +70,14 @@ int main(int argc, char** argv) {
   CLI::App app{"wick: inference for Llama-family language models"};
   app.require_subcommand(1);
 
-  GenerateArgs g;
-  auto* gen = app.add_subcommand("generate", "generate text from a prompt (streams to stdout)");
-  gen->add_option("-m,--model", g.model_dir, "Hugging Face model directory")->required();
-  gen->add_option("-p,--prompt", g.prompt, "prompt text")->required();
-  gen->add_option("-n,--max-new-tokens", g.n, "maximum number of tokens to generate")->check(CLI::NonNegativeNumber);
-  gen->add_option("--temperature", g.temperature, "sampling temperature (0 = greedy)");
-  gen->add_option("--top-k", g.top_k, "keep the k most likely tokens (0 = off)");
-  gen->add_option("--top-p", g.top_p, "nucleus sampling mass in (0, 1]");
-  gen->add_option("--seed", g.seed, "random seed");
-  gen->add_option("-t,--threads", g.threads, "threads (0 = all cores)");
-  gen->add_option("-c,--ctx", g.ctx, "context length (0 = the model's)");
-  gen->add_flag("--no-bos", g.no_bos, "do not add BOS / template special tokens");
-  gen->add_flag("--ignore-eos", g.ignore_eos, "keep generating past EOS");
-  gen->add_flag("--json", g.json, "print one JSON object");
+  GenerateCommand gen_cmd;
+  CandidatesCommand cand_cmd;
+  ScoreCommand score_cmd;
+  EmbedCommand embed_cmd;
+  auto* gen = gen_cmd.add(app);
+  auto* cand = cand_cmd.add(app);
+  auto* score = score_cmd.add(app);
+  auto* embed = embed_cmd.add(app);
 
   std::string inspect_dir;
   bool inspect_json = false;
@@ -188,7 +108,10 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
 
-  if (*gen) return run_generate(g);
+  if (*gen) return gen_cmd.run();
+  if (*cand) return cand_cmd.run();
+  if (*score) return score_cmd.run();
+  if (*embed) return embed_cmd.run();
   if (*insp) return run_inspect(inspect_dir, inspect_json);
   if (*tok || *detok) {
     if (tok_dir.empty() && tok_file.empty()) {

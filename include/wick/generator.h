@@ -52,10 +52,10 @@ class Generator {
   Result<CandidatesResult> generate_candidates_from_tokens(const std::vector<int>& prompt_tokens, int n,
                                                            const GenerateParams& params);
 
-  // Teacher-forced log-prob of `continuation` after `prompt`. The continuation's tokens are
-  // those of encode(prompt + continuation) past encode(prompt) when the latter is a prefix of
-  // the former (so the text is tokenized as the model would have produced it), else
-  // encode(continuation) without special tokens.
+  // Teacher-forced log-prob of `continuation` after `prompt`, tokenized as the model reads the
+  // whole text: the continuation's tokens are those of encode(prompt + continuation) past its
+  // longest common prefix with encode(prompt) (so a token straddling the boundary is scored as
+  // part of the continuation); prompt_tokens in the result is that prefix.
   Result<ScoreResult> score(const std::string& prompt, const std::string& continuation, bool add_special_tokens = true);
   Result<ScoreResult> score_tokens(const std::vector<int>& prompt_tokens, const std::vector<int>& continuation);
 

@@ -268,11 +268,21 @@ Result<CandidatesResult> Generator::generate_candidates_from_tokens(const std::v
 Result<ScoreResult> Generator::score(const std::string& prompt, const std::string& continuation, bool add_special_tokens) {
   return capture_errors([&] {
     if (continuation.empty()) throw Error(ErrorCode::kInvalidArgument, "score: the continuation is empty");
-    std::vector<int> p = encode_text(model(), prompt, add_special_tokens);
+    // Tokenize the text as the model would read it: the continuation is what follows the
+    // longest common prefix of encode(prompt + continuation) and encode(prompt) (a token that
+    // straddles the boundary counts as the continuation's).
+    const std::vector<int> alone = encode_text(model(), prompt, add_special_tokens);
     std::vector<int> whole = encode_text(model(), prompt + continuation, add_special_tokens);
-    std::vector<int> c;
-    if (whole.size() > p.size() && std::equal(p.begin(), p.end(), whole.begin())) c.assign(whole.begin() + static_cast<std::ptrdiff_t>(p.size()), whole.end());
-    else c = encode_text(model(), continuation, false);
+    size_t common = 0;
+    while (common < alone.size() && common < whole.size() && alone[common] == whole[common]) ++common;
+    std::vector<int> p, c;
+    if (common > 0 && common < whole.size()) {
+      p.assign(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(common));
+      c.assign(whole.begin() + static_cast<std::ptrdiff_t>(common), whole.end());
+    } else {
+      p = alone;
+      c = encode_text(model(), continuation, false);
+    }
     auto r = score_tokens(p, c);
     if (!r) throw r.error();
     return std::move(r.value());

@@ -110,6 +110,7 @@ SampledToken Sampler::sample(const float* raw) {
     for (int i = 0; i < vocab_; ++i) mx = std::max(mx, z[i] * inv_t);
     std::iota(idx_.begin(), idx_.end(), 0);
     int n = vocab_;
+    double top_p_base = 0;  // the mass top_p is a fraction of (top-k's survivors, else every token)
     if (p_.top_k > 0 && p_.top_k < vocab_) {
       n = p_.top_k;
       std::partial_sort(idx_.begin(), idx_.begin() + n, idx_.end(), by_logit);
@@ -124,17 +125,19 @@ SampledToken Sampler::sample(const float* raw) {
       for (int i = 0; i < k; ++i) head += std::exp(z[idx_[static_cast<size_t>(i)]] * inv_t - mx);
       if (head < p_.top_p * total && k < vocab_) std::sort(idx_.begin(), idx_.end(), by_logit);
       else n = k;
+      top_p_base = total;
     }
     // softmax(z / T) over the candidates, unnormalized, in double.
     double total = 0;
     for (int i = 0; i < n; ++i)
       total += (prob_[static_cast<size_t>(i)] = std::exp(z[idx_[static_cast<size_t>(i)]] * inv_t - mx));
     if (p_.top_p < 1) {  // smallest prefix (by probability) whose mass reaches top_p
+      if (top_p_base == 0) top_p_base = total;
       double cum = 0;
       int keep = 0;
       while (keep < n) {
         cum += prob_[static_cast<size_t>(keep++)];
-        if (cum >= p_.top_p * total) break;
+        if (cum >= p_.top_p * top_p_base) break;
       }
       n = keep;
     }

@@ -142,7 +142,8 @@ TEST(Sampler, PresenceAndFrequencyPenalizeGeneratedTokensOnly) {
 TEST(Sampler, TopPOnALargeVocabularyMatchesTheDefinition) {
   const int V = 5000;
   std::mt19937 rng(7);
-  for (double spread : {8.0, 0.5}) {
+  int prefix_cases = 0;  // the 1024 most likely hold >= p but visibly < all of the mass
+  for (double spread : {8.0, 2.5, 2.0, 1.5, 0.5}) {
     std::normal_distribution<float> nd(0.0f, static_cast<float>(spread));
     std::vector<float> l(V);
     for (float& x : l) x = nd(rng);
@@ -160,6 +161,9 @@ TEST(Sampler, TopPOnALargeVocabularyMatchesTheDefinition) {
       kept_mass += std::exp(static_cast<double>(l[id]));
       if (cum >= p) break;
     }
+    double head = 0;
+    for (int i = 0; i < 1024; ++i) head += std::exp(static_cast<double>(l[order[static_cast<size_t>(i)]])) / total;
+    if (head >= p && head < 0.995) ++prefix_cases;
     Sampler s(V, params(1.0f, 0, static_cast<float>(p), 11));
     for (int i = 0; i < 200; ++i) {
       const SampledToken t = s.sample(l.data());
@@ -167,6 +171,7 @@ TEST(Sampler, TopPOnALargeVocabularyMatchesTheDefinition) {
       EXPECT_NEAR(t.processed_logprob, l[t.token] - std::log(kept_mass), 1e-4);
     }
   }
+  EXPECT_GT(prefix_cases, 0) << "no distribution exercised the sorted-prefix path with mass left outside it";
 }
 
 TEST(Sampler, FullDistributionFrequencies) {

@@ -63,7 +63,9 @@ TEST_F(Policy, CandidatesAreSortedDistinctAndScoredConsistently) {
   std::set<std::string> texts;
   for (size_t i = 0; i < c.candidates.size(); ++i) {
     const GenerateResult& g = c.candidates[i];
-    if (i > 0) EXPECT_GE(c.candidates[i - 1].logprob, g.logprob) << "sorted best first";
+    if (i > 0) {
+      EXPECT_GE(c.candidates[i - 1].logprob, g.logprob) << "sorted best first";
+    }
     EXPECT_TRUE(texts.insert(g.text).second) << "duplicate text: " << g.text;
     EXPECT_EQ(g.logprobs.size(), g.tokens.size());
     EXPECT_NEAR(std::accumulate(g.logprobs.begin(), g.logprobs.end(), 0.0), g.logprob, 1e-9);
@@ -413,7 +415,9 @@ TEST_F(Policy, CliCandidatesScoreAndEmbedPrintJson) {
   for (size_t i = 0; i < j["candidates"].size(); ++i) {
     const auto& c = j["candidates"][i];
     EXPECT_TRUE(c.contains("text") && c.contains("tokens") && c.contains("logprob") && c.contains("finish_reason"));
-    if (i > 0) EXPECT_LE(c["logprob"].get<double>(), prev);
+    if (i > 0) {
+      EXPECT_LE(c["logprob"].get<double>(), prev);
+    }
     prev = c["logprob"].get<double>();
   }
   ASSERT_EQ(run_command(bin("wick") + " score -m " + m + " -p 'Once upon a time' -c ', there was a girl' --json", &out), 0) << out;

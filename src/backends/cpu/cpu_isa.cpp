@@ -1,5 +1,7 @@
 #include "backends/cpu/cpu_isa.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "core/dtype.h"
@@ -11,28 +13,54 @@ namespace wick {
 #endif
 
 #define WICK_ISA_F16C 0
+#define WICK_ISA_AVX2 0
+#define WICK_ISA_VNNI 0
 namespace isa_baseline {
 #include "backends/cpu/cpu_kernels.inc"
 }  // namespace isa_baseline
 #undef WICK_ISA_F16C
+#undef WICK_ISA_AVX2
+#undef WICK_ISA_VNNI
 
 #if defined(__x86_64__)
 #pragma GCC push_options
 #pragma GCC target("avx2,fma,f16c")
 #define WICK_ISA_F16C 1
+#define WICK_ISA_AVX2 1
+#define WICK_ISA_VNNI 0
 namespace isa_avx2 {
 #include "backends/cpu/cpu_kernels.inc"
 }  // namespace isa_avx2
 #undef WICK_ISA_F16C
+#undef WICK_ISA_AVX2
+#undef WICK_ISA_VNNI
 #pragma GCC pop_options
 
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
 #define WICK_ISA_F16C 1
+#define WICK_ISA_AVX2 1
+#define WICK_ISA_VNNI 0
 namespace isa_avx512 {
 #include "backends/cpu/cpu_kernels.inc"
 }  // namespace isa_avx512
 #undef WICK_ISA_F16C
+#undef WICK_ISA_AVX2
+#undef WICK_ISA_VNNI
+#pragma GCC pop_options
+
+// AVX-512 with VNNI (vpdpbusd: 8-bit dot products accumulated into int32 in one instruction).
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")
+#define WICK_ISA_F16C 1
+#define WICK_ISA_AVX2 1
+#define WICK_ISA_VNNI 1
+namespace isa_avx512vnni {
+#include "backends/cpu/cpu_kernels.inc"
+}  // namespace isa_avx512vnni
+#undef WICK_ISA_F16C
+#undef WICK_ISA_AVX2
+#undef WICK_ISA_VNNI
 #pragma GCC pop_options
 #endif
 
@@ -41,6 +69,7 @@ const char* cpu_isa_name(CpuIsa isa) {
     case CpuIsa::kBaseline: return "baseline";
     case CpuIsa::kAvx2: return "avx2";
     case CpuIsa::kAvx512: return "avx512";
+    case CpuIsa::kAvx512Vnni: return "avx512vnni";
   }
   return "?";
 }
@@ -52,8 +81,10 @@ std::vector<CpuIsa> supported_cpu_isas() {
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
     out.push_back(CpuIsa::kAvx2);
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-      __builtin_cpu_supports("avx512dq"))
+      __builtin_cpu_supports("avx512dq")) {
     out.push_back(CpuIsa::kAvx512);
+    if (__builtin_cpu_supports("avx512vnni")) out.push_back(CpuIsa::kAvx512Vnni);
+  }
 #endif
   return out;
 }
@@ -62,6 +93,7 @@ CpuIsa best_cpu_isa() { return supported_cpu_isas().back(); }
 
 const CpuKernels& cpu_kernels(CpuIsa isa) {
 #if defined(__x86_64__)
+  if (isa == CpuIsa::kAvx512Vnni) return isa_avx512vnni::kKernels;
   if (isa == CpuIsa::kAvx512) return isa_avx512::kKernels;
   if (isa == CpuIsa::kAvx2) return isa_avx2::kKernels;
 #endif

@@ -7,9 +7,11 @@
 #include <memory>
 #include <vector>
 
+#include "core/quant.h"
+
 namespace wick {
 
-enum class CpuIsa { kBaseline, kAvx2, kAvx512 };
+enum class CpuIsa { kBaseline, kAvx2, kAvx512, kAvx512Vnni };
 const char* cpu_isa_name(CpuIsa isa);
 CpuIsa best_cpu_isa();
 std::vector<CpuIsa> supported_cpu_isas();
@@ -24,6 +26,11 @@ struct CpuKernels {
   // Converts a row of F16 / BF16 to float.
   void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n);
   void (*bf16_to_f32)(const uint16_t* src, float* dst, int64_t n);
+  // Integer kernels (core/quant.h has their scalar references): a row of activations to 8-bit
+  // blocks, and dot products of Q8_0 / Q4_0 weight rows with such a row.
+  void (*quantize_act_q8)(const float* x, int64_t n, ActQ8Row out);
+  float (*dot_q8_0)(const BlockQ8_0* w, const ActQ8Row& x, int64_t n);
+  float (*dot_q4_0)(const BlockQ4_0* w, const ActQ8Row& x, int64_t n);
 };
 
 const CpuKernels& cpu_kernels(CpuIsa isa);

@@ -1,0 +1,156 @@
+// Block-quantized formats: bit layouts (hand-built blocks decode to the values the GGUF layout
+// defines), quantize/dequantize round-trip error, and every ISA's integer kernels against the
+// scalar reference.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "backends/cpu/cpu_isa.h"
+#include "core/quant.h"
+
+namespace wick {
+namespace {
+
+constexpr uint16_t kOne = 0x3C00;  // 1.0 in IEEE half
+
+TEST(Quant, Q8_0AndQ4_0LayoutsDecodeAsDefined) {
+  BlockQ8_0 q8{};
+  q8.d = 0x3800;  // 0.5
+  for (int j = 0; j < 32; ++j) q8.qs[j] = static_cast<int8_t>(j - 16);
+  std::vector<float> y(32);
+  dequantize_row(DType::Q8_0, &q8, y.data(), 32);
+  for (int j = 0; j < 32; ++j) EXPECT_EQ(y[static_cast<size_t>(j)], 0.5f * static_cast<float>(j - 16));
+  BlockQ4_0 q4{};
+  q4.d = kOne;
+  for (int j = 0; j < 16; ++j) q4.qs[j] = static_cast<uint8_t>(j | ((15 - j) << 4));
+  dequantize_row(DType::Q4_0, &q4, y.data(), 32);
+  for (int j = 0; j < 16; ++j) {
+    EXPECT_EQ(y[static_cast<size_t>(j)], static_cast<float>(j - 8)) << "byte j low nibble is value j";
+    EXPECT_EQ(y[static_cast<size_t>(j + 16)], static_cast<float>(7 - j)) << "byte j high nibble is value j + 16";
+  }
+}
+
+TEST(Quant, Q4_KScalesAndNibblesDecodeAsDefined) {
+  BlockQ4_K b{};
+  b.d = kOne;
+  b.dmin = 0x3800;  // 0.5
+  // 6-bit scales / mins 1..8 and 40..47: the upper four use the high bits of bytes 0..7.
+  const int sc[8] = {1, 2, 3, 4, 37, 50, 63, 16}, m[8] = {40, 41, 42, 43, 44, 45, 46, 17};
+  for (int j = 0; j < 4; ++j) {
+    b.scales[j] = static_cast<uint8_t>(sc[j] | ((sc[j + 4] >> 4) << 6));
+    b.scales[j + 4] = static_cast<uint8_t>(m[j] | ((m[j + 4] >> 4) << 6));
+    b.scales[j + 8] = static_cast<uint8_t>((sc[j + 4] & 0x0F) | ((m[j + 4] & 0x0F) << 4));
+  }
+  for (int j = 0; j < 8; ++j) {
+    int s, mm;
+    q4k_scale_min(b.scales, j, &s, &mm);
+    EXPECT_EQ(s, sc[j]);
+    EXPECT_EQ(mm, m[j]);
+  }
+  for (int l = 0; l < 128; ++l) b.qs[l] = static_cast<uint8_t>((l % 16) | ((15 - l % 16) << 4));
+  std::vector<float> y(256);
+  dequantize_row(DType::Q4_K, &b, y.data(), 256);
+  // Value 64c + l (l < 32) is the low nibble of qs[32c + l] in sub-block 2c; 64c + 32 + l the high one.
+  for (int c = 0; c < 4; ++c)
+    for (int l = 0; l < 32; ++l) {
+      const uint8_t q = b.qs[32 * c + l];
+      EXPECT_EQ(y[static_cast<size_t>(64 * c + l)], static_cast<float>(sc[2 * c] * (q & 15)) - 0.5f * static_cast<float>(m[2 * c]));
+      EXPECT_EQ(y[static_cast<size_t>(64 * c + 32 + l)], static_cast<float>(sc[2 * c + 1] * (q >> 4)) - 0.5f * static_cast<float>(m[2 * c + 1]));
+    }
+}
+
+TEST(Quant, Q6_KCodesAndScalesDecodeAsDefined) {
+  BlockQ6_K b{};
+  b.d = kOne;
+  for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<int8_t>(j - 8);
+  // Value 128h + 32k + l: low 4 bits in ql[64h + l + 32(k&1)] (low nibble for k < 2), high 2
+  // bits in qh[32h + l] at bit 2k. Give value v the code v % 64.
+  for (int h = 0; h < 2; ++h)
+    for (int k = 0; k < 4; ++k)
+      for (int l = 0; l < 32; ++l) {
+        const int v = 128 * h + 32 * k + l, code = v % 64;
+        uint8_t& lo = b.ql[64 * h + l + 32 * (k & 1)];
+        lo = static_cast<uint8_t>(k < 2 ? (lo & 0xF0) | (code & 15) : (lo & 0x0F) | ((code & 15) << 4));
+        b.qh[32 * h + l] = static_cast<uint8_t>(b.qh[32 * h + l] | ((code >> 4) << (2 * k)));
+      }
+  std::vector<float> y(256);
+  dequantize_row(DType::Q6_K, &b, y.data(), 256);
+  for (int v = 0; v < 256; ++v) EXPECT_EQ(y[static_cast<size_t>(v)], static_cast<float>((v / 16 - 8) * (v % 64 - 32))) << v;
+}
+
+double relative_rms_error(DType t, const std::vector<float>& x) {
+  std::vector<uint8_t> q(dtype_row_bytes(t, x.size()));
+  std::vector<float> y(x.size());
+  quantize_row(t, x.data(), q.data(), static_cast<int64_t>(x.size()));
+  dequantize_row(t, q.data(), y.data(), static_cast<int64_t>(x.size()));
+  double e = 0, s = 0;
+  for (size_t i = 0; i < x.size(); ++i) e += (x[i] - y[i]) * (x[i] - y[i]), s += x[i] * x[i];
+  return std::sqrt(e / s);
+}
+
+TEST(Quant, RoundTripErrorIsWithinEachFormatsBudget) {
+  std::mt19937 rng(1);
+  std::normal_distribution<float> nd(0.0f, 0.02f);
+  std::vector<float> x(4096);
+  for (float& v : x) v = nd(rng);
+  x[5] = 0.3f;  // an outlier, as real weights have
+  const struct { DType t; double budget; } cases[] = {
+      {DType::Q8_0, 0.01}, {DType::Q6_K, 0.05}, {DType::Q4_0, 0.13}, {DType::Q4_K, 0.11}, {DType::F16, 1e-3}, {DType::BF16, 5e-3}};
+  for (const auto& c : cases) {
+    const double e = relative_rms_error(c.t, x);
+    std::printf("[quant] %-5s relative RMS error %.4f\n", dtype_name(c.t), e);
+    EXPECT_LT(e, c.budget) << dtype_name(c.t);
+  }
+  std::vector<float> zeros(256, 0.0f);
+  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+    std::vector<uint8_t> q(dtype_row_bytes(t, 256));
+    std::vector<float> y(256, 1.0f);
+    quantize_row(t, zeros.data(), q.data(), 256);
+    dequantize_row(t, q.data(), y.data(), 256);
+    for (float v : y) ASSERT_EQ(v, 0.0f) << dtype_name(t) << ": zeros stay zeros (no NaN from a zero scale)";
+  }
+}
+
+class QuantIsaTest : public ::testing::TestWithParam<CpuIsa> {};
+
+TEST_P(QuantIsaTest, IntegerKernelsMatchReference) {
+  const CpuKernels& k = cpu_kernels(GetParam());
+  std::mt19937 rng(2);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const int64_t n = 32 * 37;
+  std::vector<float> x(n), w(n);
+  for (float& v : x) v = nd(rng);
+  for (float& v : w) v = nd(rng) * 0.05f;
+  x[3] = 9.0f;
+  std::vector<float> d1(n / 32), d2(n / 32);
+  std::vector<int32_t> s1(n / 32), s2(n / 32);
+  std::vector<int8_t> q1(n), q2(n);
+  ActQ8Row a{d1.data(), s1.data(), q1.data()}, r{d2.data(), s2.data(), q2.data()};
+  k.quantize_act_q8(x.data(), n, a);
+  quantize_act_q8_ref(x.data(), n, r);
+  EXPECT_EQ(q1, q2);
+  EXPECT_EQ(d1, d2);
+  EXPECT_EQ(s1, s2);
+  std::vector<BlockQ8_0> w8(n / 32);
+  std::vector<BlockQ4_0> w4(n / 32);
+  quantize_row(DType::Q8_0, w.data(), w8.data(), n);
+  quantize_row(DType::Q4_0, w.data(), w4.data(), n);
+  w8[2].qs[7] = -128;  // never produced by the quantizer, but valid in a file
+  const float ref8 = dot_q8_0_act_ref(w8.data(), r, n), ref4 = dot_q4_0_act_ref(w4.data(), r, n);
+  EXPECT_NEAR(k.dot_q8_0(w8.data(), a, n), ref8, 1e-5 * (1 + std::fabs(ref8)));
+  EXPECT_NEAR(k.dot_q4_0(w4.data(), a, n), ref4, 1e-5 * (1 + std::fabs(ref4)));
+  // And the integer path approximates the float dot product of the dequantized weights.
+  std::vector<float> wd(n);
+  dequantize_row(DType::Q8_0, w8.data(), wd.data(), n);
+  double exact = 0;
+  for (int64_t i = 0; i < n; ++i) exact += static_cast<double>(wd[static_cast<size_t>(i)]) * x[static_cast<size_t>(i)];
+  EXPECT_NEAR(ref8, exact, 0.02 * (1 + std::fabs(exact)));
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryIsa, QuantIsaTest, ::testing::ValuesIn(supported_cpu_isas()),
+                         [](const auto& info) { return std::string(cpu_isa_name(info.param)); });
+
+}  // namespace
+}  // namespace wick

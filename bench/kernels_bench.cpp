@@ -16,7 +16,7 @@ void BM_Matmul(benchmark::State& state, DType dt, CpuIsa isa) {
   const int64_t rows = state.range(0), cols = state.range(1);
   const int n = static_cast<int>(state.range(2));
   auto be = make_cpu_backend_for_isa(0, isa);
-  be->reserve(cols, 16);
+  be->reserve(cols, 16, 64);
   std::vector<uint8_t> w(dtype_row_bytes(dt, static_cast<uint64_t>(rows * cols)));
   std::mt19937 rng(1);
   for (auto& b : w) b = static_cast<uint8_t>(rng() & 0x3F);  // finite values for every dtype

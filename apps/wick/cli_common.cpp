@@ -13,10 +13,12 @@ int fail(const Error& e) {
   return e.code() == ErrorCode::kInvalidArgument ? 2 : 1;
 }
 
-std::shared_ptr<Model> load_or_report(const std::string& dir, int* rc) {
+std::shared_ptr<Model> load_or_report(const std::string& dir, int* rc, const std::string& dtype) {
   const bool tty = isatty(2);
-  if (tty) std::fprintf(stderr, "loading %s ...\r", dir.c_str());
-  auto m = Model::load(dir);
+  if (tty) std::fprintf(stderr, "loading %s%s%s ...\r", dir.c_str(), dtype.empty() ? "" : " as ", dtype.c_str());
+  LoadOptions lo;
+  lo.dtype = dtype;
+  auto m = Model::load(dir, lo);
   if (tty) std::fprintf(stderr, "\033[K");
   if (!m) {
     *rc = fail(m.error());
@@ -41,6 +43,7 @@ void EngineFlags::add(CLI::App* app) {
   app->add_option("--ctx", ctx, "context length per sequence (0 = the model's, at most 8192)");
   app->add_option("--kv-tokens", kv_tokens, "KV cache size in tokens, all sequences together (0 = max(ctx, 4096))");
   app->add_option("--batch-tokens", batch, "tokens per forward pass");
+  app->add_option("--dtype", dtype, "convert the weights at load: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k");
 }
 
 EngineOptions EngineFlags::options() const {

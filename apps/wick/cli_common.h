@@ -18,12 +18,14 @@ using nlohmann::json;
 
 // Prints "wick: error: ..." and returns the exit status (2 for bad input, 1 otherwise).
 int fail(const Error& e);
-std::shared_ptr<Model> load_or_report(const std::string& dir, int* rc);
+// Loads with a progress line on a TTY; dtype: LoadOptions::dtype ("" keeps the stored types).
+std::shared_ptr<Model> load_or_report(const std::string& dir, int* rc, const std::string& dtype = "");
 std::string human_bytes(double b);
 std::string dump(const json& j);  // one line, invalid UTF-8 replaced
 
 struct EngineFlags {
   int threads = 0, ctx = 0, kv_tokens = 0, batch = 256;
+  std::string dtype;  // --dtype: convert the weights at load
   void add(CLI::App* app);
   EngineOptions options() const;
 };

@@ -10,7 +10,7 @@ namespace wick::cli {
 namespace {
 
 std::unique_ptr<Generator> make_generator(const std::string& dir, const EngineFlags& flags, int* rc) {
-  auto model = load_or_report(dir, rc);
+  auto model = load_or_report(dir, rc, flags.dtype);
   if (!model) return nullptr;
   auto g = Generator::create(model, flags.options());
   if (!g) {
@@ -178,7 +178,7 @@ CLI::App* EmbedCommand::add(CLI::App& app) {
 
 int EmbedCommand::run() const {
   int rc = 0;
-  auto model = load_or_report(model_dir, &rc);
+  auto model = load_or_report(model_dir, &rc, engine.dtype);
   if (!model) return rc;
   auto emb = Embedder::create(model, engine.options());
   if (!emb) return fail(emb.error());

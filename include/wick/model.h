@@ -22,11 +22,17 @@ struct ModelInfo {
   std::string weights_description;                                // file or shard list
 };
 
+struct LoadOptions {
+  // Convert the weight matrices at load: "" (keep them as stored), "f32", "f16", "bf16",
+  // "q8_0", "q4_0", "q4_k", "q6_k" (block-quantized; with 4-bit types the LM head is Q8_0).
+  std::string dtype;
+};
+
 class Model {
  public:
   // A Hugging Face model directory: config.json, generation_config.json (optional),
   // tokenizer.json (+ tokenizer_config.json), model.safetensors or sharded safetensors.
-  static Result<std::shared_ptr<Model>> load(const std::string& dir);
+  static Result<std::shared_ptr<Model>> load(const std::string& dir, const LoadOptions& opts = {});
   ~Model();
 
   const ModelConfig& config() const;

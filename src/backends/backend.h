@@ -43,9 +43,10 @@ class Backend {
   virtual std::string name() const = 0;
   virtual int n_threads() const { return 1; }
 
-  // Sizes scratch memory once, before the first forward pass: the widest weight row and the
-  // longest attention span. Nothing is allocated by the ops themselves.
-  virtual void reserve(int64_t max_cols, int64_t max_ctx) {}
+  // Sizes scratch memory once, before the first forward pass: the widest weight row, the
+  // longest attention span and the most rows (tokens) one op sees. Nothing is allocated by the
+  // ops themselves.
+  virtual void reserve(int64_t max_cols, int64_t max_ctx, int64_t max_rows) {}
 
   // y[t, :] = table[ids[t], :] converted to float.                 y: [n, table.cols]
   virtual void embed(float* y, const Tensor& table, const int32_t* ids, int n) = 0;

@@ -3,6 +3,8 @@
 
 #include <map>
 #include <memory>
+#include <optional>
+#include <vector>
 #include <string>
 
 #include "formats/weight_files.h"
@@ -19,11 +21,17 @@ struct LoadedModel {
   uint64_t n_params = 0;                   // distinct parameters (tied tensors counted once)
   uint64_t weight_bytes = 0;               // bytes of those parameters as stored
   std::map<std::string, uint64_t> params_by_dtype;
+  std::vector<std::vector<uint8_t>> owned;  // weights converted at load (quantize_loaded_model)
 };
 
 // Loads config.json (+ generation_config.json) and the weights of a Hugging Face directory.
 // Throws wick::Error naming the file, the tensor and expected vs actual values.
 std::unique_ptr<LoadedModel> load_hf_model(const std::string& dir);
+
+// "f32" | "f16" | "bf16" | "q8_0" | "q4_0" | "q4_k" | "q6_k" -> DType; nullopt otherwise.
+std::optional<DType> parse_weight_dtype(const std::string& name);
+// Re-encodes the model's matrices as `target` into owned buffers (see quantize_weights.cpp).
+void quantize_loaded_model(LoadedModel& m, DType target);
 
 // config.json -> ModelConfig (also used by `inspect` and the tests).
 ModelConfig read_hf_config(const std::string& dir, const ArchSpec** arch_out = nullptr);

@@ -28,7 +28,7 @@ Transformer::Transformer(const LoadedModel& model, Backend& backend, int max_tok
   cos_.resize(T * cfg_.head_dim / 2);
   sin_.resize(T * cfg_.head_dim / 2);
   const int64_t widest = std::max({cfg_.hidden_size, cfg_.intermediate_size, cfg_.q_dim()});
-  backend.reserve(widest, max_ctx);
+  backend.reserve(widest, max_ctx, max_tokens);
 }
 
 void Transformer::emit(const ActivationHook* hook, const char* name, int layer, const float* data, int rows,

@@ -10,10 +10,17 @@ namespace wick {
 
 Model::~Model() = default;
 
-Result<std::shared_ptr<Model>> Model::load(const std::string& dir) {
+Result<std::shared_ptr<Model>> Model::load(const std::string& dir, const LoadOptions& opts) {
   return capture_errors([&] {
     std::shared_ptr<Model> m(new Model());
+    std::optional<DType> target;
+    if (!opts.dtype.empty()) {
+      target = parse_weight_dtype(opts.dtype);
+      if (!target)
+        throw Error(ErrorCode::kInvalidArgument, "unknown weight dtype '" + opts.dtype + "' (known: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k)");
+    }
     m->loaded_ = load_hf_model(dir);
+    if (target) quantize_loaded_model(*m->loaded_, *target);
     auto tok = Tokenizer::from_dir(dir);
     if (!tok) throw tok.error();
     m->tokenizer_ = tok.value();

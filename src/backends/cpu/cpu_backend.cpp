@@ -7,6 +7,7 @@
 
 #include "backends/backend.h"
 #include "backends/cpu/cpu_isa.h"
+#include "core/quant.h"
 #include "core/thread_pool.h"
 #include "wick/error.h"
 
@@ -22,9 +23,15 @@ class CpuBackend final : public Backend {
   std::string name() const override { return std::string("cpu-") + cpu_isa_name(isa_); }
   int n_threads() const override { return pool_.size(); }
 
-  void reserve(int64_t max_cols, int64_t max_ctx) override {
+  void reserve(int64_t max_cols, int64_t max_ctx, int64_t max_rows) override {
     max_cols_ = std::max(max_cols_, max_cols);
     max_ctx_ = std::max(max_ctx_, max_ctx);
+    max_rows_ = std::max(max_rows_, max_rows);
+    // Activations quantized to 8 bits for the Q8_0 / Q4_0 kernels: [max_rows][max_cols].
+    const size_t blocks = static_cast<size_t>(max_rows_ * ((max_cols_ + 31) / 32));
+    act_q_.assign(blocks * 32, 0);
+    act_d_.assign(blocks, 0.0f);
+    act_s_.assign(blocks, 0);
     weight_scratch_.assign(static_cast<size_t>(pool_.size() * kRowBlock * max_cols_), 0.0f);
     score_scratch_.assign(static_cast<size_t>(pool_.size() * max_ctx_), 0.0f);
   }
@@ -51,6 +58,7 @@ class CpuBackend final : public Backend {
     if (cols > max_cols_) throw Error(ErrorCode::kInternal, "cpu backend: scratch not reserved for rows of " + std::to_string(cols));
     if (y_stride == 0) y_stride = rows;
     const float* b = (bias && !bias->empty()) ? f32_vector(*bias, 1) : nullptr;
+    if (w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0) return matmul_int8(y, x, n, w, b, y_stride);
     const int64_t n_tasks = (rows + kRowBlock - 1) / kRowBlock;
     pool_.parallel_for(n_tasks, [&](int64_t task, int thread) {
       const int64_t r0 = task * kRowBlock, r1 = std::min(rows, r0 + kRowBlock);
@@ -72,6 +80,33 @@ class CpuBackend final : public Backend {
           for (int i = 0; i < 4; ++i) yt[r + i] = acc[i] + (b ? b[r + i] : 0.0f);
         }
         for (; r < r1; ++r) yt[r] = k_.dot(xt, wf + (r - r0) * cols, cols) + (b ? b[r] : 0.0f);
+      }
+    });
+  }
+
+  // Q8_0 / Q4_0 weights: each activation row is quantized to 8-bit blocks once, then every
+  // output is an integer dot product per block (core/quant.h). Per-row work only, so results do
+  // not depend on how many rows are in the batch.
+  void matmul_int8(float* y, const float* x, int n, const Tensor& w, const float* b, int64_t y_stride) {
+    const int64_t rows = w.rows(), cols = w.cols(), nb = cols / 32;
+    if (n > max_rows_) throw Error(ErrorCode::kInternal, "cpu backend: scratch not reserved for " + std::to_string(n) + " rows");
+    auto act = [&](int64_t t) {
+      return ActQ8Row{act_d_.data() + t * nb, act_s_.data() + t * nb, act_q_.data() + t * nb * 32};
+    };
+    pool_.parallel_for(n, [&](int64_t t, int) { k_.quantize_act_q8(x + t * cols, cols, act(t)); });
+    const int64_t n_tasks = (rows + kRowBlock - 1) / kRowBlock;
+    const bool q8 = w.dtype == DType::Q8_0;
+    pool_.parallel_for(n_tasks, [&](int64_t task, int) {
+      const int64_t r0 = task * kRowBlock, r1 = std::min(rows, r0 + kRowBlock);
+      for (int t = 0; t < n; ++t) {
+        const ActQ8Row a = act(t);
+        float* yt = y + t * y_stride;
+        for (int64_t r = r0; r < r1; ++r) {
+          const void* row = w.row_ptr(r);
+          const float v = q8 ? k_.dot_q8_0(static_cast<const BlockQ8_0*>(row), a, cols)
+                             : k_.dot_q4_0(static_cast<const BlockQ4_0*>(row), a, cols);
+          yt[r] = v + (b ? b[r] : 0.0f);
+        }
       }
     });
   }
@@ -163,7 +198,9 @@ class CpuBackend final : public Backend {
       case DType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
       case DType::F16: k_.f16_to_f32(static_cast<const uint16_t*>(src), dst, n); return;
       case DType::BF16: k_.bf16_to_f32(static_cast<const uint16_t*>(src), dst, n); return;
-      default: throw Error(ErrorCode::kUnsupported, std::string("cpu backend: no kernels for ") + dtype_name(w.dtype) + " yet");
+      default:  // block-quantized: the scalar dequantizer, row by row
+        for (int64_t i = 0; i < count; ++i) dequantize_row(w.dtype, w.row_ptr(r0 + i), dst + i * w.cols(), w.cols());
+        return;
     }
   }
 
@@ -183,6 +220,10 @@ class CpuBackend final : public Backend {
   const CpuKernels& k_;
   int64_t max_cols_ = 0;
   int64_t max_ctx_ = 0;
+  int64_t max_rows_ = 0;
+  std::vector<int8_t> act_q_;   // [max_rows][max_cols] 8-bit activations
+  std::vector<float> act_d_;    // [max_rows][max_cols / 32] their block scales
+  std::vector<int32_t> act_s_;  // [max_rows][max_cols / 32] their block sums
   std::vector<float> weight_scratch_;  // [threads][kRowBlock][max_cols]
   std::vector<float> score_scratch_;   // [threads][max_ctx]
   std::vector<float> vector_scratch_[2];

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "core/quant.h"
 #include "wick/error.h"
 
 namespace wick {
@@ -28,9 +29,7 @@ class ReferenceBackend final : public Backend {
   std::string name() const override { return "reference"; }
 
   void embed(float* y, const Tensor& table, const int32_t* ids, int n) override {
-    const int64_t d = table.cols();
-    for (int t = 0; t < n; ++t)
-      for (int64_t c = 0; c < d; ++c) y[t * d + c] = weight_at(table, ids[t], c);
+    for (int t = 0; t < n; ++t) dequantize_row(table.dtype, table.row_ptr(ids[t]), y + t * table.cols(), table.cols());
   }
 
   void rms_norm(float* y, const float* x, int n, int dim, const Tensor& weight, float eps) override {
@@ -46,13 +45,16 @@ class ReferenceBackend final : public Backend {
   void matmul(float* y, const float* x, int n, const Tensor& w, const Tensor* bias, int64_t y_stride) override {
     const int64_t rows = w.rows(), cols = w.cols();
     if (y_stride == 0) y_stride = rows;
-    for (int t = 0; t < n; ++t)
-      for (int64_t r = 0; r < rows; ++r) {
+    std::vector<float> row(static_cast<size_t>(cols));  // weight row r as float (any dtype)
+    for (int64_t r = 0; r < rows; ++r) {
+      dequantize_row(w.dtype, w.row_ptr(r), row.data(), cols);
+      for (int t = 0; t < n; ++t) {
         double s = 0;
-        for (int64_t c = 0; c < cols; ++c) s += static_cast<double>(x[t * cols + c]) * weight_at(w, r, c);
+        for (int64_t c = 0; c < cols; ++c) s += static_cast<double>(x[t * cols + c]) * row[static_cast<size_t>(c)];
         if (bias && !bias->empty()) s += vector_at(*bias, r);
         y[t * y_stride + r] = static_cast<float>(s);
       }
+    }
   }
 
   void rope(float* x, int n, int n_heads, int head_dim, int64_t row_stride, const float* cos,

@@ -19,7 +19,7 @@ void BM_Matmul(benchmark::State& state, DType dt, CpuIsa isa) {
   be->reserve(cols, 16, 64);
   std::vector<uint8_t> w(dtype_row_bytes(dt, static_cast<uint64_t>(rows * cols)));
   std::mt19937 rng(1);
-  for (auto& b : w) b = static_cast<uint8_t>(rng() & 0x3F);  // finite values for every dtype
+  for (auto& b : w) b = static_cast<uint8_t>(rng() & 0x3F);  // finite values for every dtype (and block scale)
   Tensor t;
   t.dtype = dt;
   t.ndim = 2;
@@ -36,11 +36,12 @@ void BM_Matmul(benchmark::State& state, DType dt, CpuIsa isa) {
 
 void register_all() {
   for (CpuIsa isa : supported_cpu_isas())
-    for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+    for (DType dt : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0}) {
       const std::string name = std::string("Matmul/") + cpu_isa_name(isa) + "/" + dtype_name(dt);
       benchmark::RegisterBenchmark(name.c_str(), [dt, isa](benchmark::State& s) { BM_Matmul(s, dt, isa); })
           ->Args({2048, 2048, 1})
           ->Args({5632, 2048, 1})
+          ->Args({32000, 2048, 1})  // an LM head: larger than the caches, so memory-bound
           ->Args({2048, 2048, 64})
           ->UseRealTime();
     }

@@ -1,6 +1,9 @@
 // A persistent pool of worker threads. parallel_for hands out task indices through an atomic
 // counter; the calling thread works too. No allocation and no thread creation per call, so the
-// decode loop can call it for every matrix product.
+// decode loop can call it for every matrix product. A decode step makes hundreds of calls of
+// tens of microseconds each, so idle workers spin for a while (about a millisecond) before
+// sleeping on a condition variable, and the caller spins for the last workers to finish: a
+// futex wake-up per call would cost as much as the work.
 #pragma once
 
 #include <atomic>
@@ -43,13 +46,13 @@ class ThreadPool {
 
   int n_threads_;
   std::vector<std::thread> workers_;
-  std::mutex mu_;
+  std::mutex mu_;                      // guards sleeping on wake_
   std::condition_variable wake_;
-  std::condition_variable done_;
-  uint64_t generation_ = 0;
-  bool stop_ = false;
-  int active_ = 0;
+  std::atomic<uint64_t> generation_{0};  // bumped (under mu_) to start a call
+  std::atomic<bool> stop_{false};
+  std::atomic<int> active_{0};           // workers still draining the current call
 
+  // The current call; written before generation_ is bumped (release), read after (acquire).
   TaskFn fn_ = nullptr;
   void* ctx_ = nullptr;
   int64_t n_tasks_ = 0;

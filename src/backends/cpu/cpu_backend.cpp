@@ -59,29 +59,40 @@ class CpuBackend final : public Backend {
     if (y_stride == 0) y_stride = rows;
     const float* b = (bias && !bias->empty()) ? f32_vector(*bias, 1) : nullptr;
     if (w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0) return matmul_int8(y, x, n, w, b, y_stride);
-    const int64_t n_tasks = (rows + kRowBlock - 1) / kRowBlock;
-    pool_.parallel_for(n_tasks, [&](int64_t task, int thread) {
-      const int64_t r0 = task * kRowBlock, r1 = std::min(rows, r0 + kRowBlock);
-      const float* wf;
-      if (w.dtype == DType::F32) {
-        wf = reinterpret_cast<const float*>(w.row_ptr(r0));
-      } else {
-        float* s = weight_scratch_.data() + static_cast<size_t>(thread) * kRowBlock * max_cols_;
-        to_f32(w, r0, r1 - r0, s);
-        wf = s;
-      }
-      float acc[4];
-      for (int t = 0; t < n; ++t) {
-        const float* xt = x + t * cols;
-        float* yt = y + t * y_stride;
-        int64_t r = r0;
-        for (; r + 4 <= r1; r += 4) {
-          k_.dot4(xt, wf + (r - r0) * cols, cols, cols, acc);
-          for (int i = 0; i < 4; ++i) yt[r + i] = acc[i] + (b ? b[r + i] : 0.0f);
+    // Each task takes a contiguous span of rows (long sequential reads keep the hardware
+    // prefetchers streaming), converted and used kRowBlock rows at a time.
+    const int64_t span = row_span(rows);
+    pool_.parallel_for((rows + span - 1) / span, [&](int64_t task, int thread) {
+      const int64_t end = std::min(rows, (task + 1) * span);
+      for (int64_t r0 = task * span; r0 < end; r0 += kRowBlock) {
+        const int64_t r1 = std::min(end, r0 + kRowBlock);
+        const float* wf;
+        if (w.dtype == DType::F32) {
+          wf = reinterpret_cast<const float*>(w.row_ptr(r0));
+        } else {
+          float* s = weight_scratch_.data() + static_cast<size_t>(thread) * kRowBlock * max_cols_;
+          to_f32(w, r0, r1 - r0, s);
+          wf = s;
         }
-        for (; r < r1; ++r) yt[r] = k_.dot(xt, wf + (r - r0) * cols, cols) + (b ? b[r] : 0.0f);
+        float acc[4];
+        for (int t = 0; t < n; ++t) {
+          const float* xt = x + t * cols;
+          float* yt = y + t * y_stride;
+          int64_t r = r0;
+          for (; r + 4 <= r1; r += 4) {
+            k_.dot4(xt, wf + (r - r0) * cols, cols, cols, acc);
+            for (int i = 0; i < 4; ++i) yt[r + i] = acc[i] + (b ? b[r + i] : 0.0f);
+          }
+          for (; r < r1; ++r) yt[r] = k_.dot(xt, wf + (r - r0) * cols, cols) + (b ? b[r] : 0.0f);
+        }
       }
     });
+  }
+
+  // Rows per task: about 8 tasks per thread (for balance), whole kRowBlocks, at least one.
+  int64_t row_span(int64_t rows) const {
+    const int64_t span = std::max<int64_t>(kRowBlock, rows / (8 * pool_.size()));
+    return (span + kRowBlock - 1) / kRowBlock * kRowBlock;
   }
 
   // Q8_0 / Q4_0 weights: each activation row is quantized to 8-bit blocks once, then every
@@ -94,10 +105,11 @@ class CpuBackend final : public Backend {
       return ActQ8Row{act_d_.data() + t * nb, act_s_.data() + t * nb, act_q_.data() + t * nb * 32};
     };
     pool_.parallel_for(n, [&](int64_t t, int) { k_.quantize_act_q8(x + t * cols, cols, act(t)); });
-    const int64_t n_tasks = (rows + kRowBlock - 1) / kRowBlock;
+    const int64_t per_task = row_span(rows);
+    const int64_t n_tasks = (rows + per_task - 1) / per_task;
     const bool q8 = w.dtype == DType::Q8_0;
     pool_.parallel_for(n_tasks, [&](int64_t task, int) {
-      const int64_t r0 = task * kRowBlock, r1 = std::min(rows, r0 + kRowBlock);
+      const int64_t r0 = task * per_task, r1 = std::min(rows, r0 + per_task);
       for (int t = 0; t < n; ++t) {
         const ActQ8Row a = act(t);
         float* yt = y + t * y_stride;

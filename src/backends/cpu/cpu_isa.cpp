@@ -14,12 +14,14 @@ namespace wick {
 
 #define WICK_ISA_F16C 0
 #define WICK_ISA_AVX2 0
+#define WICK_ISA_AVX512 0
 #define WICK_ISA_VNNI 0
 namespace isa_baseline {
 #include "backends/cpu/cpu_kernels.inc"
 }  // namespace isa_baseline
 #undef WICK_ISA_F16C
 #undef WICK_ISA_AVX2
+#undef WICK_ISA_AVX512
 #undef WICK_ISA_VNNI
 
 #if defined(__x86_64__)
@@ -27,12 +29,14 @@ namespace isa_baseline {
 #pragma GCC target("avx2,fma,f16c")
 #define WICK_ISA_F16C 1
 #define WICK_ISA_AVX2 1
+#define WICK_ISA_AVX512 0
 #define WICK_ISA_VNNI 0
 namespace isa_avx2 {
 #include "backends/cpu/cpu_kernels.inc"
 }  // namespace isa_avx2
 #undef WICK_ISA_F16C
 #undef WICK_ISA_AVX2
+#undef WICK_ISA_AVX512
 #undef WICK_ISA_VNNI
 #pragma GCC pop_options
 
@@ -40,12 +44,14 @@ namespace isa_avx2 {
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
 #define WICK_ISA_F16C 1
 #define WICK_ISA_AVX2 1
+#define WICK_ISA_AVX512 1
 #define WICK_ISA_VNNI 0
 namespace isa_avx512 {
 #include "backends/cpu/cpu_kernels.inc"
 }  // namespace isa_avx512
 #undef WICK_ISA_F16C
 #undef WICK_ISA_AVX2
+#undef WICK_ISA_AVX512
 #undef WICK_ISA_VNNI
 #pragma GCC pop_options
 
@@ -54,12 +60,14 @@ namespace isa_avx512 {
 #pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")
 #define WICK_ISA_F16C 1
 #define WICK_ISA_AVX2 1
+#define WICK_ISA_AVX512 1
 #define WICK_ISA_VNNI 1
 namespace isa_avx512vnni {
 #include "backends/cpu/cpu_kernels.inc"
 }  // namespace isa_avx512vnni
 #undef WICK_ISA_F16C
 #undef WICK_ISA_AVX2
+#undef WICK_ISA_AVX512
 #undef WICK_ISA_VNNI
 #pragma GCC pop_options
 #endif

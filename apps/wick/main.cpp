@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_common.h"
+#include "bench_command.h"
 #include "policy_commands.h"
 
 namespace {
@@ -78,6 +79,8 @@ int main(int argc, char** argv) {
   auto* cand = cand_cmd.add(app);
   auto* score = score_cmd.add(app);
   auto* embed = embed_cmd.add(app);
+  BenchCommand bench_cmd;
+  auto* bench = bench_cmd.add(app);
 
   std::string inspect_dir;
   bool inspect_json = false;
@@ -112,6 +115,7 @@ int main(int argc, char** argv) {
   if (*cand) return cand_cmd.run();
   if (*score) return score_cmd.run();
   if (*embed) return embed_cmd.run();
+  if (*bench) return bench_cmd.run();
   if (*insp) return run_inspect(inspect_dir, inspect_json);
   if (*tok || *detok) {
     if (tok_dir.empty() && tok_file.empty()) {

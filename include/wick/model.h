@@ -20,6 +20,7 @@ struct ModelInfo {
   uint64_t weight_bytes = 0;
   std::vector<std::pair<std::string, uint64_t>> params_by_dtype;  // e.g. {"F32", 656384}
   std::string weights_description;                                // file or shard list
+  uint64_t bytes_read_per_token = 0;  // weights one decode step reads: every matrix and norm, one embedding row
 };
 
 struct LoadOptions {

@@ -1,0 +1,130 @@
+#include "bench_command.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <random>
+
+#include "backends/cpu/memory_bandwidth.h"
+
+namespace wick::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+struct Stat {
+  double mean = 0, stdev = 0;
+};
+Stat stat(const std::vector<double>& v) {
+  Stat s;
+  for (double x : v) s.mean += x;
+  s.mean /= static_cast<double>(v.size());
+  for (double x : v) s.stdev += (x - s.mean) * (x - s.mean);
+  s.stdev = v.size() > 1 ? std::sqrt(s.stdev / static_cast<double>(v.size() - 1)) : 0;
+  return s;
+}
+
+double peak_rss_bytes() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) * 1024.0;  // Linux reports KiB
+}
+
+}  // namespace
+
+CLI::App* BenchCommand::add(CLI::App& app) {
+  auto* c = app.add_subcommand("bench", "prompt-processing and decode speed, time to first token, memory, bandwidth use");
+  c->add_option("-m,--model", model_dir, "Hugging Face model directory")->required();
+  c->add_option("-p,--prompt", prompt, "prompt tokens (prompt processing in one batch)")->check(CLI::PositiveNumber);
+  c->add_option("-n,--gen", gen, "decode tokens (from a one-token context, as llama-bench's tg)")->check(CLI::PositiveNumber);
+  c->add_option("-t,--threads", threads, "threads (0 = all cores)");
+  c->add_option("-r,--repeat", repeat, "repetitions (mean and standard deviation are reported)")->check(CLI::PositiveNumber);
+  c->add_option("--dtype", dtype, "convert the weights at load: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k");
+  c->add_flag("--no-bandwidth", no_bandwidth, "skip the memory bandwidth measurement");
+  c->add_flag("--json", json, "print one JSON object");
+  return c;
+}
+
+int BenchCommand::run() const {
+  int rc = 0;
+  const bool tty = isatty(2) && !json;
+  auto model = load_or_report(model_dir, &rc, dtype);
+  if (!model) return rc;
+  SessionOptions so;
+  so.n_threads = threads;
+  so.batch_tokens = prompt;
+  so.context_length = std::min(model->config().max_context(), std::max(prompt, gen + 1));
+  auto session = Session::create(model, so);
+  if (!session) return fail(session.error());
+  Session& s = *session.value();
+  std::mt19937 rng(1);
+  std::uniform_int_distribution<int> tok(3, model->config().vocab_size - 1);
+  std::vector<int> prompt_ids(static_cast<size_t>(prompt));
+  for (int& t : prompt_ids) t = tok(rng);
+
+  std::vector<double> pp, tg, ttft;
+  for (int r = -1; r < repeat; ++r) {  // r = -1: warm-up (page-in of the weights), not reported
+    if (tty) std::fprintf(stderr, "\rbench: %s %d/%d ...", r < 0 ? "warm-up" : "run", r + 1, repeat);
+    s.reset();
+    auto t0 = Clock::now();
+    auto logits = s.append(prompt_ids);
+    if (!logits) return fail(logits.error());
+    const double prefill = since(t0);
+    s.reset();
+    int next = prompt_ids[0];
+    t0 = Clock::now();
+    for (int i = 0; i < gen; ++i) {
+      auto l = s.append(&next, 1);
+      if (!l) return fail(l.error());
+      next = tok(rng);  // the token does not change the work
+    }
+    const double decode = since(t0);
+    if (r < 0) continue;
+    pp.push_back(prompt / prefill);
+    tg.push_back(gen / decode);
+    ttft.push_back(prefill);  // the prompt's forward pass; sampling the first token adds microseconds
+  }
+  if (tty) std::fprintf(stderr, "\r\033[K");
+  const double rss = peak_rss_bytes();  // before the bandwidth test's buffer
+  BandwidthResult bw;
+  if (!no_bandwidth) {
+    if (tty) std::fprintf(stderr, "bench: measuring memory bandwidth ...\r");
+    bw = measure_read_bandwidth(threads);
+    if (tty) std::fprintf(stderr, "\033[K");
+  }
+  const ModelInfo info = model->info();
+  const Stat spp = stat(pp), stg = stat(tg), sttft = stat(ttft);
+  const double achieved = static_cast<double>(info.bytes_read_per_token) * stg.mean;
+  const double fraction = bw.bytes_per_second > 0 ? achieved / bw.bytes_per_second : 0;
+  std::string dtypes;
+  for (const auto& [k, v] : info.params_by_dtype) dtypes += (dtypes.empty() ? "" : "+") + k;
+  if (json) {
+    std::cout << dump({{"model", model_dir}, {"dtypes", dtypes}, {"backend", s.backend_name()}, {"threads", threads},
+                       {"prompt_tokens", prompt}, {"gen_tokens", gen}, {"repeat", repeat},
+                       {"pp_tokens_per_second", spp.mean}, {"pp_stdev", spp.stdev},
+                       {"tg_tokens_per_second", stg.mean}, {"tg_stdev", stg.stdev},
+                       {"ttft_seconds", sttft.mean}, {"peak_rss_bytes", rss},
+                       {"weight_bytes_per_token", info.bytes_read_per_token},
+                       {"decode_bytes_per_second", achieved}, {"memory_bandwidth_bytes_per_second", bw.bytes_per_second},
+                       {"bandwidth_fraction", fraction}})
+              << "\n";
+    return 0;
+  }
+  std::printf("model        %s (%s, %s)\n", model_dir.c_str(), dtypes.c_str(), s.backend_name().c_str());
+  std::printf("pp%-5d      %9.2f ± %.2f tokens/s\n", prompt, spp.mean, spp.stdev);
+  std::printf("tg%-5d      %9.2f ± %.2f tokens/s\n", gen, stg.mean, stg.stdev);
+  std::printf("ttft         %9.1f ms (prompt of %d tokens)\n", sttft.mean * 1e3, prompt);
+  std::printf("peak RSS     %s\n", human_bytes(rss).c_str());
+  std::printf("weights/tok  %s\n", human_bytes(static_cast<double>(info.bytes_read_per_token)).c_str());
+  if (bw.bytes_per_second > 0)
+    std::printf("bandwidth    decode reads %.1f GB/s of %.1f GB/s measured (%d threads) = %.0f%%\n", achieved / 1e9,
+                bw.bytes_per_second / 1e9, bw.threads, 100 * fraction);
+  return 0;
+}
+
+}  // namespace wick::cli

@@ -1,0 +1,17 @@
+// `wick bench`: prompt processing and decode speed, time to first token, peak memory, and
+// decode's achieved fraction of the machine's measured memory bandwidth.
+#pragma once
+
+#include "cli_common.h"
+
+namespace wick::cli {
+
+struct BenchCommand {
+  std::string model_dir, dtype;
+  int prompt = 512, gen = 128, threads = 0, repeat = 3;
+  bool json = false, no_bandwidth = false;
+  CLI::App* add(CLI::App& app);
+  int run() const;
+};
+
+}  // namespace wick::cli

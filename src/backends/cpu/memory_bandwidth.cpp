@@ -1,0 +1,79 @@
+#include "backends/cpu/memory_bandwidth.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "core/thread_pool.h"
+
+namespace wick {
+namespace {
+
+float read_scalar(const float* p, size_t n) {
+  float a[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (size_t i = 0; i < n; i += 8)
+    for (int j = 0; j < 8; ++j) a[j] += p[i + j];
+  return a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2"))) float read_avx2(const float* p, size_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  for (size_t i = 0; i < n; i += 32) {
+    a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
+    a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
+    a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
+    a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
+  }
+  float out[8];
+  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  return out[0] + out[1] + out[2] + out[3] + out[4] + out[5] + out[6] + out[7];
+}
+#endif
+
+}  // namespace
+
+BandwidthResult measure_read_bandwidth(int n_threads, int buffer_mib, int repeats) {
+  ThreadPool pool(n_threads);
+  const size_t bytes = static_cast<size_t>(buffer_mib) << 20;
+  const size_t n = bytes / sizeof(float);
+  std::unique_ptr<float, decltype(&std::free)> buf(static_cast<float*>(std::aligned_alloc(64, bytes)), &std::free);
+  // Touch every page (first-touch by the thread that will read it).
+  const int64_t parts = pool.size();
+  const size_t per = n / static_cast<size_t>(parts) / 64 * 64;
+  pool.parallel_for(parts, [&](int64_t t, int) { std::memset(buf.get() + per * static_cast<size_t>(t), 0, per * sizeof(float)); });
+  bool avx2 = false;
+#if defined(__x86_64__)
+  avx2 = __builtin_cpu_supports("avx2");
+#endif
+  std::vector<float> sink(static_cast<size_t>(parts));
+  BandwidthResult r;
+  r.threads = pool.size();
+  r.buffer_bytes = static_cast<double>(per * static_cast<size_t>(parts) * sizeof(float));
+  for (int rep = 0; rep < repeats; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    pool.parallel_for(parts, [&](int64_t t, int) {
+      const float* p = buf.get() + per * static_cast<size_t>(t);
+#if defined(__x86_64__)
+      sink[static_cast<size_t>(t)] = avx2 ? read_avx2(p, per) : read_scalar(p, per);
+#else
+      sink[static_cast<size_t>(t)] = read_scalar(p, per);
+#endif
+    });
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    r.bytes_per_second = std::max(r.bytes_per_second, r.buffer_bytes / s);
+  }
+  volatile float keep = sink[0];
+  (void)keep;
+  return r;
+}
+
+}  // namespace wick

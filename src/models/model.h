@@ -30,6 +30,9 @@ std::unique_ptr<LoadedModel> load_hf_model(const std::string& dir);
 
 // "f32" | "f16" | "bf16" | "q8_0" | "q4_0" | "q4_k" | "q6_k" -> DType; nullopt otherwise.
 std::optional<DType> parse_weight_dtype(const std::string& name);
+// The type a matrix `cols` wide gets when `target` is asked for: K-quants need multiples of 256
+// columns and fall back to Q8_0 (for Q6_K) or Q4_0 (for Q4_K).
+DType kquant_fallback(DType target, int64_t cols);
 // Re-encodes the model's matrices as `target` into owned buffers (see quantize_weights.cpp).
 void quantize_loaded_model(LoadedModel& m, DType target);
 

@@ -21,12 +21,22 @@ std::optional<DType> parse_weight_dtype(const std::string& name) {
   return it->second;
 }
 
+DType kquant_fallback(DType target, int64_t cols) {
+  if (cols % dtype_info(target).block_size == 0) return target;
+  if (target == DType::Q6_K) return DType::Q8_0;
+  if (target == DType::Q4_K) return DType::Q4_0;
+  return target;
+}
+
 void quantize_loaded_model(LoadedModel& m, DType target) {
   ThreadPool pool(0);
   std::map<std::pair<const void*, int64_t>, Tensor> done;  // (data, rows) -> converted (tied tensors once)
   auto convert = [&](Tensor& t, DType to) {
-    if (t.empty() || t.ndim != 2 || t.dtype == to) return;
-    if (t.cols() % dtype_info(to).block_size != 0) return;  // stays as it is (e.g. odd widths)
+    if (t.empty() || t.ndim != 2) return;
+    // K-quant super-blocks span 256 columns; narrower or odd widths fall back to the 32-wide
+    // type of about the same size, as llama.cpp's quantizer does (Q6_K -> Q8_0, Q4_K -> Q4_0).
+    to = kquant_fallback(to, t.cols());
+    if (t.dtype == to || t.cols() % dtype_info(to).block_size != 0) return;  // e.g. odd widths stay
     const auto key = std::make_pair(t.data, t.rows());
     if (auto it = done.find(key); it != done.end()) {
       t = it->second;

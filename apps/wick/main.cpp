@@ -9,6 +9,7 @@
 
 #include "cli_common.h"
 #include "bench_command.h"
+#include "quantize_command.h"
 #include "policy_commands.h"
 
 namespace {
@@ -81,6 +82,8 @@ int main(int argc, char** argv) {
   auto* embed = embed_cmd.add(app);
   BenchCommand bench_cmd;
   auto* bench = bench_cmd.add(app);
+  QuantizeCommand quant_cmd;
+  auto* quant = quant_cmd.add(app);
 
   std::string inspect_dir;
   bool inspect_json = false;
@@ -116,6 +119,7 @@ int main(int argc, char** argv) {
   if (*score) return score_cmd.run();
   if (*embed) return embed_cmd.run();
   if (*bench) return bench_cmd.run();
+  if (*quant) return quant_cmd.run();
   if (*insp) return run_inspect(inspect_dir, inspect_json);
   if (*tok || *detok) {
     if (tok_dir.empty() && tok_file.empty()) {

@@ -32,7 +32,8 @@ struct LoadOptions {
 class Model {
  public:
   // A Hugging Face model directory: config.json, generation_config.json (optional),
-  // tokenizer.json (+ tokenizer_config.json), model.safetensors or sharded safetensors.
+  // tokenizer.json (+ tokenizer_config.json), model.safetensors or sharded safetensors;
+  // or a GGUF file (version 2 or 3, llama / qwen2 / phi3, with its tokenizer.ggml.* vocab).
   static Result<std::shared_ptr<Model>> load(const std::string& dir, const LoadOptions& opts = {});
   ~Model();
 

@@ -155,6 +155,12 @@ bool GgufValue::is_integer() const {
   }
 }
 
+uint32_t ggml_type_of(DType dtype) {
+  for (const auto& t : kGgmlTypes)
+    if (t.dtype == dtype) return t.id;
+  throw Error(ErrorCode::kUnsupported, std::string("no ggml type stores ") + dtype_name(dtype));
+}
+
 const GgmlTypeInfo* ggml_type_info(uint32_t id) {
   for (const auto& t : kGgmlTypes)
     if (t.id == id) return &t;

@@ -57,6 +57,8 @@ struct GgmlTypeInfo {
   std::optional<DType> dtype;  // the wick dtype, where wick computes with this type
 };
 const GgmlTypeInfo* ggml_type_info(uint32_t id);
+// The ggml type id that stores a wick dtype.
+uint32_t ggml_type_of(DType dtype);
 
 struct GgufTensorInfo {
   std::string name;

@@ -26,7 +26,13 @@ struct WeightSpec {
   std::vector<int64_t> shape;
   unsigned flags = kRequired;
   std::string tied_with;  // canonical name it shares storage with when tie_word_embeddings
+  // Its GGUF name (llama.cpp's tensor names); "" = derived from the canonical name
+  // ("blk.{L}.attn_q" -> "blk.{L}.attn_q.weight", "blk.{L}.attn_q.bias" unchanged).
+  std::string gguf_name = "";
 };
+
+// The GGUF name of a tensor (see WeightSpec::gguf_name).
+std::string gguf_tensor_name(const WeightSpec& s);
 
 // Loaded tensors by canonical name (layer index substituted).
 using TensorMap = std::map<std::string, Tensor>;
@@ -40,6 +46,12 @@ struct ArchSpec {
   std::vector<WeightSpec> (*weight_table)(const ModelConfig& cfg);
   // Canonical tensors -> LayerWeights (e.g. splitting fused projections).
   void (*bind)(const TensorMap& t, const ModelConfig& cfg, ModelWeights& w);
+  // general.architecture of its GGUF files (llama.cpp's LLM_ARCH names; Mistral is "llama").
+  const char* gguf_arch;
+  // llama.cpp's converter reorders the q/k rows of "llama" files for its interleaved (GPT-J)
+  // rotary embedding; the loader undoes it and the writer redoes it. NEOX-rope families
+  // (qwen2, phi3) keep transformers' order.
+  bool gguf_permutes_qk = false;
 };
 
 const ArchSpec& llama_arch();
@@ -52,11 +64,18 @@ const ArchSpec& phi3_arch();
 const ArchSpec& find_arch(const std::string& model_type, const std::vector<std::string>& architectures,
                           const std::string& config_path);
 
+// The family of a GGUF file's general.architecture. Throws kUnsupported naming the supported ones.
+const ArchSpec& find_gguf_arch(const std::string& gguf_arch, const std::string& file);
+
 // Shared pieces of the Llama-style tables, used by the family files. decoder_common_weights
 // lists the tensors every family has (embeddings, norms, o_proj, down_proj, LM head).
 std::vector<WeightSpec> decoder_common_weights(const ModelConfig& cfg);
 std::vector<WeightSpec> llama_style_weight_table(const ModelConfig& cfg);
 void bind_llama_style(const TensorMap& t, const ModelConfig& cfg, ModelWeights& w);
 std::string layer_name(const std::string& pattern, int layer);
+// The inverse of bind: the canonical tensor `canonical` (layer substituted) as the bound
+// weights hold it, in row order: one part, or the parts of a fused projection (attn_qkv ->
+// q, k, v; ffn_gate_up -> gate, up). Empty when the model has no such tensor.
+std::vector<Tensor> canonical_tensor_parts(const ModelWeights& w, const std::string& canonical);
 
 }  // namespace wick

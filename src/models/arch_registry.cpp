@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <map>
 
 #include "models/arch.h"
 #include "wick/error.h"
@@ -26,6 +27,20 @@ const ArchSpec& find_arch(const std::string& model_type, const std::vector<std::
   throw Error(ErrorCode::kUnsupported, config_path + ": model_type \"" + model_type + "\"" +
                                            (arch_list.empty() ? "" : " (architectures: " + arch_list + ")") +
                                            " is not supported; supported: llama, mistral, qwen2, phi3");
+}
+
+const ArchSpec& find_gguf_arch(const std::string& gguf_arch, const std::string& file) {
+  for (const ArchSpec* a : {&llama_arch(), &qwen2_arch(), &phi3_arch()})
+    if (gguf_arch == a->gguf_arch) return *a;
+  throw Error(ErrorCode::kUnsupported, file + ": general.architecture \"" + gguf_arch +
+                                           "\" is not supported; supported: llama, qwen2, phi3");
+}
+
+std::string gguf_tensor_name(const WeightSpec& s) {
+  if (!s.gguf_name.empty()) return s.gguf_name;
+  const std::string& c = s.canonical;
+  if (c.size() > 5 && c.compare(c.size() - 5, 5, ".bias") == 0) return c;
+  return c + ".weight";
 }
 
 std::vector<WeightSpec> decoder_common_weights(const ModelConfig& c) {
@@ -99,6 +114,36 @@ void bind_llama_style(const TensorMap& t, const ModelConfig& cfg, ModelWeights& 
     L.b_gate = n("ffn_gate.bias");
     L.b_up = n("ffn_up.bias");
   }
+}
+
+std::vector<Tensor> canonical_tensor_parts(const ModelWeights& w, const std::string& canonical) {
+  auto some = [](std::initializer_list<Tensor> parts) {
+    std::vector<Tensor> out;
+    for (const Tensor& t : parts)
+      if (!t.empty()) out.push_back(t);
+    return out;
+  };
+  if (canonical == "token_embd") return some({w.token_embd});
+  if (canonical == "output") return some({w.output});
+  if (canonical == "output_norm") return some({w.output_norm});
+  if (canonical.rfind("blk.", 0) != 0) return {};
+  const size_t dot = canonical.find('.', 4);
+  const size_t layer = std::stoul(canonical.substr(4, dot - 4));
+  if (layer >= w.layers.size()) return {};
+  const LayerWeights& L = w.layers[layer];
+  const std::string name = canonical.substr(dot + 1);
+  const std::map<std::string, std::vector<Tensor>> by_name = {
+      {"attn_norm", some({L.attn_norm})}, {"ffn_norm", some({L.ffn_norm})},
+      {"attn_q", some({L.wq})}, {"attn_k", some({L.wk})}, {"attn_v", some({L.wv})}, {"attn_output", some({L.wo})},
+      {"attn_q.bias", some({L.bq})}, {"attn_k.bias", some({L.bk})}, {"attn_v.bias", some({L.bv})},
+      {"attn_output.bias", some({L.bo})},
+      {"attn_qkv", some({L.wq, L.wk, L.wv})}, {"attn_qkv.bias", some({L.bq, L.bk, L.bv})},
+      {"ffn_gate", some({L.w_gate})}, {"ffn_up", some({L.w_up})}, {"ffn_down", some({L.w_down})},
+      {"ffn_gate.bias", some({L.b_gate})}, {"ffn_up.bias", some({L.b_up})}, {"ffn_down.bias", some({L.b_down})},
+      {"ffn_gate_up", some({L.w_gate, L.w_up})},
+  };
+  auto it = by_name.find(name);
+  return it == by_name.end() ? std::vector<Tensor>{} : it->second;
 }
 
 }  // namespace wick

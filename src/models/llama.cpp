@@ -15,7 +15,7 @@ void parse_llama(const JsonFields& f, ModelConfig& cfg) {
 }  // namespace
 
 const ArchSpec& llama_arch() {
-  static const ArchSpec spec{"llama", {"LlamaForCausalLM"}, parse_llama, llama_style_weight_table, bind_llama_style};
+  static const ArchSpec spec{"llama", {"LlamaForCausalLM"}, parse_llama, llama_style_weight_table, bind_llama_style, "llama", true};
   return spec;
 }
 

@@ -16,7 +16,7 @@ void parse_mistral(const JsonFields& f, ModelConfig& cfg) {
 
 const ArchSpec& mistral_arch() {
   static const ArchSpec spec{"mistral", {"MistralForCausalLM"}, parse_mistral, llama_style_weight_table,
-                             bind_llama_style};
+                             bind_llama_style, "llama", true};
   return spec;
 }
 

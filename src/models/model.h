@@ -1,12 +1,14 @@
 // A loaded model: its config, its family, the mapped weight files and the canonical weights.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <vector>
 #include <string>
 
+#include "formats/gguf.h"
 #include "formats/weight_files.h"
 #include "models/arch.h"
 
@@ -16,7 +18,9 @@ struct LoadedModel {
   std::string dir;
   ModelConfig config;
   const ArchSpec* arch = nullptr;
-  std::unique_ptr<WeightFiles> files;
+  std::unique_ptr<WeightFiles> files;     // a Hugging Face directory's safetensors, or
+  std::unique_ptr<GgufFile> gguf;         // a GGUF file
+  std::string weights_description;        // "model.safetensors", "3 shards (...)", "model.gguf (GGUF v3)"
   ModelWeights weights;
   uint64_t n_params = 0;                   // distinct parameters (tied tensors counted once)
   uint64_t weight_bytes = 0;               // bytes of those parameters as stored
@@ -27,6 +31,25 @@ struct LoadedModel {
 // Loads config.json (+ generation_config.json) and the weights of a Hugging Face directory.
 // Throws wick::Error naming the file, the tensor and expected vs actual values.
 std::unique_ptr<LoadedModel> load_hf_model(const std::string& dir);
+
+// A GGUF file (llama, qwen2, phi3 architectures): metadata -> config, tensors memory-mapped
+// (q/k rows of "llama" files restored to transformers' order). Throws wick::Error.
+std::unique_ptr<LoadedModel> load_gguf_model(const std::string& path);
+// GGUF metadata -> ModelConfig (also used by `inspect`).
+ModelConfig read_gguf_config(const GgufFile& g, const ArchSpec** arch_out = nullptr);
+
+// Where a weight table's tensors come from: the name a spec is stored under, and the tensor
+// stored under a name (.tensor.data == nullptr when absent).
+struct WeightSource {
+  std::string (*stored_name)(const WeightSpec& s);
+  std::function<FoundTensor(const std::string& name)> find;
+  std::string description;   // for "missing from ..." errors
+  std::string config_name;   // where the expected shapes come from ("config.json", "GGUF metadata")
+  bool allow_quantized;      // block-quantized tensors accepted (GGUF) or not (safetensors)
+};
+// Expands m.arch's weight table for m.config, looks every tensor up in `src`, checks shapes and
+// dtypes, resolves tied tensors, counts parameters and binds m.weights.
+void resolve_weights(LoadedModel& m, const WeightSource& src);
 
 // "f32" | "f16" | "bf16" | "q8_0" | "q4_0" | "q4_k" | "q6_k" -> DType; nullopt otherwise.
 std::optional<DType> parse_weight_dtype(const std::string& name);

@@ -49,18 +49,28 @@ std::unique_ptr<LoadedModel> load_hf_model(const std::string& dir) {
   m->dir = dir;
   m->config = read_hf_config(dir, &m->arch);
   m->files = std::make_unique<WeightFiles>(dir);
-  const ModelConfig& cfg = m->config;
+  m->weights_description = m->files->describe();
+  const WeightFiles& files = *m->files;
+  resolve_weights(*m, {[](const WeightSpec& s) { return s.hf_name; },
+                       [&files](const std::string& name) { return files.find(name); }, files.describe(), "config.json",
+                       false});
+  return m;
+}
 
+void resolve_weights(LoadedModel& m, const WeightSource& src) {
+  const ModelConfig& cfg = m.config;
   // Expand the table (per-layer patterns) and look every tensor up.
-  struct Entry { WeightSpec spec; FoundTensor found; };
+  struct Entry { WeightSpec spec; std::string stored; FoundTensor found; };
   std::vector<Entry> entries;
-  for (const WeightSpec& s : m->arch->weight_table(cfg)) {
+  for (const WeightSpec& s : m.arch->weight_table(cfg)) {
     const int n = (s.flags & kPerLayer) ? cfg.num_layers : 1;
     for (int l = 0; l < n; ++l) {
       WeightSpec e = s;
       e.canonical = layer_name(s.canonical, l);
       e.hf_name = layer_name(s.hf_name, l);
-      entries.push_back({e, m->files->find(e.hf_name)});
+      if (!e.gguf_name.empty()) e.gguf_name = layer_name(s.gguf_name, l);
+      const std::string stored = src.stored_name(e);
+      entries.push_back({e, stored, src.find(stored)});
     }
   }
   std::map<std::string, const Entry*> by_canonical;
@@ -80,29 +90,33 @@ std::unique_ptr<LoadedModel> load_hf_model(const std::string& dir) {
     }
     if (!f.tensor.data) {
       if (s.flags & kOptional) continue;
-      throw Error(ErrorCode::kNotFound, "tensor '" + s.hf_name + "' (" + s.canonical + ") is missing from " +
-                                            m->files->describe() +
+      throw Error(ErrorCode::kNotFound, "tensor '" + e.stored + "' (" + s.canonical + ") is missing from " +
+                                            src.description +
                                             (!s.tied_with.empty() && !cfg.tie_word_embeddings
-                                                 ? " (config.json says tie_word_embeddings=false)"
+                                                 ? " (" + src.config_name + " says tie_word_embeddings=false)"
                                                  : ""));
     }
     const Tensor& t = f.tensor;
     if (!same_shape(t, s.shape))
-      throw Error(ErrorCode::kShapeMismatch, *f.file + ": tensor '" + s.hf_name + "' has shape " + shape_string(t) +
+      throw Error(ErrorCode::kShapeMismatch, *f.file + ": tensor '" + e.stored + "' has shape " + shape_string(t) +
                                                  ", expected " + shape_string(s.shape.data(), static_cast<int>(s.shape.size())) +
-                                                 " from config.json");
-    if (t.dtype != DType::F32 && t.dtype != DType::F16 && t.dtype != DType::BF16)
-      throw Error(ErrorCode::kUnsupported, *f.file + ": tensor '" + s.hf_name + "' has dtype " + dtype_name(t.dtype) +
+                                                 " from " + src.config_name);
+    const bool is_float = t.dtype == DType::F32 || t.dtype == DType::F16 || t.dtype == DType::BF16;
+    if (!is_float && !src.allow_quantized)
+      throw Error(ErrorCode::kUnsupported, *f.file + ": tensor '" + e.stored + "' has dtype " + dtype_name(t.dtype) +
                                                ", expected F32, F16 or BF16");
+    // Norm weights and biases are read as floats by every kernel.
+    if (!is_float && t.ndim != 2)
+      throw Error(ErrorCode::kUnsupported, *f.file + ": 1-D tensor '" + e.stored + "' is " + dtype_name(t.dtype) +
+                                               "; vectors must be F32, F16 or BF16");
     tensors[s.canonical] = t;
     if (counted.insert(t.data).second) {
-      m->n_params += static_cast<uint64_t>(t.numel());
-      m->weight_bytes += t.nbytes();
-      m->params_by_dtype[dtype_name(t.dtype)] += static_cast<uint64_t>(t.numel());
+      m.n_params += static_cast<uint64_t>(t.numel());
+      m.weight_bytes += t.nbytes();
+      m.params_by_dtype[dtype_name(t.dtype)] += static_cast<uint64_t>(t.numel());
     }
   }
-  m->arch->bind(tensors, cfg, m->weights);
-  return m;
+  m.arch->bind(tensors, cfg, m.weights);
 }
 
 }  // namespace wick

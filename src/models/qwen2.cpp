@@ -18,7 +18,7 @@ void parse_qwen2(const JsonFields& f, ModelConfig& cfg) {
 }  // namespace
 
 const ArchSpec& qwen2_arch() {
-  static const ArchSpec spec{"qwen2", {"Qwen2ForCausalLM"}, parse_qwen2, llama_style_weight_table, bind_llama_style};
+  static const ArchSpec spec{"qwen2", {"Qwen2ForCausalLM"}, parse_qwen2, llama_style_weight_table, bind_llama_style, "qwen2"};
   return spec;
 }
 

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <filesystem>
 
 #include "backends/backend.h"
 #include "models/model.h"
@@ -19,13 +20,14 @@ Result<std::shared_ptr<Model>> Model::load(const std::string& dir, const LoadOpt
       if (!target)
         throw Error(ErrorCode::kInvalidArgument, "unknown weight dtype '" + opts.dtype + "' (known: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k)");
     }
-    m->loaded_ = load_hf_model(dir);
+    const bool gguf = std::filesystem::is_regular_file(dir) && GgufFile::has_magic(dir);
+    m->loaded_ = gguf ? load_gguf_model(dir) : load_hf_model(dir);
     if (target) quantize_loaded_model(*m->loaded_, *target);
-    auto tok = Tokenizer::from_dir(dir);
+    auto tok = gguf ? Tokenizer::from_gguf(*m->loaded_->gguf) : Tokenizer::from_dir(dir);
     if (!tok) throw tok.error();
     m->tokenizer_ = tok.value();
     if (m->tokenizer_->vocab_size() > m->loaded_->config.vocab_size)
-      throw Error(ErrorCode::kShapeMismatch, dir + ": tokenizer.json has " + std::to_string(m->tokenizer_->vocab_size()) +
+      throw Error(ErrorCode::kShapeMismatch, dir + ": the tokenizer has " + std::to_string(m->tokenizer_->vocab_size()) +
                                                  " tokens but the model's vocab_size is " + std::to_string(m->loaded_->config.vocab_size));
     return m;
   });
@@ -39,7 +41,7 @@ ModelInfo Model::info() const {
   i.n_params = loaded_->n_params;
   i.weight_bytes = loaded_->weight_bytes;
   for (const auto& kv : loaded_->params_by_dtype) i.params_by_dtype.push_back(kv);
-  i.weights_description = loaded_->files->describe();
+  i.weights_description = loaded_->weights_description;
   const ModelWeights& w = loaded_->weights;
   uint64_t per_token = w.token_embd.row_bytes() + w.output.nbytes() + w.output_norm.nbytes();
   for (const LayerWeights& L : w.layers)

@@ -12,6 +12,7 @@
 #include <map>
 
 #include "formats/gguf.h"
+#include "tokenizer/gguf_vocab_writer.h"
 #include "tokenizer/tokenizer_impl.h"
 #include "wick/error.h"
 
@@ -79,6 +80,23 @@ const std::map<std::string, PreTokenizerSpec>& byte_level_pre_tokenizers() {
   return table;
 }
 
+// What identifies a byte-level pre-tokenizer: the normalizer type, the Split regexes in order
+// and whether ByteLevel applies its own regex.
+std::string signature(const json& normalizer, const json& pre) {
+  std::string sig = normalizer.is_object() ? normalizer.value("type", "") : "";
+  if (sig == "Sequence" && normalizer.contains("normalizers") && normalizer["normalizers"].empty()) sig.clear();
+  std::vector<json> parts;
+  if (pre.is_object() && pre.value("type", "") == "Sequence" && pre.contains("pretokenizers")) parts = pre["pretokenizers"].get<std::vector<json>>();
+  else if (pre.is_object()) parts = {pre};
+  for (const json& p : parts) {
+    const std::string type = p.value("type", "");
+    sig += "|" + type;
+    if (type == "Split" && p.contains("pattern") && p["pattern"].contains("Regex")) { sig += ":"; sig += p["pattern"]["Regex"].get<std::string>(); }
+    if (type == "ByteLevel") sig += p.value("use_regex", true) ? ":regex" : ":noregex";
+  }
+  return sig;
+}
+
 std::string known_names() {
   std::string s;
   for (const auto& [name, spec] : byte_level_pre_tokenizers()) s += (s.empty() ? "" : ", ") + name;
@@ -86,6 +104,19 @@ std::string known_names() {
 }
 
 }  // namespace
+
+std::optional<std::string> gguf_pre_tokenizer_name(const nlohmann::json& normalizer, const nlohmann::json& pre_tokenizer) {
+  const std::string sig = signature(normalizer, pre_tokenizer);
+  // Several names share one pre-tokenizer (smaug-bpe = llama-bpe); the table is ordered, so
+  // the first is the usual one, but prefer the names llama.cpp's converter writes.
+  for (const char* preferred : {"llama-bpe", "qwen2", "gpt-2"}) {
+    const auto& spec = byte_level_pre_tokenizers().at(preferred);
+    if (signature(spec.normalizer, spec.pre_tokenizer) == sig) return std::string(preferred);
+  }
+  for (const auto& [name, spec] : byte_level_pre_tokenizers())
+    if (signature(spec.normalizer, spec.pre_tokenizer) == sig) return name;
+  return std::nullopt;
+}
 
 std::unique_ptr<Tokenizer::Impl> load_gguf_tokenizer(const GgufFile& g) {
   auto t = std::make_unique<Tokenizer::Impl>();

@@ -2,6 +2,7 @@
 // close to the F32 model's (top-1 agreement, mean KL divergence, printed for the closing note),
 // and `wick bench` reports its figures.
 #include <cmath>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "test_util.h"
@@ -129,6 +130,73 @@ TEST(Quantized, BenchCommandReportsItsFigures) {
                         "memory_bandwidth_bytes_per_second", "bandwidth_fraction"})
     EXPECT_GT(j[k].get<double>(), 0) << k;
   EXPECT_NE(j["dtypes"].get<std::string>().find("Q8_0"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace wick::test
+
+namespace wick::test {
+namespace {
+
+// The quantized model written by `wick quantize` and read back computes exactly what the same
+// quantization at load computes: same bytes, q/k rows restored, tokenizer from tokenizer.ggml.*.
+void expect_gguf_matches_load(const std::string& label, const std::string& dir, const std::string& type) {
+  TempDir tmp;
+  const std::string file = tmp.file("model.gguf");
+  std::string out;
+  ASSERT_EQ(run_command(bin("wick") + " quantize -m " + dir + " --type " + type + " -o " + file + " --json", &out), 0) << out;
+  const auto report = nlohmann::json::parse(out);
+  EXPECT_GT(report["file_bytes"].get<uint64_t>(), 0u);
+  auto at_load = Model::load(dir, {type});
+  ASSERT_TRUE(at_load) << at_load.error().what();
+  auto from_file = Model::load(file);
+  ASSERT_TRUE(from_file) << from_file.error().what();
+  EXPECT_EQ(from_file.value()->info().n_params, at_load.value()->info().n_params) << label;
+  EXPECT_EQ(from_file.value()->info().params_by_dtype, at_load.value()->info().params_by_dtype) << label;
+  EXPECT_EQ(from_file.value()->config().vocab_size, at_load.value()->config().vocab_size);
+  auto ids = at_load.value()->tokenizer().encode(kStory, {true, true});
+  auto ids_file = from_file.value()->tokenizer().encode(kStory, {true, true});
+  ASSERT_TRUE(ids && ids_file);
+  EXPECT_EQ(ids.value(), ids_file.value()) << label;
+  const auto a = all_logits(at_load.value(), ids.value());
+  const auto b = all_logits(from_file.value(), ids.value());
+  ASSERT_EQ(a.size(), b.size());
+  float max_diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) max_diff = std::max(max_diff, std::fabs(a[i] - b[i]));
+  EXPECT_EQ(max_diff, 0.0f) << label << " " << type << ": GGUF logits differ from quantize-at-load";
+}
+
+std::string random_model(const TempDir& tmp, const std::string& name, const std::string& args) {
+  const std::string dir = tmp.file(name);
+  std::string out;
+  EXPECT_EQ(run_command(bin("wick-make-model") + " --preset tiny --seed 5 --testdata '" + testdata_dir() + "' -o " + dir + " " + args, &out), 0)
+      << out;
+  return dir;
+}
+
+TEST(Gguf, QuantizeThenLoadEqualsQuantizeAtLoad) {
+  WICK_REQUIRE_TESTDATA();
+  const std::string tiny = testdata_dir() + "/models/tinystories-656k";
+  for (const char* type : {"f32", "q8_0", "q4_0", "q4_k"}) expect_gguf_matches_load("tinystories", tiny, type);
+  TempDir tmp;
+  // 256-wide rows (real K-quants), 4 query / 2 KV heads for the q/k row permutation, untied LM head.
+  const std::string llama = random_model(tmp, "llama", "--set hidden_size=256 intermediate_size=512");
+  for (const char* type : {"q8_0", "q4_k", "q6_k", "f16", "bf16"}) expect_gguf_matches_load("random llama", llama, type);
+  expect_gguf_matches_load("random qwen2 (q/k/v biases, no permutation)", random_model(tmp, "qwen2", "--arch qwen2"), "q8_0");
+  expect_gguf_matches_load("random phi3 (fused qkv and gate_up)", random_model(tmp, "phi3", "--arch phi3"), "q8_0");
+  expect_gguf_matches_load("random mistral (sliding window)", random_model(tmp, "mistral", "--arch mistral --set sliding_window=8"), "q4_0");
+}
+
+TEST(Gguf, QuantizeCommandErrors) {
+  WICK_REQUIRE_TESTDATA();
+  TempDir tmp;
+  std::string out;
+  EXPECT_EQ(run_command(bin("wick") + " quantize -m " + testdata_dir() + "/models/tinystories-656k --type q3_k -o " + tmp.file("x.gguf") + " 2>&1", &out), 2);
+  EXPECT_NE(out.find("unknown type 'q3_k'"), std::string::npos) << out;
+  EXPECT_NE(run_command(bin("wick") + " quantize -m " + tmp.path() + " -o " + tmp.file("x.gguf") + " 2>&1", &out), 0);
+  EXPECT_NE(out.find("config.json"), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("x.gguf")));
+  EXPECT_FALSE(std::filesystem::exists(tmp.file("x.gguf.part")));
 }
 
 }  // namespace

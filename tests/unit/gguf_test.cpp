@@ -1,10 +1,12 @@
 // GGUF: writer -> reader round trip, every kind of malformed file (clear errors, never a
 // crash or an out-of-bounds read: this suite also runs under ASan), 2000 random corruptions,
 // and tokenizers built from malformed tokenizer.ggml.* metadata.
+#include <cstring>
 #include <random>
 
 #include "formats/gguf.h"
 #include "formats/gguf_writer.h"
+#include "models/model.h"
 #include "test_util.h"
 #include "wick/tokenizer.h"
 
@@ -319,6 +321,137 @@ TEST(GgufTokenizer, RandomCorruptionsNeverCrash) {
     }
   }
   std::printf("[gguf] %d of 500 corrupted vocab files still loaded and encoded\n", loaded);
+}
+
+}  // namespace
+}  // namespace wick::test
+
+// GGUF model files: metadata -> config, tensors by llama.cpp's names, and clear errors for
+// what wick cannot run. The files are written here with GgufWriter, tensors of random bytes.
+namespace wick::test {
+namespace {
+
+struct TinyGguf {
+  std::string arch = "llama";
+  uint32_t hidden = 64, heads = 2, kv_heads = 1, ffn = 128, layers = 1, vocab = 32;
+  uint32_t matrix_type = 8;  // Q8_0
+  std::string skip_tensor, skip_key;
+  uint64_t wrong_rows = 0;  // attn_q rows, when nonzero
+
+  void write(const std::string& path) const {
+    GgufWriter w;
+    auto u32 = [&](const std::string& k, uint32_t v) {
+      if (k != skip_key) w.set_u32(k, v);
+    };
+    w.set_string("general.architecture", arch);
+    u32(arch + ".context_length", 128);
+    u32(arch + ".embedding_length", hidden);
+    u32(arch + ".block_count", layers);
+    u32(arch + ".feed_forward_length", ffn);
+    u32(arch + ".attention.head_count", heads);
+    u32(arch + ".attention.head_count_kv", kv_heads);
+    w.set_f32(arch + ".attention.layer_norm_rms_epsilon", 1e-5f);
+    const uint32_t hd = hidden / heads;
+    std::vector<std::pair<std::string, std::vector<uint64_t>>> tensors = {
+        {"token_embd.weight", {hidden, vocab}}, {"output_norm.weight", {hidden}}, {"output.weight", {hidden, vocab}}};
+    for (uint32_t l = 0; l < layers; ++l) {
+      const std::string p = "blk." + std::to_string(l) + ".";
+      tensors.push_back({p + "attn_norm.weight", {hidden}});
+      tensors.push_back({p + "attn_q.weight", {hidden, wrong_rows ? wrong_rows : heads * hd}});
+      tensors.push_back({p + "attn_k.weight", {hidden, kv_heads * hd}});
+      tensors.push_back({p + "attn_v.weight", {hidden, kv_heads * hd}});
+      tensors.push_back({p + "attn_output.weight", {heads * hd, hidden}});
+      tensors.push_back({p + "ffn_norm.weight", {hidden}});
+      tensors.push_back({p + "ffn_gate.weight", {hidden, ffn}});
+      tensors.push_back({p + "ffn_up.weight", {hidden, ffn}});
+      tensors.push_back({p + "ffn_down.weight", {ffn, hidden}});
+    }
+    std::vector<std::vector<uint8_t>> data;
+    std::mt19937 rng(1);
+    for (const auto& [name, dims] : tensors) {
+      if (name == skip_tensor) continue;
+      const uint32_t type = dims.size() == 1 ? 0 : matrix_type;
+      w.add_tensor(name, dims, type);
+      const GgmlTypeInfo* info = ggml_type_info(type);
+      uint64_t n = 1;
+      for (uint64_t d : dims) n *= d;
+      std::vector<uint8_t> bytes(n / static_cast<uint64_t>(info->block_size) * static_cast<uint64_t>(info->type_size));
+      // Small finite values whatever the type: F32 ones, block scales 2^-10 (F16 0x1400).
+      for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(rng());
+      if (type == 0)
+        for (size_t i = 0; i + 4 <= bytes.size(); i += 4) {
+          const float one = 1.0f;
+          std::memcpy(&bytes[i], &one, 4);
+        }
+      if (type == 8 || type == 2 || type == 6)
+        for (size_t i = 0; i < bytes.size(); i += static_cast<size_t>(info->type_size)) bytes[i] = 0x00, bytes[i + 1] = 0x14;
+      data.push_back(std::move(bytes));
+    }
+    w.begin(path);
+    for (const auto& d : data) w.write_tensor(d.data(), d.size());
+    w.finish();
+  }
+};
+
+std::string load_error(const TinyGguf& g) {
+  TempDir tmp;
+  g.write(tmp.file("m.gguf"));
+  try {
+    load_gguf_model(tmp.file("m.gguf"));
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(GgufModel, ReadsConfigAndTensors) {
+  TempDir tmp;
+  TinyGguf g;
+  g.write(tmp.file("m.gguf"));
+  auto m = load_gguf_model(tmp.file("m.gguf"));
+  const ModelConfig& c = m->config;
+  EXPECT_EQ(c.model_type, "llama");
+  EXPECT_EQ(c.hidden_size, 64);
+  EXPECT_EQ(c.num_heads, 2);
+  EXPECT_EQ(c.num_kv_heads, 1);
+  EXPECT_EQ(c.head_dim, 32);
+  EXPECT_EQ(c.intermediate_size, 128);
+  EXPECT_EQ(c.vocab_size, 32);
+  EXPECT_EQ(c.max_position_embeddings, 128);
+  EXPECT_FALSE(c.tie_word_embeddings);
+  EXPECT_NEAR(c.rms_norm_eps, 1e-5, 1e-12);
+  EXPECT_EQ(m->weights.layers[0].wq.dtype, DType::Q8_0);
+  EXPECT_EQ(m->weights.layers[0].wq.shape[0], 64);
+  EXPECT_EQ(m->weights.layers[0].wq.shape[1], 64);
+  EXPECT_EQ(m->params_by_dtype["Q8_0"], 2u * 64 * 32 + 64 * 64 + 2u * 32 * 64 + 64 * 64 + 3u * 64 * 128);
+  // No output.weight: the LM head is the embedding matrix.
+  TinyGguf tied;
+  tied.skip_tensor = "output.weight";
+  tied.write(tmp.file("tied.gguf"));
+  auto t = load_gguf_model(tmp.file("tied.gguf"));
+  EXPECT_TRUE(t->config.tie_word_embeddings);
+  EXPECT_EQ(t->weights.output.data, t->weights.token_embd.data);
+}
+
+TEST(GgufModel, ClearErrors) {
+  TinyGguf q5;
+  q5.matrix_type = 6;  // Q5_0
+  EXPECT_NE(load_error(q5).find("has type Q5_0, which wick does not compute with"), std::string::npos) << load_error(q5);
+  TinyGguf missing;
+  missing.skip_tensor = "blk.0.ffn_up.weight";
+  EXPECT_NE(load_error(missing).find("tensor 'blk.0.ffn_up.weight' (blk.0.ffn_up) is missing"), std::string::npos) << load_error(missing);
+  TinyGguf shape;
+  shape.wrong_rows = 32;
+  EXPECT_NE(load_error(shape).find("expected [64, 64] from GGUF metadata"), std::string::npos) << load_error(shape);
+  TinyGguf no_key;
+  no_key.skip_key = "llama.block_count";
+  EXPECT_NE(load_error(no_key).find("llama.block_count is missing"), std::string::npos) << load_error(no_key);
+  TinyGguf gqa;
+  gqa.kv_heads = 3;
+  EXPECT_NE(load_error(gqa).find("not a multiple of head_count_kv"), std::string::npos) << load_error(gqa);
+  TinyGguf arch;
+  arch.arch = "gemma";
+  EXPECT_NE(load_error(arch).find("general.architecture \"gemma\" is not supported"), std::string::npos) << load_error(arch);
 }
 
 }  // namespace

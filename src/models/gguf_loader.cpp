@@ -1,0 +1,169 @@
+// GGUF model files -> LoadedModel. The metadata keys are llama.cpp's (src/llama-arch.cpp,
+// LLM_KV_*: "{arch}.embedding_length", "{arch}.attention.head_count", ...); the tensor names
+// come from each family's weight table (WeightSpec::gguf_name). Tensors stay memory-mapped,
+// except the q/k projections of "llama" files, whose rows llama.cpp's converter reordered for
+// its interleaved rotary embedding (convert_hf_to_gguf.py, LlamaModel.permute): they are copied
+// back into transformers' order so the one forward pass serves every format.
+#include <cstring>
+
+#include "models/model.h"
+#include "wick/error.h"
+
+namespace wick {
+namespace {
+
+struct MetadataReader {
+  const GgufFile& g;
+  std::string arch;
+
+  [[noreturn]] void fail(const std::string& key, const std::string& what) const {
+    throw Error(ErrorCode::kCorruptFile, g.name() + ": " + key + " " + what);
+  }
+  std::string key(const char* suffix) const { return arch + "." + suffix; }
+  std::optional<int64_t> int_opt(const char* suffix) const { return g.get_int(key(suffix)); }
+  int positive(const char* suffix) const {
+    const auto v = int_opt(suffix);
+    if (!v) fail(key(suffix), "is missing");
+    if (*v <= 0 || *v > (1 << 30)) fail(key(suffix), "= " + std::to_string(*v) + " is out of range");
+    return static_cast<int>(*v);
+  }
+  double number_or(const char* suffix, double fallback) const {
+    const GgufValue* v = g.find(key(suffix));
+    if (!v) return fallback;
+    if (!v->is_number()) fail(key(suffix), std::string("must be a number, not ") + gguf_type_name(v->type));
+    return v->is_integer() ? static_cast<double>(v->i) : v->f;
+  }
+};
+
+// Rows of a [n_heads * head_dim, cols] projection: GGUF row h*hd + 2i + j holds transformers'
+// row h*hd + j*hd/2 + i (i < hd/2, j in {0, 1}). Works for any row-wise dtype.
+Tensor unpermute_rows(const Tensor& t, int n_heads, LoadedModel& m) {
+  if (t.empty()) return t;
+  // A bias is a column of one-element rows.
+  const int64_t n_rows = t.ndim == 2 ? t.rows() : t.cols();
+  const int64_t hd = n_rows / n_heads, half = hd / 2;
+  const uint64_t row_bytes = t.ndim == 2 ? t.row_bytes() : dtype_row_bytes(t.dtype, 1);
+  auto& buf = m.owned.emplace_back(row_bytes * static_cast<uint64_t>(n_rows));
+  const auto* src = static_cast<const uint8_t*>(t.data);
+  for (int64_t h = 0; h < n_heads; ++h)
+    for (int64_t i = 0; i < half; ++i)
+      for (int64_t j = 0; j < 2; ++j)
+        std::memcpy(buf.data() + static_cast<uint64_t>(h * hd + j * half + i) * row_bytes,
+                    src + static_cast<uint64_t>(h * hd + 2 * i + j) * row_bytes, row_bytes);
+  Tensor out = t;
+  out.data = buf.data();
+  return out;
+}
+
+}  // namespace
+
+ModelConfig read_gguf_config(const GgufFile& g, const ArchSpec** arch_out) {
+  const auto arch_name = g.get_string("general.architecture");
+  if (!arch_name) throw Error(ErrorCode::kCorruptFile, g.name() + ": no general.architecture: not a model file");
+  const ArchSpec& arch = find_gguf_arch(*arch_name, g.name());
+  MetadataReader r{g, *arch_name};
+  ModelConfig cfg;
+  cfg.model_type = arch.model_type;
+  cfg.architecture = arch.architectures[0];
+  cfg.hidden_size = r.positive("embedding_length");
+  cfg.num_layers = r.positive("block_count");
+  cfg.intermediate_size = r.positive("feed_forward_length");
+  cfg.num_heads = r.positive("attention.head_count");
+  cfg.num_kv_heads = r.int_opt("attention.head_count_kv") ? r.positive("attention.head_count_kv") : cfg.num_heads;
+  if (cfg.num_heads % cfg.num_kv_heads != 0)
+    r.fail(r.key("attention.head_count"), std::string("(") + std::to_string(cfg.num_heads) + ") is not a multiple of head_count_kv (" +
+                                              std::to_string(cfg.num_kv_heads) + ")");
+  if (r.int_opt("attention.key_length")) {
+    cfg.head_dim = r.positive("attention.key_length");
+  } else {
+    if (cfg.hidden_size % cfg.num_heads != 0) r.fail(r.key("embedding_length"), "is not a multiple of the head count");
+    cfg.head_dim = cfg.hidden_size / cfg.num_heads;
+  }
+  if (cfg.head_dim % 2 != 0) r.fail(r.key("attention.key_length"), "is odd; rotary embeddings need an even size");
+  if (r.int_opt("attention.value_length") && r.positive("attention.value_length") != cfg.head_dim)
+    throw Error(ErrorCode::kUnsupported, g.name() + ": value_length != key_length is not supported");
+  if (r.int_opt("rope.dimension_count") && r.positive("rope.dimension_count") != cfg.head_dim)
+    throw Error(ErrorCode::kUnsupported, g.name() + ": partial rotary embeddings (rope.dimension_count " +
+                                             std::to_string(*r.int_opt("rope.dimension_count")) + " < head size " +
+                                             std::to_string(cfg.head_dim) + ") are not supported");
+  cfg.max_position_embeddings = r.positive("context_length");
+  cfg.rms_norm_eps = r.number_or("attention.layer_norm_rms_epsilon", 1e-5);
+  if (!(cfg.rms_norm_eps > 0)) r.fail(r.key("attention.layer_norm_rms_epsilon"), "must be positive");
+  cfg.rope_theta = r.number_or("rope.freq_base", 10000.0);
+  if (!(cfg.rope_theta > 1)) r.fail(r.key("rope.freq_base"), "must be greater than 1");
+  const std::string scaling = g.get_string(r.key("rope.scaling.type")).value_or("none");
+  if (scaling == "linear") {
+    cfg.rope.type = RopeType::kLinear;
+    cfg.rope.factor = r.number_or("rope.scaling.factor", 0);
+    if (!(cfg.rope.factor > 0)) r.fail(r.key("rope.scaling.factor"), "must be positive for linear scaling");
+  } else if (scaling != "none") {
+    throw Error(ErrorCode::kUnsupported, g.name() + ": rope scaling \"" + scaling + "\" in GGUF files is not supported yet (none, linear)");
+  }
+  if (g.find_tensor("rope_freqs.weight") || g.find_tensor("rope_factors_long.weight"))
+    throw Error(ErrorCode::kUnsupported, g.name() + ": per-frequency rope factors (Llama 3.1 / Phi-3 128k scaling) in GGUF files are not supported yet");
+  const int window = static_cast<int>(r.int_opt("attention.sliding_window").value_or(0));
+  if (window < 0) r.fail(r.key("attention.sliding_window"), "must not be negative");
+  cfg.sliding_window.assign(static_cast<size_t>(cfg.num_layers), window);
+
+  const GgufTensorInfo* embd = g.find_tensor("token_embd.weight");
+  if (!embd || embd->dims.size() != 2) throw Error(ErrorCode::kCorruptFile, g.name() + ": no 2-D token_embd.weight");
+  if (embd->dims[1] > (1u << 24)) throw Error(ErrorCode::kCorruptFile, g.name() + ": token_embd.weight has " + std::to_string(embd->dims[1]) + " rows");
+  cfg.vocab_size = static_cast<int>(embd->dims[1]);
+  cfg.tie_word_embeddings = g.find_tensor("output.weight") == nullptr;
+  // Biases are declared by their presence (llama.cpp's loader treats them as optional).
+  cfg.qkv_bias = g.find_tensor("blk.0.attn_q.bias") || g.find_tensor("blk.0.attn_qkv.bias");
+  cfg.o_bias = g.find_tensor("blk.0.attn_output.bias") != nullptr;
+  cfg.mlp_bias = g.find_tensor("blk.0.ffn_down.bias") != nullptr;
+  if (arch.model_type == std::string("qwen2") && !cfg.qkv_bias)
+    throw Error(ErrorCode::kNotFound, g.name() + ": qwen2 file without blk.0.attn_q.bias");
+  if (const auto bos = g.get_int("tokenizer.ggml.bos_token_id")) cfg.bos_token_id = static_cast<int>(*bos);
+  if (const auto eos = g.get_int("tokenizer.ggml.eos_token_id")) cfg.eos_token_ids = {static_cast<int>(*eos)};
+  if (const auto eot = g.get_int("tokenizer.ggml.eot_token_id"); eot && (cfg.eos_token_ids.empty() || *eot != cfg.eos_token_ids[0]))
+    cfg.eos_token_ids.push_back(static_cast<int>(*eot));
+  for (int id : cfg.eos_token_ids)
+    if (id < 0 || id >= cfg.vocab_size) throw Error(ErrorCode::kCorruptFile, g.name() + ": eos token id " + std::to_string(id) + " is outside the vocabulary");
+  const auto ftype = g.get_int("general.file_type");
+  cfg.torch_dtype = ftype ? "gguf file_type " + std::to_string(*ftype) : "gguf";
+  if (arch_out) *arch_out = &arch;
+  return cfg;
+}
+
+std::unique_ptr<LoadedModel> load_gguf_model(const std::string& path) {
+  auto m = std::make_unique<LoadedModel>();
+  m->dir = path;
+  m->gguf = GgufFile::open(path);
+  const GgufFile& g = *m->gguf;
+  m->config = read_gguf_config(g, &m->arch);
+  m->weights_description = g.name() + " (GGUF v" + std::to_string(g.version()) + ")";
+  resolve_weights(*m, {gguf_tensor_name,
+                       [&g](const std::string& name) {
+                         FoundTensor f;
+                         f.file = &g.name();
+                         const GgufTensorInfo* info = g.find_tensor(name);
+                         if (!info) return f;
+                         const GgmlTypeInfo* type = ggml_type_info(info->ggml_type);
+                         if (!type || !type->dtype)
+                           throw Error(ErrorCode::kUnsupported,
+                                       g.name() + ": tensor '" + name + "' has type " + (type ? type->name : std::to_string(info->ggml_type)) +
+                                           ", which wick does not compute with (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)");
+                         Tensor& t = f.tensor;
+                         t.dtype = *type->dtype;
+                         t.ndim = static_cast<int>(info->dims.size());
+                         for (int i = 0; i < t.ndim; ++i) t.shape[static_cast<size_t>(i)] = static_cast<int64_t>(info->dims[info->dims.size() - 1 - i]);
+                         t.data = g.tensor_data(*info);
+                         return f;
+                       },
+                       g.name(), "GGUF metadata", true});
+  if (m->arch->gguf_permutes_qk) {
+    const ModelConfig& c = m->config;
+    for (LayerWeights& L : m->weights.layers) {
+      L.wq = unpermute_rows(L.wq, c.num_heads, *m);
+      L.wk = unpermute_rows(L.wk, c.num_kv_heads, *m);
+      L.bq = unpermute_rows(L.bq, c.num_heads, *m);
+      L.bk = unpermute_rows(L.bk, c.num_kv_heads, *m);
+    }
+  }
+  return m;
+}
+
+}  // namespace wick

@@ -1,0 +1,198 @@
+// quantize_to_gguf: a Hugging Face model -> GGUF v3, following llama.cpp's converter
+// (convert_hf_to_gguf.py) so llama.cpp loads the file: its metadata keys, its tensor names
+// (each family's weight table), 1-D tensors in F32, q/k rows of "llama" files reordered for
+// its interleaved rotary embedding, and the tokenizer as tokenizer.ggml.*.
+#include <cstring>
+#include <filesystem>
+#include <map>
+
+#include "core/quant.h"
+#include "formats/gguf_writer.h"
+#include "models/model.h"
+#include "tokenizer/gguf_vocab_writer.h"
+#include "wick/quantize.h"
+
+namespace wick {
+namespace fs = std::filesystem;
+namespace {
+
+// llama.cpp's llama_ftype, for general.file_type (what its tools print as the model's type).
+uint32_t llama_file_type(DType t) {
+  switch (t) {
+    case DType::F32: return 0;
+    case DType::F16: return 1;
+    case DType::Q4_0: return 2;
+    case DType::Q8_0: return 7;
+    case DType::Q4_K: return 15;  // Q4_K_M
+    case DType::Q6_K: return 18;
+    case DType::BF16: return 32;
+    default: return 0;
+  }
+}
+
+void write_model_metadata(GgufWriter& w, const LoadedModel& m, DType type, const std::string& name) {
+  const ModelConfig& c = m.config;
+  const std::string a = m.arch->gguf_arch;
+  w.set_string("general.architecture", a);
+  w.set_string("general.name", name);
+  w.set_u32("general.file_type", llama_file_type(type));
+  w.set_u32("general.quantization_version", 2);  // GGML_QNT_VERSION
+  w.set_u32(a + ".context_length", static_cast<uint32_t>(c.max_position_embeddings));
+  w.set_u32(a + ".embedding_length", static_cast<uint32_t>(c.hidden_size));
+  w.set_u32(a + ".block_count", static_cast<uint32_t>(c.num_layers));
+  w.set_u32(a + ".feed_forward_length", static_cast<uint32_t>(c.intermediate_size));
+  w.set_u32(a + ".attention.head_count", static_cast<uint32_t>(c.num_heads));
+  w.set_u32(a + ".attention.head_count_kv", static_cast<uint32_t>(c.num_kv_heads));
+  w.set_u32(a + ".attention.key_length", static_cast<uint32_t>(c.head_dim));
+  w.set_u32(a + ".attention.value_length", static_cast<uint32_t>(c.head_dim));
+  w.set_f32(a + ".attention.layer_norm_rms_epsilon", static_cast<float>(c.rms_norm_eps));
+  w.set_f32(a + ".rope.freq_base", static_cast<float>(c.rope_theta));
+  w.set_u32(a + ".rope.dimension_count", static_cast<uint32_t>(c.head_dim));
+  w.set_u32(a + ".vocab_size", static_cast<uint32_t>(c.vocab_size));
+  if (c.rope.type == RopeType::kLinear) {
+    w.set_string(a + ".rope.scaling.type", "linear");
+    w.set_f32(a + ".rope.scaling.factor", static_cast<float>(c.rope.factor));
+  } else if (c.rope.type != RopeType::kDefault) {
+    throw Error(ErrorCode::kUnsupported, std::string("rope scaling \"") + rope_type_name(c.rope.type) +
+                                             "\" cannot be written to GGUF yet (none and linear can)");
+  }
+  const int window = c.sliding_window.empty() ? 0 : c.sliding_window[0];
+  for (int w_l : c.sliding_window)
+    if (w_l != window) throw Error(ErrorCode::kUnsupported, "per-layer sliding windows cannot be written to GGUF");
+  if (window > 0) w.set_u32(a + ".attention.sliding_window", static_cast<uint32_t>(window));
+}
+
+// One GGUF tensor: its parts (rows concatenated), its type and whether its rows are reordered.
+struct OutTensor {
+  std::string name;
+  std::vector<Tensor> parts;
+  DType dtype;
+  int64_t rows = 0, cols = 0;
+  bool vector = false;
+  int permute_heads = 0;  // > 0: reorder rows per head for llama.cpp's interleaved rope
+};
+
+// The rows of `t` in llama.cpp's order (gguf_loader.cpp's unpermute_rows, inverted):
+// GGUF row h*hd + 2i + j <- transformers' row h*hd + j*hd/2 + i.
+void permute_rows(std::vector<uint8_t>& bytes, int64_t rows, uint64_t row_bytes, int n_heads) {
+  std::vector<uint8_t> out(bytes.size());
+  const int64_t hd = rows / n_heads, half = hd / 2;
+  for (int64_t h = 0; h < n_heads; ++h)
+    for (int64_t i = 0; i < half; ++i)
+      for (int64_t j = 0; j < 2; ++j)
+        std::memcpy(out.data() + static_cast<uint64_t>(h * hd + 2 * i + j) * row_bytes,
+                    bytes.data() + static_cast<uint64_t>(h * hd + j * half + i) * row_bytes, row_bytes);
+  bytes.swap(out);
+}
+
+std::vector<uint8_t> tensor_bytes(const OutTensor& o) {
+  std::vector<uint8_t> bytes;
+  for (const Tensor& p : o.parts) {
+    const auto* src = static_cast<const uint8_t*>(p.data);
+    if (p.dtype == o.dtype) {
+      bytes.insert(bytes.end(), src, src + p.nbytes());
+    } else {  // vectors: stored as F32, as llama.cpp keeps them
+      std::vector<float> f(static_cast<size_t>(p.numel()));
+      dequantize_row(p.dtype, src, f.data(), p.numel());
+      const auto* b = reinterpret_cast<const uint8_t*>(f.data());
+      bytes.insert(bytes.end(), b, b + f.size() * sizeof(float));
+    }
+  }
+  if (o.permute_heads > 0) {
+    const uint64_t row_bytes = o.vector ? sizeof(float) : dtype_row_bytes(o.dtype, static_cast<uint64_t>(o.cols));
+    permute_rows(bytes, o.vector ? o.cols : o.rows, row_bytes, o.permute_heads);
+  }
+  return bytes;
+}
+
+std::vector<OutTensor> plan_tensors(const LoadedModel& m) {
+  const ModelConfig& c = m.config;
+  std::vector<OutTensor> out;
+  for (const WeightSpec& s : m.arch->weight_table(c)) {
+    const int n = (s.flags & kPerLayer) ? c.num_layers : 1;
+    for (int l = 0; l < n; ++l) {
+      WeightSpec e = s;
+      e.canonical = layer_name(s.canonical, l);
+      if (!e.gguf_name.empty()) e.gguf_name = layer_name(s.gguf_name, l);
+      // A tied LM head is the embedding matrix: llama.cpp ties when output.weight is absent.
+      if (e.canonical == "output" && c.tie_word_embeddings) continue;
+      OutTensor o;
+      o.name = gguf_tensor_name(e);
+      o.parts = canonical_tensor_parts(m.weights, e.canonical);
+      if (o.parts.empty()) {
+        if (s.flags & kOptional) continue;
+        throw Error(ErrorCode::kInternal, "no weights bound for " + e.canonical);
+      }
+      o.vector = o.parts[0].ndim == 1;
+      o.dtype = o.vector ? DType::F32 : o.parts[0].dtype;
+      for (const Tensor& p : o.parts) {
+        if (!o.vector && (p.dtype != o.dtype || p.cols() != o.parts[0].cols()))
+          throw Error(ErrorCode::kInternal, "the parts of " + o.name + " differ in type or width");
+        o.rows += o.vector ? 0 : p.rows();
+        o.cols = o.vector ? o.cols + p.cols() : p.cols();
+      }
+      if (m.arch->gguf_permutes_qk) {
+        const std::string tail = e.canonical.substr(e.canonical.find('.', 4) + 1);
+        if (tail == "attn_q" || tail == "attn_q.bias") o.permute_heads = c.num_heads;
+        if (tail == "attn_k" || tail == "attn_k.bias") o.permute_heads = c.num_kv_heads;
+      }
+      out.push_back(std::move(o));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<QuantizeReport> quantize_to_gguf(const std::string& model_path, const std::string& out_path, const QuantizeOptions& opts) {
+  return capture_errors([&] {
+    const auto type = parse_weight_dtype(opts.type);
+    if (!type)
+      throw Error(ErrorCode::kInvalidArgument, "unknown type '" + opts.type + "' (known: q8_0, q4_0, q4_k, q6_k, f16, bf16, f32)");
+    if (!fs::is_directory(model_path))
+      throw Error(ErrorCode::kInvalidArgument, model_path + " is not a Hugging Face model directory (config.json, tokenizer.json, safetensors)");
+    auto m = load_hf_model(model_path);
+    const std::string tokenizer_json = (fs::path(model_path) / "tokenizer.json").string();
+    if (!fs::exists(tokenizer_json)) throw Error(ErrorCode::kNotFound, "no tokenizer.json in " + model_path);
+    quantize_loaded_model(*m, *type);
+
+    GgufWriter w;
+    std::string name = fs::path(model_path).filename().string();
+    if (name.empty()) name = fs::path(model_path).parent_path().filename().string();
+    write_model_metadata(w, *m, *type, name);
+    write_gguf_vocab(tokenizer_json, w);
+    const std::vector<OutTensor> plan = plan_tensors(*m);
+    QuantizeReport report;
+    std::map<std::string, uint64_t> by_dtype;
+    for (const OutTensor& o : plan) {
+      std::vector<uint64_t> dims = o.vector ? std::vector<uint64_t>{static_cast<uint64_t>(o.cols)}
+                                            : std::vector<uint64_t>{static_cast<uint64_t>(o.cols), static_cast<uint64_t>(o.rows)};
+      w.add_tensor(o.name, dims, ggml_type_of(o.dtype));
+      const uint64_t numel = static_cast<uint64_t>(o.vector ? o.cols : o.rows * o.cols);
+      report.n_params += numel;
+      by_dtype[dtype_name(o.dtype)] += numel;
+    }
+    const std::string part = out_path + ".part";
+    try {
+      w.begin(part);
+      int done = 0;
+      for (const OutTensor& o : plan) {
+        const std::vector<uint8_t> bytes = tensor_bytes(o);
+        w.write_tensor(bytes.data(), bytes.size());
+        if (opts.progress) opts.progress(++done, static_cast<int>(plan.size()));
+      }
+      w.finish();
+      fs::rename(part, out_path);
+    } catch (...) {
+      std::error_code ec;
+      fs::remove(part, ec);
+      throw;
+    }
+    report.n_tensors = static_cast<int>(plan.size());
+    report.file_bytes = fs::file_size(out_path);
+    report.params_by_dtype.assign(by_dtype.begin(), by_dtype.end());
+    return report;
+  });
+}
+
+}  // namespace wick

@@ -60,31 +60,27 @@ class CpuBackend final : public Backend {
     const float* b = (bias && !bias->empty()) ? f32_vector(*bias, 1) : nullptr;
     if (w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0) return matmul_int8(y, x, n, w, b, y_stride);
     // Each task takes a contiguous span of rows (long sequential reads keep the hardware
-    // prefetchers streaming), converted and used kRowBlock rows at a time.
+    // prefetchers streaming), kRowBlock rows at a time. With many tokens, F16/BF16 rows are
+    // converted once into scratch and reused by every token; with few, the tiled kernel reads
+    // them directly. Conversion is exact, so both give the same bits. K-quant rows are always
+    // dequantized first.
     const int64_t span = row_span(rows);
+    const bool direct = w.dtype == DType::F32 || ((w.dtype == DType::F16 || w.dtype == DType::BF16) && n < 8);
     pool_.parallel_for((rows + span - 1) / span, [&](int64_t task, int thread) {
       const int64_t end = std::min(rows, (task + 1) * span);
       for (int64_t r0 = task * span; r0 < end; r0 += kRowBlock) {
         const int64_t r1 = std::min(end, r0 + kRowBlock);
-        const float* wf;
-        if (w.dtype == DType::F32) {
-          wf = reinterpret_cast<const float*>(w.row_ptr(r0));
-        } else {
+        float* yb = y + r0;
+        if (!direct) {
           float* s = weight_scratch_.data() + static_cast<size_t>(thread) * kRowBlock * max_cols_;
           to_f32(w, r0, r1 - r0, s);
-          wf = s;
+          k_.gemm(x, cols, n, s, DType::F32, cols, static_cast<int>(r1 - r0), cols, yb, y_stride);
+        } else {
+          k_.gemm(x, cols, n, w.row_ptr(r0), w.dtype, cols, static_cast<int>(r1 - r0), cols, yb, y_stride);
         }
-        float acc[4];
-        for (int t = 0; t < n; ++t) {
-          const float* xt = x + t * cols;
-          float* yt = y + t * y_stride;
-          int64_t r = r0;
-          for (; r + 4 <= r1; r += 4) {
-            k_.dot4(xt, wf + (r - r0) * cols, cols, cols, acc);
-            for (int i = 0; i < 4; ++i) yt[r + i] = acc[i] + (b ? b[r + i] : 0.0f);
-          }
-          for (; r < r1; ++r) yt[r] = k_.dot(xt, wf + (r - r0) * cols, cols) + (b ? b[r] : 0.0f);
-        }
+        if (b)
+          for (int t = 0; t < n; ++t)
+            for (int64_t r = r0; r < r1; ++r) y[t * y_stride + r] += b[r];
       }
     });
   }

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/dtype.h"
 #include "core/quant.h"
 
 namespace wick {
@@ -31,6 +32,11 @@ struct CpuKernels {
   void (*quantize_act_q8)(const float* x, int64_t n, ActQ8Row out);
   float (*dot_q8_0)(const BlockQ8_0* w, const ActQ8Row& x, int64_t n);
   float (*dot_q4_0)(const BlockQ4_0* w, const ActQ8Row& x, int64_t n);
+  // Register-tiled product: y[t * y_stride + r] = dot(x + t * x_stride, row r of w) for t < n,
+  // r < rows, w holding rows of k F32 / F16 / BF16 values w_stride elements apart. A token's
+  // results are bitwise the same whatever n is (batch invariance).
+  void (*gemm)(const float* x, int64_t x_stride, int n, const void* w, DType wt, int64_t w_stride, int rows, int64_t k, float* y,
+               int64_t y_stride);
 };
 
 const CpuKernels& cpu_kernels(CpuIsa isa);

@@ -103,19 +103,12 @@ class CpuBackend final : public Backend {
     pool_.parallel_for(n, [&](int64_t t, int) { k_.quantize_act_q8(x + t * cols, cols, act(t)); });
     const int64_t per_task = row_span(rows);
     const int64_t n_tasks = (rows + per_task - 1) / per_task;
-    const bool q8 = w.dtype == DType::Q8_0;
     pool_.parallel_for(n_tasks, [&](int64_t task, int) {
       const int64_t r0 = task * per_task, r1 = std::min(rows, r0 + per_task);
-      for (int t = 0; t < n; ++t) {
-        const ActQ8Row a = act(t);
-        float* yt = y + t * y_stride;
-        for (int64_t r = r0; r < r1; ++r) {
-          const void* row = w.row_ptr(r);
-          const float v = q8 ? k_.dot_q8_0(static_cast<const BlockQ8_0*>(row), a, cols)
-                             : k_.dot_q4_0(static_cast<const BlockQ4_0*>(row), a, cols);
-          yt[r] = v + (b ? b[r] : 0.0f);
-        }
-      }
+      k_.int8_gemm(w.row_ptr(r0), w.dtype, static_cast<int64_t>(w.row_bytes()), static_cast<int>(r1 - r0), act(0), n, cols, y + r0, y_stride);
+      if (b)
+        for (int t = 0; t < n; ++t)
+          for (int64_t r = r0; r < r1; ++r) y[t * y_stride + r] += b[r];
     });
   }
 

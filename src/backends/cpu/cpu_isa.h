@@ -37,6 +37,10 @@ struct CpuKernels {
   // results are bitwise the same whatever n is (batch invariance).
   void (*gemm)(const float* x, int64_t x_stride, int n, const void* w, DType wt, int64_t w_stride, int rows, int64_t k, float* y,
                int64_t y_stride);
+  // The same for Q8_0 / Q4_0 rows (row_bytes apart) against n quantized activation rows:
+  // row t is x0 advanced by t rows of k / 32 blocks. Batch invariant too.
+  void (*int8_gemm)(const void* w, DType wt, int64_t row_bytes, int rows, const ActQ8Row& x0, int n, int64_t k, float* y,
+                    int64_t y_stride);
 };
 
 const CpuKernels& cpu_kernels(CpuIsa isa);

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Side-by-side speed of wick and llama.cpp on the same GGUF files, same machine, same threads.
+
+Runs llama.cpp's own llama-bench and `wick bench` on each file, alternating per file so both
+see the same machine state, and prints tokens/s with the wick / llama.cpp ratio. Timings on
+shared machines drift by tens of percent from minute to minute: compare the ratios, which come
+from back-to-back runs, rather than absolute figures across runs.
+
+  tools/compare_llamacpp.py --llama-bench PATH/llama-bench --wick build/release/bin/wick \
+      [-p 512] [-n 128] [-t 2] [-r 3] [--json] model1.gguf model2.gguf ...
+
+llama-bench: build it from the llama.cpp source shipped in the npm package node-llama-cpp
+(llama/gitRelease.bundle is a git bundle of its llama.cpp release; see the README).
+"""
+import argparse
+import json
+import subprocess
+import sys
+
+
+def llama_bench(exe, model, p, n, t, r):
+    out = subprocess.run([exe, "-m", model, "-p", str(p), "-n", str(n), "-t", str(t), "-r", str(r), "-o", "json"],
+                         check=True, capture_output=True, text=True).stdout
+    res = {}
+    for row in json.loads(out):
+        key = "pp" if row["n_prompt"] > 0 else "tg"
+        res[key] = (row["avg_ts"], row["stddev_ts"])
+    return res
+
+
+def wick_bench(exe, model, p, n, t, r):
+    out = subprocess.run([exe, "bench", "-m", model, "-p", str(p), "-n", str(n), "-t", str(t), "-r", str(r), "--json"],
+                         check=True, capture_output=True, text=True).stdout
+    j = json.loads(out)
+    return {"pp": (j["pp_tokens_per_second"], j.get("pp_stdev", 0.0)),
+            "tg": (j["tg_tokens_per_second"], j.get("tg_stdev", 0.0)),
+            "bandwidth_fraction": j.get("bandwidth_fraction"),
+            "bandwidth": j.get("memory_bandwidth_bytes_per_second")}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--llama-bench", required=True)
+    ap.add_argument("--wick", default="build/release/bin/wick")
+    ap.add_argument("-p", type=int, default=512)
+    ap.add_argument("-n", type=int, default=128)
+    ap.add_argument("-t", type=int, default=2)
+    ap.add_argument("-r", type=int, default=3)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("models", nargs="+")
+    a = ap.parse_args()
+    rows = []
+    for m in a.models:
+        print(f"benchmarking {m} ...", file=sys.stderr)
+        lc = llama_bench(a.llama_bench, m, a.p, a.n, a.t, a.r)
+        wk = wick_bench(a.wick, m, a.p, a.n, a.t, a.r)
+        rows.append({"model": m, "llama_cpp": {k: lc[k][0] for k in ("pp", "tg")},
+                     "wick": {k: wk[k][0] for k in ("pp", "tg")},
+                     "ratio": {k: wk[k][0] / lc[k][0] for k in ("pp", "tg")},
+                     "wick_bandwidth_fraction": wk["bandwidth_fraction"]})
+    if a.json:
+        print(json.dumps({"threads": a.t, "prompt": a.p, "gen": a.n, "repeat": a.r, "results": rows}, indent=1))
+        return
+    print(f"{'model':40s} {'llama.cpp pp':>12s} {'wick pp':>9s} {'ratio':>6s}   {'llama.cpp tg':>12s} {'wick tg':>9s} {'ratio':>6s}  bw")
+    for r in rows:
+        bw = r["wick_bandwidth_fraction"]
+        print(f"{r['model'][-40:]:40s} {r['llama_cpp']['pp']:12.1f} {r['wick']['pp']:9.1f} {r['ratio']['pp']:5.2f}x"
+              f"   {r['llama_cpp']['tg']:12.1f} {r['wick']['tg']:9.1f} {r['ratio']['tg']:5.2f}x  {100 * bw if bw else 0:.0f}%")
+
+
+if __name__ == "__main__":
+    main()

@@ -20,9 +20,16 @@ constexpr uint64_t kMaxHeaderBytes = 100ull << 20;  // the reference implementat
 
 }  // namespace
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
-  const uint8_t* base = file_.data();
-  const uint64_t size = file_.size();
+SafetensorsFile::SafetensorsFile(const std::string& path) : name_(path), file_(std::make_unique<MappedFile>(path)) {
+  parse(file_->data(), file_->size());
+}
+
+SafetensorsFile::SafetensorsFile(std::vector<uint8_t> bytes, const std::string& name) : name_(name), owned_(std::move(bytes)) {
+  parse(owned_.data(), owned_.size());
+}
+
+void SafetensorsFile::parse(const uint8_t* base, uint64_t size) {
+  const std::string& path = name_;
   if (size < 8) corrupt(path, "file is " + std::to_string(size) + " bytes, too short for a safetensors header");
   uint64_t header_len = 0;
   std::memcpy(&header_len, base, 8);  // little-endian on every platform we build for

@@ -18,14 +18,19 @@ class SafetensorsFile {
  public:
   // Maps and validates the whole header; every error names the file (and tensor).
   explicit SafetensorsFile(const std::string& path);
+  // Validates a safetensors image held in memory (the parser fuzz target uses this).
+  SafetensorsFile(std::vector<uint8_t> bytes, const std::string& name);
 
-  const std::string& path() const { return file_.path(); }
+  const std::string& path() const { return name_; }
   const std::map<std::string, Tensor>& tensors() const { return tensors_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const Tensor* find(const std::string& name) const;
 
  private:
-  MappedFile file_;
+  void parse(const uint8_t* base, uint64_t size);
+  std::string name_;
+  std::unique_ptr<MappedFile> file_;
+  std::vector<uint8_t> owned_;
   std::map<std::string, Tensor> tensors_;
   std::map<std::string, std::string> metadata_;
 };

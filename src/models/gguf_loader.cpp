@@ -128,10 +128,12 @@ ModelConfig read_gguf_config(const GgufFile& g, const ArchSpec** arch_out) {
   return cfg;
 }
 
-std::unique_ptr<LoadedModel> load_gguf_model(const std::string& path) {
+std::unique_ptr<LoadedModel> load_gguf_model(const std::string& path) { return load_gguf_model(GgufFile::open(path)); }
+
+std::unique_ptr<LoadedModel> load_gguf_model(std::unique_ptr<GgufFile> file) {
   auto m = std::make_unique<LoadedModel>();
-  m->dir = path;
-  m->gguf = GgufFile::open(path);
+  m->dir = file->name();
+  m->gguf = std::move(file);
   const GgufFile& g = *m->gguf;
   m->config = read_gguf_config(g, &m->arch);
   m->weights_description = g.name() + " (GGUF v" + std::to_string(g.version()) + ")";

@@ -35,6 +35,7 @@ std::unique_ptr<LoadedModel> load_hf_model(const std::string& dir);
 // A GGUF file (llama, qwen2, phi3 architectures): metadata -> config, tensors memory-mapped
 // (q/k rows of "llama" files restored to transformers' order). Throws wick::Error.
 std::unique_ptr<LoadedModel> load_gguf_model(const std::string& path);
+std::unique_ptr<LoadedModel> load_gguf_model(std::unique_ptr<GgufFile> file);  // an opened (or in-memory) file
 // GGUF metadata -> ModelConfig (also used by `inspect`).
 ModelConfig read_gguf_config(const GgufFile& g, const ArchSpec** arch_out = nullptr);
 

@@ -160,7 +160,7 @@ Result<QuantizeReport> quantize_to_gguf(const std::string& model_path, const std
     std::string name = fs::path(model_path).filename().string();
     if (name.empty()) name = fs::path(model_path).parent_path().filename().string();
     write_model_metadata(w, *m, *type, name);
-    write_gguf_vocab(tokenizer_json, w);
+    write_gguf_vocab(tokenizer_json, w, m->config.vocab_size);
     const std::vector<OutTensor> plan = plan_tensors(*m);
     QuantizeReport report;
     std::map<std::string, uint64_t> by_dtype;

@@ -62,12 +62,15 @@ bool is_sentencepiece_style(const json& j, bool* add_space_prefix) {
 
 }  // namespace
 
-void write_gguf_vocab(const std::string& path, GgufWriter& w) {
+void write_gguf_vocab(const std::string& path, GgufWriter& w, int n_vocab) {
   const json j = read_json_file(path);
   const auto t = load_tokenizer_json(path);  // bos/eos, added tokens, templates, the full id list
   try {
     const json& model = j.at("model");
-    const std::vector<std::string>& ids = t->id_to_token;
+    std::vector<std::string> ids = t->id_to_token;
+    if (n_vocab > 0 && static_cast<size_t>(n_vocab) < ids.size())
+      throw Error(ErrorCode::kShapeMismatch, "the tokenizer has " + std::to_string(ids.size()) + " tokens, more than the model's " + std::to_string(n_vocab));
+    if (n_vocab > 0) ids.resize(static_cast<size_t>(n_vocab));
     const size_t n = ids.size();
     std::map<std::string, int> vocab;
     for (size_t i = 0; i < n; ++i)

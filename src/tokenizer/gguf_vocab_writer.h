@@ -15,9 +15,11 @@ namespace wick {
 
 class GgufWriter;
 
-// Writes the tokenizer of `tokenizer_json_path` (with tokenizer_config.json beside it) into `w`.
-// Throws kUnsupported when the tokenizer has no GGUF form (e.g. an unrecognised pre-tokenizer).
-void write_gguf_vocab(const std::string& tokenizer_json_path, GgufWriter& w);
+// Writes the tokenizer of `tokenizer_json_path` (with tokenizer_config.json beside it) into `w`,
+// padded with unused "[PAD<id>]" tokens up to `n_vocab` ids (the model's embedding rows; llama.cpp
+// requires one token per row). Throws kUnsupported when the tokenizer has no GGUF form (e.g. an
+// unrecognised pre-tokenizer).
+void write_gguf_vocab(const std::string& tokenizer_json_path, GgufWriter& w, int n_vocab = 0);
 
 // llama.cpp's name for a byte-level pre-tokenizer (gguf_vocab.cpp's table), if it is one of them.
 std::optional<std::string> gguf_pre_tokenizer_name(const nlohmann::json& normalizer, const nlohmann::json& pre_tokenizer);

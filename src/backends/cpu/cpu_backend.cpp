@@ -32,6 +32,8 @@ class CpuBackend final : public Backend {
     act_q_.assign(blocks * 32, 0);
     act_d_.assign(blocks, 0.0f);
     act_s_.assign(blocks, 0);
+    // 64-byte aligned: the AVX-512 kernels load them as whole vectors.
+    act_pairs_.assign(static_cast<size_t>(max_rows_ * (max_cols_ / 64 + 1) * kActPairBytes / 64), Line{});
     weight_scratch_.assign(static_cast<size_t>(pool_.size() * kRowBlock * max_cols_), 0.0f);
     score_scratch_.assign(static_cast<size_t>(pool_.size() * max_ctx_), 0.0f);
   }
@@ -100,12 +102,16 @@ class CpuBackend final : public Backend {
     auto act = [&](int64_t t) {
       return ActQ8Row{act_d_.data() + t * nb, act_s_.data() + t * nb, act_q_.data() + t * nb * 32};
     };
-    pool_.parallel_for(n, [&](int64_t t, int) { k_.quantize_act_q8(x + t * cols, cols, act(t)); });
+    pool_.parallel_for(n, [&](int64_t t, int) {
+      k_.quantize_act_q8(x + t * cols, cols, act(t));
+      k_.prepare_act_pairs(act(t), 1, cols, w.dtype, act_pairs_.data() + t * (nb / 2) * (kActPairBytes / 64));
+    });
     const int64_t per_task = row_span(rows);
     const int64_t n_tasks = (rows + per_task - 1) / per_task;
     pool_.parallel_for(n_tasks, [&](int64_t task, int) {
       const int64_t r0 = task * per_task, r1 = std::min(rows, r0 + per_task);
-      k_.int8_gemm(w.row_ptr(r0), w.dtype, static_cast<int64_t>(w.row_bytes()), static_cast<int>(r1 - r0), act(0), n, cols, y + r0, y_stride);
+      k_.int8_gemm(w.row_ptr(r0), w.dtype, static_cast<int64_t>(w.row_bytes()), static_cast<int>(r1 - r0), act(0), act_pairs_.data(), n, cols,
+                   y + r0, y_stride);
       if (b)
         for (int t = 0; t < n; ++t)
           for (int64_t r = r0; r < r1; ++r) y[t * y_stride + r] += b[r];
@@ -225,6 +231,8 @@ class CpuBackend final : public Backend {
   std::vector<int8_t> act_q_;   // [max_rows][max_cols] 8-bit activations
   std::vector<float> act_d_;    // [max_rows][max_cols / 32] their block scales
   std::vector<int32_t> act_s_;  // [max_rows][max_cols / 32] their block sums
+  struct alignas(64) Line { uint8_t bytes[64]; };
+  std::vector<Line> act_pairs_;  // [max_rows][max_cols / 64] what prepare_act_pairs derives from them
   std::vector<float> weight_scratch_;  // [threads][kRowBlock][max_cols]
   std::vector<float> score_scratch_;   // [threads][max_ctx]
   std::vector<float> vector_scratch_[2];

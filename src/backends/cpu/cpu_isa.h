@@ -17,6 +17,9 @@ const char* cpu_isa_name(CpuIsa isa);
 CpuIsa best_cpu_isa();
 std::vector<CpuIsa> supported_cpu_isas();
 
+// Bytes prepare_act_pairs may write per pair of 32-value blocks of one activation row.
+constexpr int64_t kActPairBytes = 128;
+
 // The innermost loops, one set per ISA.
 struct CpuKernels {
   // out[r] = dot(x, w + r * w_stride) for r < 4; n elements.
@@ -37,10 +40,14 @@ struct CpuKernels {
   // results are bitwise the same whatever n is (batch invariance).
   void (*gemm)(const float* x, int64_t x_stride, int n, const void* w, DType wt, int64_t w_stride, int rows, int64_t k, float* y,
                int64_t y_stride);
-  // The same for Q8_0 / Q4_0 rows (row_bytes apart) against n quantized activation rows:
-  // row t is x0 advanced by t rows of k / 32 blocks. Batch invariant too.
-  void (*int8_gemm)(const void* w, DType wt, int64_t row_bytes, int rows, const ActQ8Row& x0, int n, int64_t k, float* y,
-                    int64_t y_stride);
+  // Per-ISA data derived from n quantized activation rows (row t is x0 advanced by t rows of
+  // k / 32 blocks) for a product with `wt` weights, written to `pairs` (kActPairBytes per two
+  // blocks per row; nothing on ISAs that need none).
+  void (*prepare_act_pairs)(const ActQ8Row& x0, int n, int64_t k, DType wt, void* pairs);
+  // The tiled product for Q8_0 / Q4_0 rows (row_bytes apart) against those activation rows,
+  // given what prepare_act_pairs wrote. Batch invariant too.
+  void (*int8_gemm)(const void* w, DType wt, int64_t row_bytes, int rows, const ActQ8Row& x0, const void* pairs, int n, int64_t k,
+                    float* y, int64_t y_stride);
 };
 
 const CpuKernels& cpu_kernels(CpuIsa isa);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite (ctest) on the release build; with --asan also builds the asan
-# preset and runs the unit tests (parsers, loaders, kernels) under Address+UB sanitizers.
+# preset and runs the unit tests (parsers, loaders, kernels) under Address+UB sanitizers, then
+# the libFuzzer targets of the GGUF and safetensors parsers for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake --preset release >/dev/null
@@ -11,4 +12,5 @@ if [ "${1:-}" = "--asan" ]; then
   cmake --build --preset asan --target wick_unit_tests
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ./build/asan/tests/wick_unit_tests --gtest_brief=1
+  scripts/run_fuzzers.sh "${WICK_FUZZ_SECONDS:-60}"
 fi

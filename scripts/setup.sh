@@ -10,6 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libsentencepiece-dev                  # the SentencePiece library: a test oracle for Llama 2 tokenization
   python3 python3-torch python3-numpy   # the PyTorch reference used by the tests (/usr/bin/python3)
+  clang libclang-rt-14-dev              # libFuzzer: the parser fuzz targets (fuzz preset)
 )
 
 missing=()

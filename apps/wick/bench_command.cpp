@@ -39,12 +39,13 @@ double peak_rss_bytes() {
 
 CLI::App* BenchCommand::add(CLI::App& app) {
   auto* c = app.add_subcommand("bench", "prompt-processing and decode speed, time to first token, memory, bandwidth use");
-  c->add_option("-m,--model", model_dir, "Hugging Face model directory")->required();
+  c->add_option("-m,--model", model_dir, "Hugging Face model directory or GGUF file")->required();
   c->add_option("-p,--prompt", prompt, "prompt tokens (prompt processing in one batch)")->check(CLI::PositiveNumber);
   c->add_option("-n,--gen", gen, "decode tokens (from a one-token context, as llama-bench's tg)")->check(CLI::PositiveNumber);
   c->add_option("-t,--threads", threads, "threads (0 = all cores)");
   c->add_option("-r,--repeat", repeat, "repetitions (mean and standard deviation are reported)")->check(CLI::PositiveNumber);
   c->add_option("--dtype", dtype, "convert the weights at load: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k");
+  c->add_option("--kv-type", kv_dtype, "KV cache storage: f32 or f16");
   c->add_flag("--no-bandwidth", no_bandwidth, "skip the memory bandwidth measurement");
   c->add_flag("--json", json, "print one JSON object");
   return c;
@@ -57,6 +58,7 @@ int BenchCommand::run() const {
   if (!model) return rc;
   SessionOptions so;
   so.n_threads = threads;
+  so.kv_dtype = kv_dtype;
   so.batch_tokens = prompt;
   so.context_length = std::min(model->config().max_context(), std::max(prompt, gen + 1));
   auto session = Session::create(model, so);

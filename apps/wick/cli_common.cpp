@@ -42,6 +42,7 @@ void EngineFlags::add(CLI::App* app) {
   app->add_option("-t,--threads", threads, "threads (0 = all cores)");
   app->add_option("--ctx", ctx, "context length per sequence (0 = the model's, at most 8192)");
   app->add_option("--kv-tokens", kv_tokens, "KV cache size in tokens, all sequences together (0 = max(ctx, 4096))");
+  app->add_option("--kv-type", kv_dtype, "KV cache storage: f32 or f16 (half the memory)");
   app->add_option("--batch-tokens", batch, "tokens per forward pass");
   app->add_option("--dtype", dtype, "convert the weights at load: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k");
 }
@@ -51,6 +52,7 @@ EngineOptions EngineFlags::options() const {
   o.n_threads = threads;
   o.context_length = ctx;
   o.kv_cache_tokens = kv_tokens;
+  o.kv_dtype = kv_dtype;
   o.max_batch_tokens = batch;
   return o;
 }

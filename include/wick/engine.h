@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 
 #include "wick/model.h"
 
@@ -22,6 +23,8 @@ struct EngineOptions {
   int max_sequences = 64;     // sequences alive at once
   int kv_block_size = 16;     // tokens per KV block
   int kv_cache_tokens = 0;    // size of the KV pool in tokens; 0: max(context_length, 4096)
+  std::string kv_dtype = "f32";  // "f32", or "f16": half the KV memory and bandwidth, keys and
+                                 // values rounded to half precision (logits differ slightly)
 };
 
 using SequenceId = int32_t;

@@ -53,6 +53,7 @@ struct SessionOptions {
   int context_length = 0;   // 0: the model's maximum (max_position_embeddings), capped at 8192
   int batch_tokens = 256;   // tokens per forward call during prefill (longer prompts run in chunks)
   bool all_logits = false;  // keep the logits of every prompt token (for scoring)
+  std::string kv_dtype = "f32";  // KV cache storage: "f32" or "f16" (EngineOptions::kv_dtype)
 };
 
 // Activation hook: name ("blk.3.attn_out"), data [rows, cols].

@@ -24,8 +24,8 @@ namespace wick {
 struct AttentionArgs {
   float* out;                          // [n_tokens, n_heads * head_dim]
   const float* q;                      // [n_tokens, n_heads * head_dim], rotary already applied
-  const float* k_cache;                // [rows, n_kv_heads * head_dim]: the layer's block pool
-  const float* v_cache;                // same layout as k_cache
+  const void* k_cache;                 // [rows, n_kv_heads * head_dim] of kv_dtype: the layer's block pool
+  const void* v_cache;                 // same layout as k_cache
   int n_tokens;
   const int32_t* positions;            // [n_tokens] position of each query in its sequence
   const int32_t* const* block_tables;  // [n_tokens] the block table of each query's sequence
@@ -35,6 +35,7 @@ struct AttentionArgs {
   int head_dim;
   int window;                          // > 0: a query at position i sees keys j with i - window < j <= i
   float scale;                         // softmax scale, 1 / sqrt(head_dim)
+  DType kv_dtype = DType::F32;         // F32 or F16
 };
 
 class Backend {
@@ -63,7 +64,8 @@ class Backend {
   // current tokens must already be in the cache (see scatter_rows).
   virtual void attention(const AttentionArgs& a) = 0;
   // dst[rows[t], :] = src[t, :] for t < n (writing keys/values into their cache rows).
-  virtual void scatter_rows(float* dst, const int64_t* rows, const float* src, int n, int64_t width) = 0;
+  // dst holds dst_dtype values (F32, or F16 rounded to nearest even).
+  virtual void scatter_rows(void* dst, DType dst_dtype, const int64_t* rows, const float* src, int n, int64_t width) = 0;
   // dst[t, :] = src[rows[t], :] for t < n.
   virtual void gather_rows(float* dst, const float* src, const int32_t* rows, int n, int64_t width) = 0;
   // gate = silu(gate) * up, elementwise over `count` floats.

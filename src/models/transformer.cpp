@@ -72,8 +72,8 @@ const float* Transformer::forward(const TokenBatch& b, const KvLayout& kv, const
 
   for (int l = 0; l < cfg_.num_layers; ++l) {
     const LayerWeights& L = w.layers[static_cast<size_t>(l)];
-    float* k_cache = kv.k[static_cast<size_t>(l)];
-    float* v_cache = kv.v[static_cast<size_t>(l)];
+    void* k_cache = kv.k[static_cast<size_t>(l)];
+    void* v_cache = kv.v[static_cast<size_t>(l)];
 
     // --- self-attention (LlamaAttention) ---
     be_.rms_norm(h_.data(), x_.data(), n, H, L.attn_norm, eps);
@@ -83,10 +83,10 @@ const float* Transformer::forward(const TokenBatch& b, const KvLayout& kv, const
     be_.matmul(v_.data(), h_.data(), n, L.wv, &L.bv);  // v: [n, KV]
     be_.rope(q_.data(), n, cfg_.num_heads, cfg_.head_dim, Q, cos_.data(), sin_.data());
     be_.rope(k_.data(), n, cfg_.num_kv_heads, cfg_.head_dim, KV, cos_.data(), sin_.data());
-    be_.scatter_rows(k_cache, b.kv_rows, k_.data(), n, KV);  // into each token's cache row
-    be_.scatter_rows(v_cache, b.kv_rows, v_.data(), n, KV);
+    be_.scatter_rows(k_cache, kv.dtype, b.kv_rows, k_.data(), n, KV);  // into each token's cache row
+    be_.scatter_rows(v_cache, kv.dtype, b.kv_rows, v_.data(), n, KV);
     AttentionArgs a{att_.data(), q_.data(), k_cache, v_cache, n, b.positions, b.block_tables, kv.block_size,
-                    cfg_.num_heads, cfg_.num_kv_heads, cfg_.head_dim, cfg_.sliding_window[static_cast<size_t>(l)], scale};
+                    cfg_.num_heads, cfg_.num_kv_heads, cfg_.head_dim, cfg_.sliding_window[static_cast<size_t>(l)], scale, kv.dtype};
     be_.attention(a);                                       // att: [n, Q]
     be_.matmul(proj_.data(), att_.data(), n, L.wo, &L.bo);  // [n, H]
     emit(hook, "attn_out", l, proj_.data(), n, H);

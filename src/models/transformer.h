@@ -26,11 +26,12 @@ namespace wick {
 using ActivationHook = std::function<void(const char* name, const float* data, int rows, int cols)>;
 
 // Where the keys and values of each layer live: a pool of blocks of `block_size` rows of kv_dim
-// floats per layer (runtime/kv_cache.h); a contiguous cache is one block of max_ctx rows.
+// values (F32 or F16) per layer (runtime/kv_cache.h); a contiguous cache is one block of max_ctx rows.
 struct KvLayout {
-  std::vector<float*> k;  // one per layer
-  std::vector<float*> v;
+  std::vector<void*> k;  // one per layer
+  std::vector<void*> v;
   int block_size = 0;
+  DType dtype = DType::F32;
 };
 
 // One forward call: n tokens, each from some sequence at some position (a prefill chunk, a

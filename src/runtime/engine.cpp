@@ -78,8 +78,12 @@ Result<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<const Model> mode
     impl->transformer = std::make_unique<Transformer>(model->internals(), *impl->backend, opts.max_batch_tokens,
                                                       opts.max_logits_rows, opts.context_length);
     const int n_blocks = (opts.kv_cache_tokens + opts.kv_block_size - 1) / opts.kv_block_size;
-    impl->kv = std::make_unique<KvCache>(cfg.num_layers, cfg.kv_dim(), opts.kv_block_size, n_blocks);
+    if (opts.kv_dtype != "f32" && opts.kv_dtype != "f16")
+      throw Error(ErrorCode::kInvalidArgument, "kv_dtype must be \"f32\" or \"f16\", got \"" + opts.kv_dtype + "\"");
+    const DType kv_dtype = opts.kv_dtype == "f16" ? DType::F16 : DType::F32;
+    impl->kv = std::make_unique<KvCache>(cfg.num_layers, cfg.kv_dim(), opts.kv_block_size, n_blocks, kv_dtype);
     impl->layout.block_size = opts.kv_block_size;
+    impl->layout.dtype = kv_dtype;
     for (int l = 0; l < cfg.num_layers; ++l) {
       impl->layout.k.push_back(impl->kv->k(l));
       impl->layout.v.push_back(impl->kv->v(l));

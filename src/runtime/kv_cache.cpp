@@ -7,13 +7,16 @@
 
 namespace wick {
 
-KvCache::KvCache(int n_layers, int64_t kv_dim, int block_size, int n_blocks)
-    : n_layers_(n_layers), kv_dim_(kv_dim), block_size_(block_size), n_blocks_(n_blocks) {
+KvCache::KvCache(int n_layers, int64_t kv_dim, int block_size, int n_blocks, DType dtype)
+    : n_layers_(n_layers), kv_dim_(kv_dim), block_size_(block_size), n_blocks_(n_blocks), dtype_(dtype),
+      elem_bytes_(dtype == DType::F16 ? 2 : 4) {
+  if (dtype != DType::F32 && dtype != DType::F16)
+    throw Error(ErrorCode::kInvalidArgument, std::string("KV cache: dtype ") + dtype_name(dtype) + " is not supported (F32, F16)");
   if (n_layers <= 0 || kv_dim <= 0 || block_size <= 0 || n_blocks <= 0)
     throw Error(ErrorCode::kInvalidArgument, "KV cache: layers, kv_dim, block size and block count must be positive (block size " +
                                                  std::to_string(block_size) + ", blocks " + std::to_string(n_blocks) + ")");
-  const size_t per_array = static_cast<size_t>(n_blocks) * static_cast<size_t>(block_size) * static_cast<size_t>(kv_dim);
-  storage_.reset(new float[per_array * 2 * static_cast<size_t>(n_layers)]);
+  const size_t per_array = static_cast<size_t>(n_blocks) * static_cast<size_t>(block_size) * static_cast<size_t>(kv_dim) * elem_bytes_;
+  storage_.reset(new uint8_t[per_array * 2 * static_cast<size_t>(n_layers)]);
   for (int l = 0; l < n_layers; ++l) {
     k_.push_back(storage_.get() + per_array * (2 * static_cast<size_t>(l)));
     v_.push_back(storage_.get() + per_array * (2 * static_cast<size_t>(l) + 1));
@@ -58,9 +61,10 @@ void KvCache::reserve(SequenceBlocks& seq, int new_length) {
     if (refs_[static_cast<size_t>(old)] > 1) {  // copy-on-write of the shared partial block
       const int fresh = take_block();
       const size_t rows = static_cast<size_t>(seq.length % block_size_);
-      const size_t bytes = rows * static_cast<size_t>(kv_dim_) * sizeof(float);
-      const int64_t src = static_cast<int64_t>(old) * block_size_ * kv_dim_;
-      const int64_t dst = static_cast<int64_t>(fresh) * block_size_ * kv_dim_;
+      const size_t bytes = rows * static_cast<size_t>(kv_dim_) * elem_bytes_;
+      const size_t block_bytes = static_cast<size_t>(block_size_) * static_cast<size_t>(kv_dim_) * elem_bytes_;
+      const size_t src = static_cast<size_t>(old) * block_bytes;
+      const size_t dst = static_cast<size_t>(fresh) * block_bytes;
       for (int l = 0; l < n_layers_; ++l) {
         std::memcpy(k_[static_cast<size_t>(l)] + dst, k_[static_cast<size_t>(l)] + src, bytes);
         std::memcpy(v_[static_cast<size_t>(l)] + dst, v_[static_cast<size_t>(l)] + src, bytes);

@@ -4,7 +4,7 @@
 // one pool, a prompt's blocks can be shared by many continuations (reference counts), and a
 // finished sequence returns its blocks at once.
 //
-// Memory: per layer, K and V are each one array [n_blocks * block_size, kv_dim] of float;
+// Memory: per layer, K and V are each one array [n_blocks * block_size, kv_dim] of F32 or F16;
 // logical position j of a sequence lives in row table[j / block_size] * block_size + j % block_size.
 // The pool is allocated once and never grows; pages are only touched when a block is used.
 #pragma once
@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <memory>
 #include <vector>
+
+#include "core/dtype.h"
 
 namespace wick {
 
@@ -23,7 +25,8 @@ struct SequenceBlocks {
 
 class KvCache {
  public:
-  KvCache(int n_layers, int64_t kv_dim, int block_size, int n_blocks);
+  // dtype: F32, or F16 (half the memory; keys and values rounded to half precision).
+  KvCache(int n_layers, int64_t kv_dim, int block_size, int n_blocks, DType dtype = DType::F32);
 
   int block_size() const { return block_size_; }
   int n_blocks() const { return n_blocks_; }
@@ -32,8 +35,9 @@ class KvCache {
   int refcount(int block) const { return refs_[static_cast<size_t>(block)]; }
   int64_t kv_dim() const { return kv_dim_; }
 
-  float* k(int layer) { return k_[static_cast<size_t>(layer)]; }  // [n_blocks * block_size, kv_dim]
-  float* v(int layer) { return v_[static_cast<size_t>(layer)]; }
+  DType dtype() const { return dtype_; }
+  void* k(int layer) { return k_[static_cast<size_t>(layer)]; }  // [n_blocks * block_size, kv_dim] of dtype()
+  void* v(int layer) { return v_[static_cast<size_t>(layer)]; }
 
   // Makes room for positions seq.length .. new_length-1: appends fresh blocks, and first gives
   // the sequence its own copy of a partially filled last block that other sequences share
@@ -59,8 +63,10 @@ class KvCache {
   int64_t kv_dim_;
   int block_size_;
   int n_blocks_;
-  std::unique_ptr<float[]> storage_;  // uninitialized: untouched pages cost no memory
-  std::vector<float*> k_, v_;
+  DType dtype_;
+  size_t elem_bytes_;
+  std::unique_ptr<uint8_t[]> storage_;  // uninitialized: untouched pages cost no memory
+  std::vector<uint8_t*> k_, v_;
   std::vector<int32_t> refs_;
   std::vector<int32_t> free_;  // a stack of free block ids
 };

@@ -75,6 +75,7 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
     eo.max_batch_tokens = std::min(opts.batch_tokens, std::max(ctx, 1));
     eo.max_logits_rows = opts.all_logits ? eo.max_batch_tokens : 1;
     eo.kv_cache_tokens = ctx;
+    eo.kv_dtype = opts.kv_dtype;
     auto engine = Engine::create(model, eo);
     if (!engine) throw engine.error();
     auto impl = std::make_unique<Impl>();

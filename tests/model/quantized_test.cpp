@@ -201,3 +201,43 @@ TEST(Gguf, QuantizeCommandErrors) {
 
 }  // namespace
 }  // namespace wick::test
+
+namespace wick::test {
+namespace {
+
+// A KV cache stored in F16 changes the logits only by half-precision rounding of keys/values.
+TEST(KvCache, F16StorageStaysCloseToF32) {
+  WICK_REQUIRE_TESTDATA();
+  auto m = Model::load(testdata_dir() + "/models/tinystories-656k");
+  ASSERT_TRUE(m);
+  auto ids = m.value()->tokenizer().encode(kStory, {true, true});
+  ASSERT_TRUE(ids);
+  const int vocab = m.value()->config().vocab_size;
+  SessionOptions so;
+  so.all_logits = true;
+  so.batch_tokens = 8;  // prefill in chunks: later chunks read the F16 keys written by earlier ones
+  auto f32 = Session::create(m.value(), so);
+  so.kv_dtype = "f16";
+  auto f16 = Session::create(m.value(), so);
+  ASSERT_TRUE(f32 && f16);
+  // all_logits with chunks keeps only the last chunk's logits: compare those, then decode.
+  auto a = f32.value()->append(ids.value());
+  auto b = f16.value()->append(ids.value());
+  ASSERT_TRUE(a && b);
+  const int last = static_cast<int>(ids->size() % 8 == 0 ? 8 : ids->size() % 8);
+  std::vector<float> la(a.value(), a.value() + last * vocab), lb(b.value(), b.value() + last * vocab);
+  const Quality q = compare(la, lb, vocab);
+  float max_diff = 0;
+  for (size_t i = 0; i < la.size(); ++i) max_diff = std::max(max_diff, std::fabs(la[i] - lb[i]));
+  std::printf("[kv f16] TinyStories: max |logit diff| %.2e, top-1 agreement %.0f%%, mean KL %.2e\n", max_diff, 100 * q.top1, q.kl);
+  EXPECT_GT(max_diff, 0.0f) << "F16 storage should round something";
+  EXPECT_LT(max_diff, 0.05f);
+  EXPECT_EQ(q.top1, 1.0);
+  so.kv_dtype = "bf16";
+  auto bad = Session::create(m.value(), so);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(std::string(bad.error().what()).find("kv_dtype must be"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace wick::test

@@ -203,6 +203,41 @@ TEST_P(IsaTest, AttentionMatchesReferenceWithGqaAndWindow) {
   }
 }
 
+// A KV cache stored in F16: the CPU backend's stores round exactly as the reference's, and its
+// attention over half-precision keys/values matches the reference's (which widens each value).
+TEST_P(IsaTest, F16KvCacheMatchesReference) {
+  auto cpu = make_cpu_backend_for_isa(2, GetParam());
+  auto ref = make_reference_backend();
+  std::mt19937 rng(6);
+  const int heads = 4, kvh = 2, hd = 24, kvd = kvh * hd, ctx = 37, n = 5;  // hd 24: vector body + scalar tail
+  cpu->reserve(64, ctx, 64);
+  auto k = random_vec(ctx * kvd, rng), v = random_vec(ctx * kvd, rng), q = random_vec(n * heads * hd, rng);
+  std::vector<int64_t> rows(ctx);
+  for (int j = 0; j < ctx; ++j) rows[static_cast<size_t>(j)] = j;
+  std::vector<uint16_t> k16(k.size()), v16(v.size()), k16_ref(k.size()), v16_ref(v.size());
+  cpu->scatter_rows(k16.data(), DType::F16, rows.data(), k.data(), ctx, kvd);
+  cpu->scatter_rows(v16.data(), DType::F16, rows.data(), v.data(), ctx, kvd);
+  ref->scatter_rows(k16_ref.data(), DType::F16, rows.data(), k.data(), ctx, kvd);
+  ref->scatter_rows(v16_ref.data(), DType::F16, rows.data(), v.data(), ctx, kvd);
+  EXPECT_EQ(k16, k16_ref);
+  EXPECT_EQ(v16, v16_ref);
+  std::vector<int32_t> positions(n);
+  for (int t = 0; t < n; ++t) positions[static_cast<size_t>(t)] = ctx - n + t;
+  const int32_t one_block[] = {0};
+  std::vector<const int32_t*> tables(n, one_block);
+  for (int window : {0, 7}) {
+    std::vector<float> o1(q.size()), o2(q.size()), o32(q.size());
+    AttentionArgs a{o1.data(), q.data(), k16.data(), v16.data(), n, positions.data(), tables.data(), ctx, heads, kvh, hd, window, 0.2f, DType::F16};
+    cpu->attention(a);
+    a.out = o2.data();
+    ref->attention(a);
+    expect_close(o1, o2, 1e-5, "f16 attention window " + std::to_string(window));
+    // And within half-precision rounding of the F32 cache.
+    ref->attention({o32.data(), q.data(), k.data(), v.data(), n, positions.data(), tables.data(), ctx, heads, kvh, hd, window, 0.2f});
+    expect_close(o1, o32, 2e-3, "f16 vs f32 cache");
+  }
+}
+
 // Two sequences in one batch over a shuffled block pool give what each gives alone over a
 // contiguous cache (the paged layout changes where rows live, not what is computed).
 TEST_P(IsaTest, PagedAttentionEqualsContiguous) {
@@ -219,7 +254,7 @@ TEST_P(IsaTest, PagedAttentionEqualsContiguous) {
   auto place = [&](const std::vector<int32_t>& table, const std::vector<float>& src, std::vector<float>& pool, int len) {
     std::vector<int64_t> rows;
     for (int j = 0; j < len; ++j) rows.push_back(static_cast<int64_t>(table[static_cast<size_t>(j / B)]) * B + j % B);
-    cpu->scatter_rows(pool.data(), rows.data(), src.data(), len, kvd);
+    cpu->scatter_rows(pool.data(), DType::F32, rows.data(), src.data(), len, kvd);
   };
   place(table_a, ka, kpool, len_a);
   place(table_a, va, vpool, len_a);

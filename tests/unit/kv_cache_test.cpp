@@ -17,7 +17,7 @@ TEST(KvCache, ReserveForkCopyOnWriteAndRelease) {
   EXPECT_EQ(kv.used_blocks(), 2);
   for (int l = 0; l < 2; ++l)
     for (int p = 0; p < 6; ++p)
-      for (int c = 0; c < 3; ++c) kv.k(l)[kv.row(a, p) * 3 + c] = static_cast<float>(100 * l + 10 * p + c);
+      for (int c = 0; c < 3; ++c) static_cast<float*>(kv.k(l))[kv.row(a, p) * 3 + c] = static_cast<float>(100 * l + 10 * p + c);
 
   SequenceBlocks b;
   kv.fork(a, b);
@@ -31,7 +31,10 @@ TEST(KvCache, ReserveForkCopyOnWriteAndRelease) {
   EXPECT_EQ(kv.refcount(a.table[1]), 1);
   for (int l = 0; l < 2; ++l)
     for (int p = 4; p < 6; ++p)
-      for (int c = 0; c < 3; ++c) EXPECT_EQ(kv.k(l)[kv.row(b, p) * 3 + c], kv.k(l)[kv.row(a, p) * 3 + c]) << "copied rows";
+      for (int c = 0; c < 3; ++c) {
+        const float* k = static_cast<const float*>(kv.k(l));
+        EXPECT_EQ(k[kv.row(b, p) * 3 + c], k[kv.row(a, p) * 3 + c]) << "copied rows";
+      }
   // a is now the only owner of its partial block: it writes in place.
   EXPECT_EQ(kv.blocks_needed(a, 8), 0);
   kv.reserve(a, 8);

@@ -152,8 +152,14 @@ class CpuBackend final : public Backend {
       const int64_t kv_off = static_cast<int64_t>(h / group) * a.head_dim;
       float* p = score_scratch_.data() + static_cast<size_t>(thread) * max_ctx_;
       float mx = -INFINITY;
+      const bool f16 = a.kv_dtype == DType::F16;
+      const auto* k32 = static_cast<const float*>(a.k_cache);
+      const auto* k16 = static_cast<const uint16_t*>(a.k_cache);
+      const auto* v32 = static_cast<const float*>(a.v_cache);
+      const auto* v16 = static_cast<const uint16_t*>(a.v_cache);
       for (int j = lo; j <= pos; ++j) {
-        const float s = k_.dot(q, a.k_cache + row(j) + kv_off, a.head_dim) * a.scale;
+        const int64_t at = row(j) + kv_off;
+        const float s = (f16 ? k_.dot_f16(q, k16 + at, a.head_dim) : k_.dot(q, k32 + at, a.head_dim)) * a.scale;
         p[j - lo] = s;
         mx = std::max(mx, s);
       }
@@ -162,12 +168,19 @@ class CpuBackend final : public Backend {
       float* o = a.out + t * q_stride + h * a.head_dim;
       std::fill(o, o + a.head_dim, 0.0f);
       const float inv = 1.0f / sum;
-      for (int j = lo; j <= pos; ++j) k_.axpy(o, p[j - lo] * inv, a.v_cache + row(j) + kv_off, a.head_dim);
+      for (int j = lo; j <= pos; ++j) {
+        const int64_t at = row(j) + kv_off;
+        if (f16) k_.axpy_f16(o, p[j - lo] * inv, v16 + at, a.head_dim);
+        else k_.axpy(o, p[j - lo] * inv, v32 + at, a.head_dim);
+      }
     });
   }
 
-  void scatter_rows(float* dst, const int64_t* rows, const float* src, int n, int64_t width) override {
-    for (int t = 0; t < n; ++t) std::memcpy(dst + rows[t] * width, src + t * width, static_cast<size_t>(width) * sizeof(float));
+  void scatter_rows(void* dst, DType dt, const int64_t* rows, const float* src, int n, int64_t width) override {
+    for (int t = 0; t < n; ++t) {
+      if (dt == DType::F16) k_.f32_to_f16(src + t * width, static_cast<uint16_t*>(dst) + rows[t] * width, width);
+      else std::memcpy(static_cast<float*>(dst) + rows[t] * width, src + t * width, static_cast<size_t>(width) * sizeof(float));
+    }
   }
 
   void gather_rows(float* dst, const float* src, const int32_t* rows, int n, int64_t width) override {

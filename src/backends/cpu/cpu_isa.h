@@ -27,6 +27,11 @@ struct CpuKernels {
   float (*dot)(const float* a, const float* b, int64_t n);
   // y += a * x
   void (*axpy)(float* y, float a, const float* x, int64_t n);
+  // F16 rows (a KV cache stored in half precision): dot(a, b) and y += a * x.
+  float (*dot_f16)(const float* a, const uint16_t* b, int64_t n);
+  void (*axpy_f16)(float* y, float a, const uint16_t* x, int64_t n);
+  // Float to F16, rounding to nearest even (the KV cache's stores).
+  void (*f32_to_f16)(const float* src, uint16_t* dst, int64_t n);
   // Converts a row of F16 / BF16 to float.
   void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n);
   void (*bf16_to_f32)(const uint16_t* src, float* dst, int64_t n);

@@ -89,9 +89,9 @@ class ReferenceBackend final : public Backend {
         p.assign(static_cast<size_t>(pos - lo + 1), 0.0);
         double mx = -INFINITY;
         for (int j = lo; j <= pos; ++j) {
-          const float* k = a.k_cache + row(j) * kv_stride + kvh * a.head_dim;
+          const int64_t k = row(j) * kv_stride + kvh * a.head_dim;
           double s = 0;
-          for (int i = 0; i < a.head_dim; ++i) s += static_cast<double>(q[i]) * k[i];
+          for (int i = 0; i < a.head_dim; ++i) s += static_cast<double>(q[i]) * cache_value(a.k_cache, a.kv_dtype, k + i);
           s *= a.scale;
           p[static_cast<size_t>(j - lo)] = s;
           mx = std::max(mx, s);
@@ -101,16 +101,26 @@ class ReferenceBackend final : public Backend {
         float* o = a.out + t * q_stride + h * a.head_dim;
         for (int i = 0; i < a.head_dim; ++i) {
           double acc = 0;
-          for (int j = lo; j <= pos; ++j) acc += p[static_cast<size_t>(j - lo)] * a.v_cache[row(j) * kv_stride + kvh * a.head_dim + i];
+          for (int j = lo; j <= pos; ++j)
+            acc += p[static_cast<size_t>(j - lo)] * cache_value(a.v_cache, a.kv_dtype, row(j) * kv_stride + kvh * a.head_dim + i);
           o[i] = static_cast<float>(acc / sum);
         }
       }
     }
   }
 
-  void scatter_rows(float* dst, const int64_t* rows, const float* src, int n, int64_t width) override {
+  static double cache_value(const void* cache, DType dt, int64_t i) {
+    if (dt == DType::F16) return f16_to_f32(static_cast<const uint16_t*>(cache)[i]);
+    return static_cast<const float*>(cache)[i];
+  }
+
+  void scatter_rows(void* dst, DType dt, const int64_t* rows, const float* src, int n, int64_t width) override {
     for (int t = 0; t < n; ++t)
-      for (int64_t c = 0; c < width; ++c) dst[rows[t] * width + c] = src[t * width + c];
+      for (int64_t c = 0; c < width; ++c) {
+        const float v = src[t * width + c];
+        if (dt == DType::F16) static_cast<uint16_t*>(dst)[rows[t] * width + c] = f32_to_f16(v);
+        else static_cast<float*>(dst)[rows[t] * width + c] = v;
+      }
   }
 
   void gather_rows(float* dst, const float* src, const int32_t* rows, int n, int64_t width) override {

@@ -14,7 +14,7 @@
 namespace wick {
 namespace {
 
-constexpr int64_t kRowBlock = 16;  // weight rows per matmul task (converted once, reused for every token)
+constexpr int64_t kRowBlock = 64;  // weight rows per matmul task (converted once, reused for every token)
 
 class CpuBackend final : public Backend {
  public:

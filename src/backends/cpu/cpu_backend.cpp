@@ -147,32 +147,13 @@ class CpuBackend final : public Backend {
       const int pos = a.positions[t];
       const int lo = a.window > 0 ? std::max(0, pos - a.window + 1) : 0;
       const int32_t* table = a.block_tables[t];
-      auto row = [&](int j) { return (static_cast<int64_t>(table[j / B]) * B + j % B) * kv_stride; };
       const float* q = a.q + t * q_stride + h * a.head_dim;
-      const int64_t kv_off = static_cast<int64_t>(h / group) * a.head_dim;
-      float* p = score_scratch_.data() + static_cast<size_t>(thread) * max_ctx_;
-      float mx = -INFINITY;
-      const bool f16 = a.kv_dtype == DType::F16;
-      const auto* k32 = static_cast<const float*>(a.k_cache);
-      const auto* k16 = static_cast<const uint16_t*>(a.k_cache);
-      const auto* v32 = static_cast<const float*>(a.v_cache);
-      const auto* v16 = static_cast<const uint16_t*>(a.v_cache);
-      for (int j = lo; j <= pos; ++j) {
-        const int64_t at = row(j) + kv_off;
-        const float s = (f16 ? k_.dot_f16(q, k16 + at, a.head_dim) : k_.dot(q, k32 + at, a.head_dim)) * a.scale;
-        p[j - lo] = s;
-        mx = std::max(mx, s);
-      }
-      float sum = 0;
-      for (int j = 0; j <= pos - lo; ++j) sum += (p[j] = std::exp(p[j] - mx));
-      float* o = a.out + t * q_stride + h * a.head_dim;
-      std::fill(o, o + a.head_dim, 0.0f);
-      const float inv = 1.0f / sum;
-      for (int j = lo; j <= pos; ++j) {
-        const int64_t at = row(j) + kv_off;
-        if (f16) k_.axpy_f16(o, p[j - lo] * inv, v16 + at, a.head_dim);
-        else k_.axpy(o, p[j - lo] * inv, v32 + at, a.head_dim);
-      }
+      const int64_t kv_off = static_cast<int64_t>(h / group) * a.head_dim;  // this head's KV head within a row
+      const size_t elem = a.kv_dtype == DType::F16 ? 2 : 4;
+      const auto* k = static_cast<const uint8_t*>(a.k_cache) + kv_off * static_cast<int64_t>(elem);
+      const auto* v = static_cast<const uint8_t*>(a.v_cache) + kv_off * static_cast<int64_t>(elem);
+      float* scores = score_scratch_.data() + static_cast<size_t>(thread) * max_ctx_;
+      k_.attend(q, k, v, a.kv_dtype, table, B, kv_stride, lo, pos, a.head_dim, a.scale, scores, a.out + t * q_stride + h * a.head_dim);
     });
   }
 

@@ -32,6 +32,11 @@ struct CpuKernels {
   void (*axpy_f16)(float* y, float a, const uint16_t* x, int64_t n);
   // Float to F16, rounding to nearest even (the KV cache's stores).
   void (*f32_to_f16)(const float* src, uint16_t* dst, int64_t n);
+  // One query head's attention over positions lo..pos of its sequence: k/v hold kv_dtype rows
+  // kv_stride elements apart, already offset to the head's KV head; position j is in row
+  // table[j / block_size] * block_size + j % block_size. scores: scratch of pos - lo + 1 floats.
+  void (*attend)(const float* q, const void* k, const void* v, DType kv_dtype, const int32_t* table, int block_size, int64_t kv_stride,
+                 int lo, int pos, int head_dim, float scale, float* scores, float* out);
   // Converts a row of F16 / BF16 to float.
   void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n);
   void (*bf16_to_f32)(const uint16_t* src, float* dst, int64_t n);

@@ -57,7 +57,7 @@ TEST_P(KernelTest, MatmulMatchesReferenceAndIsBatchInvariant) {
   auto cpu = make_cpu_backend_for_isa(3, isa);
   auto ref = make_reference_backend();
   std::mt19937 rng(1);
-  for (auto [rows, cols, n] : {std::tuple{37, 70, 1}, std::tuple{64, 128, 5}, std::tuple{5, 3, 2}, std::tuple{130, 33, 17}}) {
+  for (auto [rows, cols, n] : {std::tuple{37, 70, 1}, std::tuple{64, 128, 5}, std::tuple{5, 3, 2}, std::tuple{130, 33, 17}, std::tuple{37, 1100, 9}}) {
     cpu->reserve(cols, 16, 64);
     auto w = random_tensor(dt, rows, cols, rng);
     auto b = random_tensor(dt, 1, rows, rng);

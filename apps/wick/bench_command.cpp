@@ -10,6 +10,8 @@
 #include <random>
 
 #include "backends/cpu/memory_bandwidth.h"
+#include "wick/embedder.h"
+#include "wick/generator.h"
 
 namespace wick::cli {
 namespace {
@@ -22,6 +24,7 @@ struct Stat {
 };
 Stat stat(const std::vector<double>& v) {
   Stat s;
+  if (v.empty()) return s;
   for (double x : v) s.mean += x;
   s.mean /= static_cast<double>(v.size());
   for (double x : v) s.stdev += (x - s.mean) * (x - s.mean);
@@ -47,6 +50,7 @@ CLI::App* BenchCommand::add(CLI::App& app) {
   c->add_option("--dtype", dtype, "convert the weights at load: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k");
   c->add_option("--kv-type", kv_dtype, "KV cache storage: f32 or f16");
   c->add_flag("--no-bandwidth", no_bandwidth, "skip the memory bandwidth measurement");
+  c->add_option("--candidates", candidates, "policy: candidates per call (0 skips candidates/s and embeddings/s)");
   c->add_flag("--json", json, "print one JSON object");
   return c;
 }
@@ -92,6 +96,46 @@ int BenchCommand::run() const {
     ttft.push_back(prefill);  // the prompt's forward pass; sampling the first token adds microseconds
   }
   if (tty) std::fprintf(stderr, "\r\033[K");
+  // The policy workload: `candidates` continuations of 16 tokens from one 64-token prompt (one
+  // prefill, forked sequences decoded as a batch), and embeddings of 8 texts of ~64 tokens.
+  std::vector<double> cand_rate, embed_rate;
+  if (candidates > 0) {
+    EngineOptions eo;
+    eo.n_threads = threads;
+    eo.kv_dtype = kv_dtype;
+    eo.context_length = std::min(model->config().max_context(), 128);
+    auto gen_engine = Generator::create(model, eo);
+    auto emb_engine = Embedder::create(model, eo);
+    if (!gen_engine) return fail(gen_engine.error());
+    if (!emb_engine) return fail(emb_engine.error());
+    const std::vector<int> policy_prompt(prompt_ids.begin(), prompt_ids.begin() + std::min<size_t>(prompt_ids.size(), 64));
+    GenerateParams gp;
+    gp.max_new_tokens = 16;
+    gp.ignore_eos = true;
+    std::vector<std::string> texts;
+    for (int i = 0; i < 8; ++i) {
+      std::string t = "Text " + std::to_string(i) + ":";
+      while (t.size() < 240) t += " the quick brown fox jumps over the lazy dog";
+      texts.push_back(t);
+    }
+    for (int r = -1; r < repeat; ++r) {
+      if (tty) std::fprintf(stderr, "\rbench: policy %d/%d ...", r + 1, repeat);
+      gp.sampling.seed = static_cast<uint64_t>(r + 2);
+      auto t0 = Clock::now();
+      auto c = gen_engine.value()->generate_candidates_from_tokens(policy_prompt, candidates, gp);
+      if (!c) return fail(c.error());
+      const double tc = since(t0);
+      t0 = Clock::now();
+      auto e = emb_engine.value()->encode(texts);
+      if (!e) return fail(e.error());
+      const double te = since(t0);
+      if (r < 0) continue;
+      cand_rate.push_back(candidates / tc);
+      embed_rate.push_back(static_cast<double>(texts.size()) / te);
+    }
+    if (tty) std::fprintf(stderr, "\r\033[K");
+  }
+  const Stat scand = stat(cand_rate), sembed = stat(embed_rate);
   const double rss = peak_rss_bytes();  // before the bandwidth test's buffer
   BandwidthResult bw;
   if (!no_bandwidth) {
@@ -113,7 +157,8 @@ int BenchCommand::run() const {
                        {"ttft_seconds", sttft.mean}, {"peak_rss_bytes", rss},
                        {"weight_bytes_per_token", info.bytes_read_per_token},
                        {"decode_bytes_per_second", achieved}, {"memory_bandwidth_bytes_per_second", bw.bytes_per_second},
-                       {"bandwidth_fraction", fraction}})
+                       {"bandwidth_fraction", fraction}, {"candidates_per_call", candidates},
+                       {"candidates_per_second", scand.mean}, {"embeddings_per_second", sembed.mean}})
               << "\n";
     return 0;
   }
@@ -121,6 +166,10 @@ int BenchCommand::run() const {
   std::printf("pp%-5d      %9.2f ± %.2f tokens/s\n", prompt, spp.mean, spp.stdev);
   std::printf("tg%-5d      %9.2f ± %.2f tokens/s\n", gen, stg.mean, stg.stdev);
   std::printf("ttft         %9.1f ms (prompt of %d tokens)\n", sttft.mean * 1e3, prompt);
+  if (candidates > 0) {
+    std::printf("candidates   %9.2f ± %.2f candidates/s (%d per call, 16 tokens each, 64-token prompt)\n", scand.mean, scand.stdev, candidates);
+    std::printf("embeddings   %9.2f ± %.2f texts/s (8 texts of ~64 tokens, mean pooling)\n", sembed.mean, sembed.stdev);
+  }
   std::printf("peak RSS     %s\n", human_bytes(rss).c_str());
   std::printf("weights/tok  %s\n", human_bytes(static_cast<double>(info.bytes_read_per_token)).c_str());
   if (bw.bytes_per_second > 0)

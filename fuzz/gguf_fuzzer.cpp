@@ -10,6 +10,9 @@
 #include "tokenizer/tokenizer_impl.h"
 #include "wick/error.h"
 
+// Reads land here so the compiler cannot drop them.
+static volatile uint8_t g_sink = 0;
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::unique_ptr<wick::GgufFile> file;
   try {
@@ -26,10 +29,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     auto m = wick::load_gguf_model(std::move(file));
     // Touch every bound weight's bytes: a view that passed validation must lie in the file.
-    volatile uint8_t sink = 0;
     for (const auto& L : m->weights.layers)
       for (const wick::Tensor* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
-        if (!t->empty()) sink ^= static_cast<const uint8_t*>(t->data)[t->nbytes() - 1];
+        if (!t->empty()) g_sink ^= static_cast<const uint8_t*>(t->data)[t->nbytes() - 1];
   } catch (const wick::Error&) {
   }
   return 0;

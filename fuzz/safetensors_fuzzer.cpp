@@ -7,12 +7,14 @@
 #include "formats/safetensors.h"
 #include "wick/error.h"
 
+// Reads land here so the compiler cannot drop them.
+static volatile uint8_t g_sink = 0;
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     wick::SafetensorsFile f(std::vector<uint8_t>(data, data + size), "fuzz.safetensors");
-    volatile uint8_t sink = 0;
     for (const auto& [name, t] : f.tensors())
-      if (t.nbytes() > 0) sink ^= static_cast<const uint8_t*>(t.data)[t.nbytes() - 1];
+      if (t.nbytes() > 0) g_sink ^= static_cast<const uint8_t*>(t.data)[t.nbytes() - 1];
   } catch (const wick::Error&) {
   }
   return 0;

@@ -30,6 +30,7 @@ void parse_common_config(const JsonFields& f, ModelConfig& cfg) {
   cfg.hidden_size = f.positive_int("hidden_size");
   cfg.intermediate_size = f.positive_int("intermediate_size");
   cfg.num_layers = f.positive_int("num_hidden_layers");
+  if (cfg.num_layers > 65536) f.fail("num_hidden_layers " + std::to_string(cfg.num_layers) + " is absurd");
   cfg.num_heads = f.positive_int("num_attention_heads");
   cfg.num_kv_heads = f.has("num_key_value_heads") ? f.positive_int("num_key_value_heads") : cfg.num_heads;
   if (cfg.num_heads % cfg.num_kv_heads != 0)

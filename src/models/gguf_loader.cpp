@@ -67,6 +67,11 @@ ModelConfig read_gguf_config(const GgufFile& g, const ArchSpec** arch_out) {
   cfg.architecture = arch.architectures[0];
   cfg.hidden_size = r.positive("embedding_length");
   cfg.num_layers = r.positive("block_count");
+  // Every layer stores tensors: more layers than the file has tensors is corrupt (and must fail
+  // before anything is sized by it).
+  if (static_cast<size_t>(cfg.num_layers) > g.tensors().size())
+    r.fail(r.key("block_count"), "= " + std::to_string(cfg.num_layers) + " asks for more layers than the " + std::to_string(g.tensors().size()) +
+                                     " tensors the file holds");
   cfg.intermediate_size = r.positive("feed_forward_length");
   cfg.num_heads = r.positive("attention.head_count");
   cfg.num_kv_heads = r.int_opt("attention.head_count_kv") ? r.positive("attention.head_count_kv") : cfg.num_heads;
@@ -155,7 +160,7 @@ std::unique_ptr<LoadedModel> load_gguf_model(std::unique_ptr<GgufFile> file) {
                          t.data = g.tensor_data(*info);
                          return f;
                        },
-                       g.name(), "GGUF metadata", true});
+                       g.name(), "GGUF metadata", true, g.tensors().size()});
   if (m->arch->gguf_permutes_qk) {
     const ModelConfig& c = m->config;
     for (LayerWeights& L : m->weights.layers) {

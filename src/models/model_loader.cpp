@@ -53,12 +53,17 @@ std::unique_ptr<LoadedModel> load_hf_model(const std::string& dir) {
   const WeightFiles& files = *m->files;
   resolve_weights(*m, {[](const WeightSpec& s) { return s.hf_name; },
                        [&files](const std::string& name) { return files.find(name); }, files.describe(), "config.json",
-                       false});
+                       false, files.tensor_count()});
   return m;
 }
 
 void resolve_weights(LoadedModel& m, const WeightSource& src) {
   const ModelConfig& cfg = m.config;
+  // Every layer stores at least one tensor: a layer count beyond the file's tensors is corrupt,
+  // and expanding the table for it first would take time and memory for nothing (found by fuzzing).
+  if (static_cast<size_t>(cfg.num_layers) > src.tensor_count)
+    throw Error(ErrorCode::kCorruptFile, src.description + ": " + src.config_name + " asks for " + std::to_string(cfg.num_layers) +
+                                             " layers but the weights hold only " + std::to_string(src.tensor_count) + " tensors");
   // Expand the table (per-layer patterns) and look every tensor up.
   struct Entry { WeightSpec spec; std::string stored; FoundTensor found; };
   std::vector<Entry> entries;

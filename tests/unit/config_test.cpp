@@ -105,6 +105,10 @@ TEST(ModelLoading, MalformedAndIncompleteConfig) {
   cfg["hidden_act"] = "gelu";
   write_file(d.file("config.json"), cfg.dump());
   EXPECT_NE(load_error(d).find("gelu"), std::string::npos);
+  cfg = tiny_config();
+  cfg["num_hidden_layers"] = 1 << 30;  // must fail before anything is sized by it
+  write_file(d.file("config.json"), cfg.dump());
+  EXPECT_NE(load_error(d).find("num_hidden_layers 1073741824 is absurd"), std::string::npos) << load_error(d);
 }
 
 TEST(ModelLoading, MissingFiles) {

@@ -337,6 +337,7 @@ struct TinyGguf {
   uint32_t matrix_type = 8;  // Q8_0
   std::string skip_tensor, skip_key;
   uint64_t wrong_rows = 0;  // attn_q rows, when nonzero
+  uint32_t claimed_layers = 0;  // block_count in the metadata, when nonzero
 
   void write(const std::string& path) const {
     GgufWriter w;
@@ -346,7 +347,7 @@ struct TinyGguf {
     w.set_string("general.architecture", arch);
     u32(arch + ".context_length", 128);
     u32(arch + ".embedding_length", hidden);
-    u32(arch + ".block_count", layers);
+    u32(arch + ".block_count", claimed_layers ? claimed_layers : layers);
     u32(arch + ".feed_forward_length", ffn);
     u32(arch + ".attention.head_count", heads);
     u32(arch + ".attention.head_count_kv", kv_heads);
@@ -449,6 +450,10 @@ TEST(GgufModel, ClearErrors) {
   TinyGguf gqa;
   gqa.kv_heads = 3;
   EXPECT_NE(load_error(gqa).find("not a multiple of head_count_kv"), std::string::npos) << load_error(gqa);
+  // A huge layer count fails at once, before anything is expanded for it (found by fuzzing).
+  TinyGguf deep;
+  deep.claimed_layers = 1u << 30;
+  EXPECT_NE(load_error(deep).find("block_count = 1073741824 asks for more layers than the 12 tensors the file holds"), std::string::npos) << load_error(deep);
   TinyGguf arch;
   arch.arch = "gemma";
   EXPECT_NE(load_error(arch).find("general.architecture \"gemma\" is not supported"), std::string::npos) << load_error(arch);

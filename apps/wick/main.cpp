@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -58,7 +59,9 @@ int run_inspect(const std::string& dir, bool as_json) {
 }
 
 std::shared_ptr<wick::Tokenizer> tokenizer_from(const std::string& dir, const std::string& file, int* rc) {
-  auto t = !file.empty() ? wick::Tokenizer::from_file(file) : wick::Tokenizer::from_dir(dir);
+  // -m takes a model directory or a GGUF model file (its tokenizer.ggml.* metadata).
+  const bool model_file = !dir.empty() && std::filesystem::is_regular_file(dir);
+  auto t = !file.empty() ? wick::Tokenizer::from_file(file) : model_file ? wick::Tokenizer::from_file(dir) : wick::Tokenizer::from_dir(dir);
   if (!t) {
     *rc = fail(t.error());
     return nullptr;

@@ -1,5 +1,6 @@
 // The CPU backend: a persistent thread pool and per-ISA inner loops (cpu_isa.h).
-// Correctness first; block-quantized kernels and tuned GEMM tiles come with the speed work.
+// Matrices go through the tiled kernels (float GEMM for F32/F16/BF16, integer GEMM for Q8_0/Q4_0,
+// dequantize-then-GEMM for K-quants), each task over a contiguous span of weight rows.
 #include <algorithm>
 #include <cmath>
 #include <cstring>

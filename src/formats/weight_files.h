@@ -23,8 +23,7 @@ class WeightFiles {
 
   // nullopt-like: .tensor.data == nullptr when absent.
   FoundTensor find(const std::string& name) const;
-  std::string describe() const;
-  size_t tensor_count() const { return index_.size(); }  // "model.safetensors" or "3 shards (model-0000N-of-00003...)"
+  std::string describe() const;  // "model.safetensors" or "3 shards (model-0000N-of-00003...)"
   const std::vector<std::unique_ptr<SafetensorsFile>>& files() const { return files_; }
 
  private:

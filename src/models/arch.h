@@ -34,6 +34,12 @@ struct WeightSpec {
 // The GGUF name of a tensor (see WeightSpec::gguf_name).
 std::string gguf_tensor_name(const WeightSpec& s);
 
+// llama.cpp's converter stores the q/k rows of "llama" files in its interleaved-rope order
+// (convert_hf_to_gguf.py, LlamaModel.permute): per head of hd rows, GGUF row 2i + j holds
+// transformers' row j*hd/2 + i (i < hd/2, j in {0, 1}). Copies n_rows rows of row_bytes from src
+// to dst into GGUF order (to_gguf) or back into transformers' order. Works for any row-wise dtype.
+void reorder_qk_rows(const uint8_t* src, uint8_t* dst, int64_t n_rows, uint64_t row_bytes, int n_heads, bool to_gguf);
+
 // Loaded tensors by canonical name (layer index substituted).
 using TensorMap = std::map<std::string, Tensor>;
 
@@ -73,6 +79,9 @@ std::vector<WeightSpec> decoder_common_weights(const ModelConfig& cfg);
 std::vector<WeightSpec> llama_style_weight_table(const ModelConfig& cfg);
 void bind_llama_style(const TensorMap& t, const ModelConfig& cfg, ModelWeights& w);
 std::string layer_name(const std::string& pattern, int layer);
+// The family's table for `cfg` with the per-layer patterns expanded: one spec per tensor, layer
+// numbers substituted into every name.
+std::vector<WeightSpec> expand_weight_table(const ArchSpec& arch, const ModelConfig& cfg);
 // The inverse of bind: the canonical tensor `canonical` (layer substituted) as the bound
 // weights hold it, in row order: one part, or the parts of a fused projection (attn_qkv ->
 // q, k, v; ffn_gate_up -> gate, up). Empty when the model has no such tensor.

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstring>
 #include <map>
 
 #include "models/arch.h"
@@ -34,6 +35,31 @@ const ArchSpec& find_gguf_arch(const std::string& gguf_arch, const std::string& 
     if (gguf_arch == a->gguf_arch) return *a;
   throw Error(ErrorCode::kUnsupported, file + ": general.architecture \"" + gguf_arch +
                                            "\" is not supported; supported: llama, qwen2, phi3");
+}
+
+std::vector<WeightSpec> expand_weight_table(const ArchSpec& arch, const ModelConfig& cfg) {
+  std::vector<WeightSpec> out;
+  for (const WeightSpec& s : arch.weight_table(cfg)) {
+    const int n = (s.flags & kPerLayer) ? cfg.num_layers : 1;
+    for (int l = 0; l < n; ++l) {
+      WeightSpec e = s;
+      e.canonical = layer_name(s.canonical, l);
+      e.hf_name = layer_name(s.hf_name, l);
+      if (!e.gguf_name.empty()) e.gguf_name = layer_name(s.gguf_name, l);
+      out.push_back(std::move(e));
+    }
+  }
+  return out;
+}
+
+void reorder_qk_rows(const uint8_t* src, uint8_t* dst, int64_t n_rows, uint64_t row_bytes, int n_heads, bool to_gguf) {
+  const int64_t hd = n_rows / n_heads, half = hd / 2;
+  for (int64_t h = 0; h < n_heads; ++h)
+    for (int64_t i = 0; i < half; ++i)
+      for (int64_t j = 0; j < 2; ++j) {
+        const uint64_t gguf = static_cast<uint64_t>(h * hd + 2 * i + j), hf = static_cast<uint64_t>(h * hd + j * half + i);
+        std::memcpy(dst + (to_gguf ? gguf : hf) * row_bytes, src + (to_gguf ? hf : gguf) * row_bytes, row_bytes);
+      }
 }
 
 std::string gguf_tensor_name(const WeightSpec& s) {

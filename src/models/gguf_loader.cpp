@@ -35,21 +35,15 @@ struct MetadataReader {
   }
 };
 
-// Rows of a [n_heads * head_dim, cols] projection: GGUF row h*hd + 2i + j holds transformers'
-// row h*hd + j*hd/2 + i (i < hd/2, j in {0, 1}). Works for any row-wise dtype.
+// A q/k projection (or its bias) of a "llama" file in transformers' row order, copied into
+// m.owned (see reorder_qk_rows).
 Tensor unpermute_rows(const Tensor& t, int n_heads, LoadedModel& m) {
   if (t.empty()) return t;
   // A bias is a column of one-element rows.
   const int64_t n_rows = t.ndim == 2 ? t.rows() : t.cols();
-  const int64_t hd = n_rows / n_heads, half = hd / 2;
   const uint64_t row_bytes = t.ndim == 2 ? t.row_bytes() : dtype_row_bytes(t.dtype, 1);
   auto& buf = m.owned.emplace_back(row_bytes * static_cast<uint64_t>(n_rows));
-  const auto* src = static_cast<const uint8_t*>(t.data);
-  for (int64_t h = 0; h < n_heads; ++h)
-    for (int64_t i = 0; i < half; ++i)
-      for (int64_t j = 0; j < 2; ++j)
-        std::memcpy(buf.data() + static_cast<uint64_t>(h * hd + j * half + i) * row_bytes,
-                    src + static_cast<uint64_t>(h * hd + 2 * i + j) * row_bytes, row_bytes);
+  reorder_qk_rows(static_cast<const uint8_t*>(t.data), buf.data(), n_rows, row_bytes, n_heads, false);
   Tensor out = t;
   out.data = buf.data();
   return out;
@@ -160,7 +154,7 @@ std::unique_ptr<LoadedModel> load_gguf_model(std::unique_ptr<GgufFile> file) {
                          t.data = g.tensor_data(*info);
                          return f;
                        },
-                       g.name(), "GGUF metadata", true, g.tensors().size()});
+                       g.name(), "GGUF metadata", true});
   if (m->arch->gguf_permutes_qk) {
     const ModelConfig& c = m->config;
     for (LayerWeights& L : m->weights.layers) {

@@ -47,7 +47,6 @@ struct WeightSource {
   std::string description;   // for "missing from ..." errors
   std::string config_name;   // where the expected shapes come from ("config.json", "GGUF metadata")
   bool allow_quantized;      // block-quantized tensors accepted (GGUF) or not (safetensors)
-  size_t tensor_count;       // tensors the files hold (a config asking for more layers is corrupt)
 };
 // Expands m.arch's weight table for m.config, looks every tensor up in `src`, checks shapes and
 // dtypes, resolves tied tensors, counts parameters and binds m.weights.

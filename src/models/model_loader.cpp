@@ -53,30 +53,19 @@ std::unique_ptr<LoadedModel> load_hf_model(const std::string& dir) {
   const WeightFiles& files = *m->files;
   resolve_weights(*m, {[](const WeightSpec& s) { return s.hf_name; },
                        [&files](const std::string& name) { return files.find(name); }, files.describe(), "config.json",
-                       false, files.tensor_count()});
+                       false});
   return m;
 }
 
 void resolve_weights(LoadedModel& m, const WeightSource& src) {
   const ModelConfig& cfg = m.config;
-  // Every layer stores at least one tensor: a layer count beyond the file's tensors is corrupt,
-  // and expanding the table for it first would take time and memory for nothing (found by fuzzing).
-  if (static_cast<size_t>(cfg.num_layers) > src.tensor_count)
-    throw Error(ErrorCode::kCorruptFile, src.description + ": " + src.config_name + " asks for " + std::to_string(cfg.num_layers) +
-                                             " layers but the weights hold only " + std::to_string(src.tensor_count) + " tensors");
-  // Expand the table (per-layer patterns) and look every tensor up.
+  // Look every tensor of the expanded table up.
   struct Entry { WeightSpec spec; std::string stored; FoundTensor found; };
   std::vector<Entry> entries;
-  for (const WeightSpec& s : m.arch->weight_table(cfg)) {
-    const int n = (s.flags & kPerLayer) ? cfg.num_layers : 1;
-    for (int l = 0; l < n; ++l) {
-      WeightSpec e = s;
-      e.canonical = layer_name(s.canonical, l);
-      e.hf_name = layer_name(s.hf_name, l);
-      if (!e.gguf_name.empty()) e.gguf_name = layer_name(s.gguf_name, l);
-      const std::string stored = src.stored_name(e);
-      entries.push_back({e, stored, src.find(stored)});
-    }
+  for (WeightSpec& e : expand_weight_table(*m.arch, cfg)) {
+    std::string stored = src.stored_name(e);
+    FoundTensor found = src.find(stored);
+    entries.push_back({std::move(e), std::move(stored), found});
   }
   std::map<std::string, const Entry*> by_canonical;
   for (const auto& e : entries) by_canonical[e.spec.canonical] = &e;

@@ -72,19 +72,6 @@ struct OutTensor {
   int permute_heads = 0;  // > 0: reorder rows per head for llama.cpp's interleaved rope
 };
 
-// The rows of `t` in llama.cpp's order (gguf_loader.cpp's unpermute_rows, inverted):
-// GGUF row h*hd + 2i + j <- transformers' row h*hd + j*hd/2 + i.
-void permute_rows(std::vector<uint8_t>& bytes, int64_t rows, uint64_t row_bytes, int n_heads) {
-  std::vector<uint8_t> out(bytes.size());
-  const int64_t hd = rows / n_heads, half = hd / 2;
-  for (int64_t h = 0; h < n_heads; ++h)
-    for (int64_t i = 0; i < half; ++i)
-      for (int64_t j = 0; j < 2; ++j)
-        std::memcpy(out.data() + static_cast<uint64_t>(h * hd + 2 * i + j) * row_bytes,
-                    bytes.data() + static_cast<uint64_t>(h * hd + j * half + i) * row_bytes, row_bytes);
-  bytes.swap(out);
-}
-
 std::vector<uint8_t> tensor_bytes(const OutTensor& o) {
   std::vector<uint8_t> bytes;
   for (const Tensor& p : o.parts) {
@@ -100,7 +87,9 @@ std::vector<uint8_t> tensor_bytes(const OutTensor& o) {
   }
   if (o.permute_heads > 0) {
     const uint64_t row_bytes = o.vector ? sizeof(float) : dtype_row_bytes(o.dtype, static_cast<uint64_t>(o.cols));
-    permute_rows(bytes, o.vector ? o.cols : o.rows, row_bytes, o.permute_heads);
+    std::vector<uint8_t> gguf_order(bytes.size());
+    reorder_qk_rows(bytes.data(), gguf_order.data(), o.vector ? o.cols : o.rows, row_bytes, o.permute_heads, true);
+    bytes.swap(gguf_order);
   }
   return bytes;
 }
@@ -108,36 +97,30 @@ std::vector<uint8_t> tensor_bytes(const OutTensor& o) {
 std::vector<OutTensor> plan_tensors(const LoadedModel& m) {
   const ModelConfig& c = m.config;
   std::vector<OutTensor> out;
-  for (const WeightSpec& s : m.arch->weight_table(c)) {
-    const int n = (s.flags & kPerLayer) ? c.num_layers : 1;
-    for (int l = 0; l < n; ++l) {
-      WeightSpec e = s;
-      e.canonical = layer_name(s.canonical, l);
-      if (!e.gguf_name.empty()) e.gguf_name = layer_name(s.gguf_name, l);
-      // A tied LM head is the embedding matrix: llama.cpp ties when output.weight is absent.
-      if (e.canonical == "output" && c.tie_word_embeddings) continue;
-      OutTensor o;
-      o.name = gguf_tensor_name(e);
-      o.parts = canonical_tensor_parts(m.weights, e.canonical);
-      if (o.parts.empty()) {
-        if (s.flags & kOptional) continue;
-        throw Error(ErrorCode::kInternal, "no weights bound for " + e.canonical);
-      }
-      o.vector = o.parts[0].ndim == 1;
-      o.dtype = o.vector ? DType::F32 : o.parts[0].dtype;
-      for (const Tensor& p : o.parts) {
-        if (!o.vector && (p.dtype != o.dtype || p.cols() != o.parts[0].cols()))
-          throw Error(ErrorCode::kInternal, "the parts of " + o.name + " differ in type or width");
-        o.rows += o.vector ? 0 : p.rows();
-        o.cols = o.vector ? o.cols + p.cols() : p.cols();
-      }
-      if (m.arch->gguf_permutes_qk) {
-        const std::string tail = e.canonical.substr(e.canonical.find('.', 4) + 1);
-        if (tail == "attn_q" || tail == "attn_q.bias") o.permute_heads = c.num_heads;
-        if (tail == "attn_k" || tail == "attn_k.bias") o.permute_heads = c.num_kv_heads;
-      }
-      out.push_back(std::move(o));
+  for (const WeightSpec& e : expand_weight_table(*m.arch, c)) {
+    // A tied LM head is the embedding matrix: llama.cpp ties when output.weight is absent.
+    if (e.canonical == "output" && c.tie_word_embeddings) continue;
+    OutTensor o;
+    o.name = gguf_tensor_name(e);
+    o.parts = canonical_tensor_parts(m.weights, e.canonical);
+    if (o.parts.empty()) {
+      if (e.flags & kOptional) continue;
+      throw Error(ErrorCode::kInternal, "no weights bound for " + e.canonical);
     }
+    o.vector = o.parts[0].ndim == 1;
+    o.dtype = o.vector ? DType::F32 : o.parts[0].dtype;
+    for (const Tensor& p : o.parts) {
+      if (!o.vector && (p.dtype != o.dtype || p.cols() != o.parts[0].cols()))
+        throw Error(ErrorCode::kInternal, "the parts of " + o.name + " differ in type or width");
+      o.rows += o.vector ? 0 : p.rows();
+      o.cols = o.vector ? o.cols + p.cols() : p.cols();
+    }
+    if (m.arch->gguf_permutes_qk) {
+      const std::string tail = e.canonical.substr(e.canonical.find('.', 4) + 1);
+      if (tail == "attn_q" || tail == "attn_q.bias") o.permute_heads = c.num_heads;
+      if (tail == "attn_k" || tail == "attn_k.bias") o.permute_heads = c.num_kv_heads;
+    }
+    out.push_back(std::move(o));
   }
   return out;
 }

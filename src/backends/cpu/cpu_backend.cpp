@@ -81,11 +81,16 @@ class CpuBackend final : public Backend {
         } else {
           k_.gemm(x, cols, n, w.row_ptr(r0), w.dtype, cols, static_cast<int>(r1 - r0), cols, yb, y_stride);
         }
-        if (b)
-          for (int t = 0; t < n; ++t)
-            for (int64_t r = r0; r < r1; ++r) y[t * y_stride + r] += b[r];
+        add_bias(y, n, y_stride, b, r0, r1);
       }
     });
+  }
+
+  // y[t, r] += b[r] for the n rows of y and columns [r0, r1); nothing without a bias.
+  static void add_bias(float* y, int n, int64_t y_stride, const float* b, int64_t r0, int64_t r1) {
+    if (!b) return;
+    for (int t = 0; t < n; ++t)
+      for (int64_t r = r0; r < r1; ++r) y[t * y_stride + r] += b[r];
   }
 
   // Rows per task: about 8 tasks per thread (for balance), whole kRowBlocks, at least one.
@@ -113,9 +118,7 @@ class CpuBackend final : public Backend {
       const int64_t r0 = task * per_task, r1 = std::min(rows, r0 + per_task);
       k_.int8_gemm(w.row_ptr(r0), w.dtype, static_cast<int64_t>(w.row_bytes()), static_cast<int>(r1 - r0), act(0), act_pairs_.data(), n, cols,
                    y + r0, y_stride);
-      if (b)
-        for (int t = 0; t < n; ++t)
-          for (int64_t r = r0; r < r1; ++r) y[t * y_stride + r] += b[r];
+      add_bias(y, n, y_stride, b, r0, r1);
     });
   }
 

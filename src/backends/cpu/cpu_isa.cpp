@@ -13,6 +13,17 @@
 
 namespace wick {
 
+// Each ISA: its feature macros, a compiler target around one copy of the kernels in its own
+// namespace. The pragma is GCC's, or clang's equivalent (clang ignores GCC target pragmas).
+#define WICK_PRAGMA(...) _Pragma(#__VA_ARGS__)
+#if defined(__clang__)
+#define WICK_TARGET_BEGIN(features) WICK_PRAGMA(clang attribute push(__attribute__((target(features))), apply_to = function))
+#define WICK_TARGET_END() WICK_PRAGMA(clang attribute pop)
+#else
+#define WICK_TARGET_BEGIN(features) WICK_PRAGMA(GCC push_options) WICK_PRAGMA(GCC target(features))
+#define WICK_TARGET_END() WICK_PRAGMA(GCC pop_options)
+#endif
+
 #define WICK_ISA_F16C 0
 #define WICK_ISA_AVX2 0
 #define WICK_ISA_AVX512 0
@@ -20,18 +31,9 @@ namespace wick {
 namespace isa_baseline {
 #include "backends/cpu/cpu_kernels.inc"
 }  // namespace isa_baseline
-#undef WICK_ISA_F16C
-#undef WICK_ISA_AVX2
-#undef WICK_ISA_AVX512
-#undef WICK_ISA_VNNI
 
 #if defined(__x86_64__)
-#if defined(__clang__)  // clang ignores GCC target pragmas
-#pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c")
-#endif
+WICK_TARGET_BEGIN("avx2,fma,f16c")
 #define WICK_ISA_F16C 1
 #define WICK_ISA_AVX2 1
 #define WICK_ISA_AVX512 0
@@ -39,22 +41,9 @@ namespace isa_baseline {
 namespace isa_avx2 {
 #include "backends/cpu/cpu_kernels.inc"
 }  // namespace isa_avx2
-#undef WICK_ISA_F16C
-#undef WICK_ISA_AVX2
-#undef WICK_ISA_AVX512
-#undef WICK_ISA_VNNI
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+WICK_TARGET_END()
 
-#if defined(__clang__)  // clang ignores GCC target pragmas
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
-#endif
+WICK_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
 #define WICK_ISA_F16C 1
 #define WICK_ISA_AVX2 1
 #define WICK_ISA_AVX512 1
@@ -62,23 +51,9 @@ namespace isa_avx2 {
 namespace isa_avx512 {
 #include "backends/cpu/cpu_kernels.inc"
 }  // namespace isa_avx512
-#undef WICK_ISA_F16C
-#undef WICK_ISA_AVX2
-#undef WICK_ISA_AVX512
-#undef WICK_ISA_VNNI
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+WICK_TARGET_END()
 
-// AVX-512 with VNNI (vpdpbusd: 8-bit dot products accumulated into int32 in one instruction).
-#if defined(__clang__)  // clang ignores GCC target pragmas
-#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")
-#endif
+WICK_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")
 #define WICK_ISA_F16C 1
 #define WICK_ISA_AVX2 1
 #define WICK_ISA_AVX512 1
@@ -86,15 +61,7 @@ namespace isa_avx512 {
 namespace isa_avx512vnni {
 #include "backends/cpu/cpu_kernels.inc"
 }  // namespace isa_avx512vnni
-#undef WICK_ISA_F16C
-#undef WICK_ISA_AVX2
-#undef WICK_ISA_AVX512
-#undef WICK_ISA_VNNI
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+WICK_TARGET_END()
 #endif
 
 const char* cpu_isa_name(CpuIsa isa) {

@@ -22,14 +22,7 @@ constexpr int64_t kActPairBytes = 128;
 
 // The innermost loops, one set per ISA.
 struct CpuKernels {
-  // out[r] = dot(x, w + r * w_stride) for r < 4; n elements.
-  void (*dot4)(const float* x, const float* w, int64_t w_stride, int64_t n, float* out);
   float (*dot)(const float* a, const float* b, int64_t n);
-  // y += a * x
-  void (*axpy)(float* y, float a, const float* x, int64_t n);
-  // F16 rows (a KV cache stored in half precision): dot(a, b) and y += a * x.
-  float (*dot_f16)(const float* a, const uint16_t* b, int64_t n);
-  void (*axpy_f16)(float* y, float a, const uint16_t* x, int64_t n);
   // Float to F16, rounding to nearest even (the KV cache's stores).
   void (*f32_to_f16)(const float* src, uint16_t* dst, int64_t n);
   // One query head's attention over positions lo..pos of its sequence: k/v hold kv_dtype rows

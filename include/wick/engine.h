@@ -25,6 +25,12 @@ struct EngineOptions {
   int kv_cache_tokens = 0;    // size of the KV pool in tokens; 0: max(context_length, 4096)
   std::string kv_dtype = "f32";  // "f32", or "f16": half the KV memory and bandwidth, keys and
                                  // values rounded to half precision (logits differ slightly)
+  // Prefix caching: full KV blocks stay indexed by their token prefix after their sequence
+  // ends, and reuse_prefix() shares them with a later sequence that starts with the same
+  // tokens; they are evicted least-recently-used when the pool needs room. Keys and values do
+  // not depend on the batch they were computed in, so a reused prefix gives bit-identical
+  // results. Off by default; the scheduler turns it on.
+  bool prefix_cache = false;
 };
 
 using SequenceId = int32_t;
@@ -49,8 +55,9 @@ struct StepInput {
 struct KvCacheStats {
   int block_size = 0;
   int total_blocks = 0;
-  int used_blocks = 0;
-  int free_blocks = 0;
+  int used_blocks = 0;    // referenced by live sequences
+  int free_blocks = 0;    // available to new tokens (includes cached_blocks)
+  int cached_blocks = 0;  // prefix cache: unreferenced blocks kept for reuse, evicted first-in LRU order
 };
 
 class Engine {
@@ -68,6 +75,14 @@ class Engine {
   // Empties a sequence (its blocks are released) but keeps its id.
   void clear_sequence(SequenceId seq);
   int sequence_length(SequenceId seq) const;
+  // Prefix caching: how many leading tokens of `tokens` cached blocks hold (whole blocks, at
+  // most max_tokens), and attaching them to an empty sequence, which then continues from that
+  // length. Both return 0 without EngineOptions::prefix_cache.
+  int cached_prefix_tokens(std::span<const int> tokens, int max_tokens) const;
+  Result<int> reuse_prefix(SequenceId seq, std::span<const int> tokens, int max_tokens);
+  // Free KV blocks a step would take to grow `seq` to new_length (fresh blocks plus a
+  // copy-on-write copy of a shared partial block), for schedulers that check before stepping.
+  int blocks_needed(SequenceId seq, int new_length) const;
   int live_sequences() const;
 
   // One forward pass over all inputs (each sequence at most once). Checks everything (ids,

@@ -19,6 +19,8 @@ enum class ErrorCode {
   kUnsupported,       // unknown model_type, dtype, tokenizer component
   kShapeMismatch,     // tensor shape or dtype differs from what the config implies
   kIo,                // read / mmap failure
+  kResourceExhausted, // a queue or pool is full: retry later
+  kCancelled,         // the request was cancelled (client gone, server stopping)
   kInternal,
 };
 

@@ -10,6 +10,8 @@ const char* error_code_name(ErrorCode code) {
     case ErrorCode::kUnsupported: return "unsupported";
     case ErrorCode::kShapeMismatch: return "shape mismatch";
     case ErrorCode::kIo: return "i/o error";
+    case ErrorCode::kResourceExhausted: return "resource exhausted";
+    case ErrorCode::kCancelled: return "cancelled";
     case ErrorCode::kInternal: return "internal error";
   }
   return "error";

@@ -5,6 +5,28 @@
 
 namespace wick {
 
+PromptChunk next_prompt_chunk(int a, int size, int rows_from, bool hidden, int tokens_left, int rows_left) {
+  int b = std::min(size, a + tokens_left);
+  const int from = std::min(rows_from, size - 1);  // the last position always has a row
+  StepOutput out = StepOutput::kNone;
+  if (b - 1 >= from) {
+    if (a >= from) {  // every position of the chunk returns a row
+      if (!hidden) {
+        if (rows_left == 0) return {a, StepOutput::kNone, 0};
+        b = std::min(b, a + rows_left);
+      }
+      out = hidden ? StepOutput::kAllHidden : StepOutput::kAllLogits;
+    } else if (from == b - 1) {  // only the chunk's last position
+      if (rows_left == 0 && !hidden) return {a, StepOutput::kNone, 0};
+      out = hidden ? StepOutput::kLastHidden : StepOutput::kLastLogits;
+    } else {
+      b = from;  // stop before the first position with rows
+    }
+  }
+  const int rows = out == StepOutput::kAllLogits ? b - a : out == StepOutput::kLastLogits ? 1 : 0;
+  return {b, out, rows};
+}
+
 void BatchRunner::run(std::span<SeqTask*> tasks) {
   const EngineOptions& o = engine_.options();
   for (SeqTask* t : tasks)
@@ -30,29 +52,13 @@ void BatchRunner::run(std::span<SeqTask*> tasks) {
       const int size = static_cast<int>(t->prompt.size());
       if (t->done || t->prefilled >= size || tokens_left == 0) continue;
       const int a = t->prefilled;
-      int b = std::min(size, a + tokens_left);
-      const int from = std::min(t->rows_from, size - 1);  // the last position always has a row
-      StepOutput out = StepOutput::kNone;
-      if (b - 1 >= from) {
-        if (a >= from) {  // every position of the chunk returns a row
-          if (!t->hidden) {
-            if (rows_left == 0) continue;
-            b = std::min(b, a + rows_left);
-          }
-          out = t->hidden ? StepOutput::kAllHidden : StepOutput::kAllLogits;
-        } else if (from == b - 1) {  // only the chunk's last position
-          if (rows_left == 0 && !t->hidden) continue;
-          out = t->hidden ? StepOutput::kLastHidden : StepOutput::kLastLogits;
-        } else {
-          b = from;  // stop before the first position with rows
-        }
-      }
-      const int rows = out == StepOutput::kAllLogits ? b - a : out == StepOutput::kLastLogits ? 1 : 0;
-      inputs_.push_back({t->seq, t->prompt.data() + a, b - a, out});
+      const PromptChunk c = next_prompt_chunk(a, size, t->rows_from, t->hidden, tokens_left, rows_left);
+      if (c.end == a) continue;
+      inputs_.push_back({t->seq, t->prompt.data() + a, c.end - a, c.output});
       owners_.push_back(t);
       chunk_pos_.push_back(a);
-      tokens_left -= b - a;
-      rows_left -= rows;
+      tokens_left -= c.end - a;
+      rows_left -= c.logits_rows;
     }
     if (inputs_.empty()) break;
     auto r = engine_.step(inputs_);

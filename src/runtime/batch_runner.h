@@ -37,6 +37,17 @@ struct SeqTask {
   int next_token = -1;
 };
 
+// The next chunk of a prompt being prefilled, within a step's remaining token and logits-row
+// budgets: positions [begin, end) and what the step returns for them. Positions >= rows_from
+// need output rows (logits, or hidden states when `hidden`, which use no logits rows); the last
+// position of the prompt always does. end == begin: nothing of this prompt fits in this step.
+struct PromptChunk {
+  int end = 0;
+  StepOutput output = StepOutput::kNone;
+  int logits_rows = 0;
+};
+PromptChunk next_prompt_chunk(int begin, int size, int rows_from, bool hidden, int tokens_left, int rows_left);
+
 class BatchRunner {
  public:
   explicit BatchRunner(Engine& engine) : engine_(engine) {}

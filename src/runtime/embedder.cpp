@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "runtime/batch_runner.h"
+#include "runtime/row_sinks.h"
 
 namespace wick {
 
@@ -60,7 +61,8 @@ Result<Embeddings> Embedder::encode_tokens(const std::vector<std::vector<int>>& 
     Embeddings out;
     out.dim = H;
     const size_t n = lists.size();
-    std::vector<std::vector<double>> sums(n, std::vector<double>(static_cast<size_t>(H), 0.0));
+    std::vector<PoolingSink> sinks;
+    for (const auto& l : lists) sinks.emplace_back(H, static_cast<int>(l.size()), params.pooling);
     // Waves of texts that fit in the free KV blocks and sequence slots together; within a wave
     // the runner packs their tokens into full forward passes.
     size_t next = 0;
@@ -79,16 +81,8 @@ Result<Embeddings> Embedder::encode_tokens(const std::vector<std::vector<int>>& 
         t.prompt = l;
         t.hidden = true;
         t.rows_from = params.pooling == Pooling::kMean ? 0 : INT_MAX;
-        std::vector<double>& acc = sums[next];
-        const int count = static_cast<int>(l.size());
-        const Pooling pooling = params.pooling;
-        t.on_prompt_rows = [&acc, H, count, pooling](int pos, const float* rows, int rn) {
-          for (int r = 0; r < rn; ++r) {
-            if (pooling == Pooling::kLast && pos + r != count - 1) continue;
-            const float* h = rows + static_cast<int64_t>(r) * H;
-            for (int c = 0; c < H; ++c) acc[static_cast<size_t>(c)] += h[c];
-          }
-        };
+        PoolingSink* sink = &sinks[next];
+        t.on_prompt_rows = [sink](int pos, const float* rows, int rn) { (*sink)(pos, rows, rn); };
         tasks.push_back(std::move(t));
         ++next;
       }
@@ -97,22 +91,7 @@ Result<Embeddings> Embedder::encode_tokens(const std::vector<std::vector<int>>& 
       BatchRunner(*engine_).run(ptrs);
     }
     for (size_t i = 0; i < n; ++i) {
-      const double count = params.pooling == Pooling::kMean ? static_cast<double>(lists[i].size()) : 1.0;
-      std::vector<float> v(static_cast<size_t>(H));
-      double norm2 = 0;
-      for (int c = 0; c < H; ++c) {
-        const double x = sums[i][static_cast<size_t>(c)] / count;
-        v[static_cast<size_t>(c)] = static_cast<float>(x);
-        norm2 += x * x;
-      }
-      if (!std::isfinite(norm2))
-        throw Error(ErrorCode::kInternal, "encode: text " + std::to_string(i) + " gave a non-finite embedding");
-      if (norm2 == 0) throw Error(ErrorCode::kInternal, "encode: text " + std::to_string(i) + " gave an all-zero embedding");
-      if (params.normalize) {
-        const double inv = 1.0 / std::sqrt(norm2);
-        for (int c = 0; c < H; ++c) v[static_cast<size_t>(c)] = static_cast<float>(sums[i][static_cast<size_t>(c)] / count * inv);
-      }
-      out.vectors.push_back(std::move(v));
+      out.vectors.push_back(sinks[i].finish(params.normalize, "text " + std::to_string(i)));
       out.token_counts.push_back(static_cast<int>(lists[i].size()));
     }
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

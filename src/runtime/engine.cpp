@@ -71,6 +71,10 @@ Result<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<const Model> mode
     if (opts.kv_cache_tokens < 0) throw Error(ErrorCode::kInvalidArgument, "kv_cache_tokens must be >= 0");
     if (opts.kv_cache_tokens == 0) opts.kv_cache_tokens = std::max(opts.context_length, 4096);
     opts.max_logits_rows = std::min(opts.max_logits_rows, opts.max_batch_tokens);
+    // Dynamic-NTK and longrope choose rope frequencies from the sequence length at the time a
+    // key is computed (transformers' dynamic_rope_update), so a cached prefix computed inside
+    // another, longer sequence could hold different keys: no prefix caching for them.
+    if (cfg.rope.type == RopeType::kDynamic || cfg.rope.type == RopeType::kLongRope) opts.prefix_cache = false;
 
     auto impl = std::make_unique<Impl>();
     impl->model = model;
@@ -81,7 +85,7 @@ Result<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<const Model> mode
     if (opts.kv_dtype != "f32" && opts.kv_dtype != "f16")
       throw Error(ErrorCode::kInvalidArgument, "kv_dtype must be \"f32\" or \"f16\", got \"" + opts.kv_dtype + "\"");
     const DType kv_dtype = opts.kv_dtype == "f16" ? DType::F16 : DType::F32;
-    impl->kv = std::make_unique<KvCache>(cfg.num_layers, cfg.kv_dim(), opts.kv_block_size, n_blocks, kv_dtype);
+    impl->kv = std::make_unique<KvCache>(cfg.num_layers, cfg.kv_dim(), opts.kv_block_size, n_blocks, kv_dtype, opts.prefix_cache);
     impl->layout.block_size = opts.kv_block_size;
     impl->layout.dtype = kv_dtype;
     for (int l = 0; l < cfg.num_layers; ++l) {
@@ -91,7 +95,10 @@ Result<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<const Model> mode
     const size_t S = static_cast<size_t>(opts.max_sequences), T = static_cast<size_t>(opts.max_batch_tokens);
     impl->seqs.resize(S);
     const size_t max_blocks = static_cast<size_t>(opts.context_length / opts.kv_block_size + 2);
-    for (auto& s : impl->seqs) s.table.reserve(max_blocks);
+    for (auto& s : impl->seqs) {
+      s.table.reserve(max_blocks);
+      impl->kv->reserve_history(s, opts.context_length);
+    }
     impl->alive.assign(S, 0);
     for (size_t i = S; i-- > 0;) impl->free_ids.push_back(static_cast<SequenceId>(i));
     impl->tokens.resize(T);
@@ -136,6 +143,22 @@ void Engine::clear_sequence(SequenceId seq) {
 }
 
 int Engine::sequence_length(SequenceId seq) const { return impl_->checked(seq).length; }
+
+int Engine::cached_prefix_tokens(std::span<const int> tokens, int max_tokens) const {
+  return impl_->kv->cached_prefix(tokens.data(), static_cast<int>(tokens.size()), std::min(max_tokens, impl_->opts.context_length));
+}
+
+int Engine::blocks_needed(SequenceId seq, int new_length) const {
+  return impl_->kv->blocks_needed(impl_->checked(seq), new_length);
+}
+
+Result<int> Engine::reuse_prefix(SequenceId seq, std::span<const int> tokens, int max_tokens) {
+  return capture_errors([&] {
+    SequenceBlocks& s = impl_->checked(seq);
+    if (s.length != 0) throw Error(ErrorCode::kInvalidArgument, "reuse_prefix: sequence " + std::to_string(seq) + " is not empty");
+    return impl_->kv->attach_prefix(s, tokens.data(), static_cast<int>(tokens.size()), std::min(max_tokens, impl_->opts.context_length));
+  });
+}
 int Engine::live_sequences() const { return impl_->opts.max_sequences - static_cast<int>(impl_->free_ids.size()); }
 
 void Engine::Impl::run(std::span<const StepInput> inputs) {
@@ -213,7 +236,7 @@ void Engine::Impl::run(std::span<const StepInput> inputs) {
   b.out_rows = out_rows.data();
   b.n_logits = n_logits;
   transformer->forward(b, layout, hook ? &hook : nullptr);
-  for (const StepInput& in : inputs) seqs[static_cast<size_t>(in.seq)].length += in.n_tokens;
+  for (const StepInput& in : inputs) kv->advance(seqs[static_cast<size_t>(in.seq)], in.tokens, in.n_tokens);
   last_step_inputs = n_inputs;
 }
 
@@ -243,7 +266,7 @@ int Engine::output_rows(int i) const {
 
 KvCacheStats Engine::kv_stats() const {
   const KvCache& kv = *impl_->kv;
-  return {kv.block_size(), kv.n_blocks(), kv.used_blocks(), kv.free_blocks()};
+  return {kv.block_size(), kv.n_blocks(), kv.used_blocks(), kv.free_blocks(), kv.cached_blocks()};
 }
 const EngineOptions& Engine::options() const { return impl_->opts; }
 const Model& Engine::model() const { return *impl_->model; }

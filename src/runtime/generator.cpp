@@ -7,6 +7,7 @@
 
 #include "runtime/batch_runner.h"
 #include "runtime/decode_state.h"
+#include "runtime/row_sinks.h"
 
 namespace wick {
 namespace {
@@ -42,20 +43,6 @@ void check_kv_room(const Engine& engine, int blocks, const std::string& what) {
     throw Error(ErrorCode::kInvalidArgument, what + " needs up to " + std::to_string(blocks) + " KV blocks of " +
                                                  std::to_string(kv.block_size) + " tokens, " + std::to_string(kv.free_blocks) +
                                                  " are free (raise kv_cache_tokens)");
-}
-
-// log p of every prompt token after the first, from the logits rows of prompt positions.
-std::function<void(int, const float*, int)> prompt_logprob_sink(const std::vector<int>& prompt, int vocab,
-                                                                  std::vector<float>& out) {
-  out.assign(prompt.size() - 1, 0.0f);
-  return [&prompt, vocab, &out](int pos, const float* rows, int n) {
-    for (int i = 0; i < n; ++i) {
-      const int p = pos + i;
-      if (p + 1 >= static_cast<int>(prompt.size())) break;
-      const float* row = rows + static_cast<int64_t>(i) * vocab;
-      out[static_cast<size_t>(p)] = static_cast<float>(row[prompt[static_cast<size_t>(p + 1)]] - log_sum_exp(row, vocab));
-    }
-  };
 }
 
 }  // namespace
@@ -294,33 +281,21 @@ Result<ScoreResult> Generator::score_tokens(const std::vector<int>& prompt, cons
     if (continuation.empty()) throw Error(ErrorCode::kInvalidArgument, "score: the continuation has no tokens");
     check_prompt(*engine_, prompt, static_cast<int>(std::min<size_t>(continuation.size(), 1u << 30)));
     check_kv_room(*engine_, blocks_for(*engine_, static_cast<int64_t>(prompt.size() + continuation.size())), "this score");
-    const int vocab = model().config().vocab_size;
     ScoreResult out;
     out.prompt_tokens = prompt;
     out.tokens = continuation;
-    out.logprobs.assign(continuation.size(), 0.0f);
-    out.greedy = true;
+    ScoreSink sink(out, model().config().vocab_size);
     std::vector<int> all = prompt;
     all.insert(all.end(), continuation.begin(), continuation.end());
-    const int first = static_cast<int>(prompt.size()) - 1;  // the position whose logits predict continuation[0]
     SequenceGuard guard(*engine_);
     SeqTask task;
     task.seq = guard.add(engine_->add_sequence().value());
     task.prompt = all;
-    task.rows_from = first;
-    task.on_prompt_rows = [&](int pos, const float* rows, int n) {
-      for (int i = 0; i < n; ++i) {
-        const int k = pos + i - first;  // index into the continuation
-        if (k < 0 || k >= static_cast<int>(continuation.size())) continue;
-        const float* row = rows + static_cast<int64_t>(i) * vocab;
-        const int tok = continuation[static_cast<size_t>(k)];
-        out.logprobs[static_cast<size_t>(k)] = static_cast<float>(row[tok] - log_sum_exp(row, vocab));
-        if (static_cast<int>(std::max_element(row, row + vocab) - row) != tok) out.greedy = false;
-      }
-    };
+    task.rows_from = sink.first_position();
+    task.on_prompt_rows = [&sink](int pos, const float* rows, int n) { sink(pos, rows, n); };
     SeqTask* t[] = {&task};
     BatchRunner(*engine_).run(t);
-    for (float lp : out.logprobs) out.logprob += lp;
+    sink.finish();
     return out;
   });
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/dtype.h"
+#include "runtime/prefix_index.h"
 
 namespace wick {
 
@@ -21,17 +22,26 @@ namespace wick {
 struct SequenceBlocks {
   std::vector<int32_t> table;  // block ids, capacity reserved for the longest sequence
   int length = 0;              // positions 0 .. length-1 hold keys/values
+  // With prefix caching: the tokens at positions 0 .. length-1 and the chain hash of every
+  // full block (capacity reserved by KvCache::reserve_history, so steps never allocate).
+  std::vector<int32_t> tokens;
+  std::vector<uint64_t> hashes;
 };
 
 class KvCache {
  public:
   // dtype: F32, or F16 (half the memory; keys and values rounded to half precision).
-  KvCache(int n_layers, int64_t kv_dim, int block_size, int n_blocks, DType dtype = DType::F32);
+  // prefix_cache: full blocks stay findable by their token prefix after their sequences end
+  // (see PrefixIndex); they are evicted least-recently-used when the pool needs room.
+  KvCache(int n_layers, int64_t kv_dim, int block_size, int n_blocks, DType dtype = DType::F32, bool prefix_cache = false);
 
   int block_size() const { return block_size_; }
   int n_blocks() const { return n_blocks_; }
-  int free_blocks() const { return static_cast<int>(free_.size()); }
-  int used_blocks() const { return n_blocks_ - free_blocks(); }
+  // Blocks a sequence can take: never used, or holding an evictable cached prefix.
+  int free_blocks() const { return static_cast<int>(free_.size()) + cached_blocks(); }
+  int used_blocks() const { return n_blocks_ - free_blocks(); }  // referenced by a sequence
+  int cached_blocks() const { return index_ ? index_->evictable() : 0; }  // unreferenced, kept for reuse
+  bool prefix_cache() const { return index_ != nullptr; }
   int refcount(int block) const { return refs_[static_cast<size_t>(block)]; }
   int64_t kv_dim() const { return kv_dim_; }
 
@@ -50,6 +60,19 @@ class KvCache {
   void fork(const SequenceBlocks& parent, SequenceBlocks& child);
   // Drops the sequence's references; blocks nobody references return to the free list.
   void release(SequenceBlocks& seq);
+  // Prefix caching: gives `seq` room for a token history of max_tokens (call once per
+  // sequence slot, at set-up).
+  void reserve_history(SequenceBlocks& seq, int max_tokens) const;
+  // Tokens of `tokens` [n] that cached full blocks already hold, at most max_tokens (whole
+  // blocks only; 0 without prefix caching).
+  int cached_prefix(const int32_t* tokens, int n, int max_tokens) const;
+  // Attaches those blocks to the empty sequence `seq` (shared, nothing copied) and returns
+  // its new length.
+  int attach_prefix(SequenceBlocks& seq, const int32_t* tokens, int n, int max_tokens);
+  // Records that positions seq.length .. +n-1 now hold `tokens` (their keys/values written)
+  // and indexes the blocks this fills.
+  void advance(SequenceBlocks& seq, const int32_t* tokens, int n);
+
   // Row of position `pos` of a sequence in the per-layer arrays.
   int64_t row(const SequenceBlocks& seq, int pos) const {
     return static_cast<int64_t>(seq.table[static_cast<size_t>(pos / block_size_)]) * block_size_ + pos % block_size_;
@@ -69,6 +92,7 @@ class KvCache {
   std::vector<uint8_t*> k_, v_;
   std::vector<int32_t> refs_;
   std::vector<int32_t> free_;  // a stack of free block ids
+  std::unique_ptr<PrefixIndex> index_;  // null without prefix caching
 };
 
 }  // namespace wick

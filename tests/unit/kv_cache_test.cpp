@@ -2,6 +2,8 @@
 // shared partial block, release, and a full pool.
 #include <gtest/gtest.h>
 
+#include <array>
+
 #include "runtime/kv_cache.h"
 #include "wick/error.h"
 
@@ -62,6 +64,106 @@ TEST(KvCache, FullPoolIsAnErrorThatChangesNothing) {
   EXPECT_TRUE(b.table.empty());
   EXPECT_EQ(kv.used_blocks(), 3);
   EXPECT_THROW(KvCache(1, 2, 0, 3), Error);
+}
+
+
+// Prefix caching: full blocks stay indexed after release, a later sequence with the same
+// leading tokens attaches them (whole blocks only, verified token by token), and the pool
+// evicts them least-recently-used when it needs room.
+TEST(KvCache, PrefixCachingReusesEvictsAndNeverServesOtherTokens) {
+  KvCache kv(1, 2, /*block_size=*/4, /*blocks=*/6, DType::F32, /*prefix_cache=*/true);
+  auto fill = [&](SequenceBlocks& s, const std::vector<int32_t>& toks) {
+    kv.reserve_history(s, 64);
+    kv.reserve(s, s.length + static_cast<int>(toks.size()));
+    kv.advance(s, toks.data(), static_cast<int>(toks.size()));
+  };
+  const std::vector<int32_t> p = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};  // two full blocks + 2
+  SequenceBlocks a;
+  fill(a, p);
+  EXPECT_EQ(kv.used_blocks(), 3);
+  const int32_t a0 = a.table[0], a1 = a.table[1];
+  kv.release(a);
+  EXPECT_EQ(kv.used_blocks(), 0);
+  EXPECT_EQ(kv.cached_blocks(), 2) << "the two full blocks stay cached, the partial one is freed";
+  EXPECT_EQ(kv.free_blocks(), 6) << "cached blocks still count as available";
+
+  EXPECT_EQ(kv.cached_prefix(p.data(), 10, 10), 8);
+  EXPECT_EQ(kv.cached_prefix(p.data(), 10, 7), 4) << "whole blocks within max_tokens only";
+  std::vector<int32_t> q = {1, 2, 3, 4, 5, 6, 7, 99, 9};
+  EXPECT_EQ(kv.cached_prefix(q.data(), 9, 9), 4) << "the second block differs in one token";
+  std::vector<int32_t> other = {2, 2, 3, 4};
+  EXPECT_EQ(kv.cached_prefix(other.data(), 4, 4), 0);
+
+  SequenceBlocks b;
+  kv.reserve_history(b, 64);
+  EXPECT_EQ(kv.attach_prefix(b, p.data(), 10, 9), 8);
+  EXPECT_EQ(b.length, 8);
+  EXPECT_EQ(b.table[0], a0);
+  EXPECT_EQ(b.table[1], a1);
+  EXPECT_EQ(kv.cached_blocks(), 0);
+  EXPECT_EQ(kv.used_blocks(), 2);
+  // A fork shares the attached blocks; a second attach shares them too.
+  SequenceBlocks c;
+  kv.reserve_history(c, 64);
+  EXPECT_EQ(kv.attach_prefix(c, p.data(), 10, 9), 8);
+  EXPECT_EQ(kv.refcount(a0), 2);
+  kv.release(c);
+  kv.release(b);
+  EXPECT_EQ(kv.cached_blocks(), 2);
+
+  // Fill the pool with other content: the cached blocks are evicted (oldest first) and the
+  // prefix is gone from the index.
+  SequenceBlocks d;
+  std::vector<int32_t> big(20);
+  for (int i = 0; i < 20; ++i) big[static_cast<size_t>(i)] = 100 + i;
+  kv.reserve_history(d, 64);
+  kv.reserve(d, 20);
+  kv.advance(d, big.data(), 20);
+  EXPECT_EQ(kv.used_blocks(), 5);
+  EXPECT_EQ(kv.cached_blocks() + static_cast<int>(kv.free_blocks() - kv.cached_blocks()), 1);
+  SequenceBlocks e;
+  kv.reserve_history(e, 64);
+  kv.reserve(e, 4);  // takes the last block: evicts a cached one if no free block is left
+  std::vector<int32_t> four = {7, 7, 7, 7};
+  kv.advance(e, four.data(), 4);
+  EXPECT_EQ(kv.free_blocks(), 0);
+  EXPECT_EQ(kv.cached_prefix(p.data(), 10, 10), 0) << "evicted blocks are no longer found";
+  kv.release(d);
+  kv.release(e);
+  EXPECT_EQ(kv.used_blocks(), 0);
+}
+
+TEST(PrefixIndex, InsertFindEraseUnderCollisionsAndLruOrder) {
+  PrefixIndex idx(64, 2);
+  // Many entries in a small table: probe chains overlap; erasing from their middle keeps every
+  // other entry findable (backward-shift deletion).
+  std::vector<std::array<int32_t, 2>> toks(64);
+  std::vector<uint64_t> hashes(64);
+  for (int b = 0; b < 64; ++b) {
+    toks[static_cast<size_t>(b)] = {b, b * 3};
+    hashes[static_cast<size_t>(b)] = PrefixIndex::chain(PrefixIndex::kRootHash, toks[static_cast<size_t>(b)].data(), 2);
+    ASSERT_TRUE(idx.insert(b, hashes[static_cast<size_t>(b)], PrefixIndex::kRootHash, toks[static_cast<size_t>(b)].data()));
+  }
+  EXPECT_FALSE(idx.insert(5, hashes[5], PrefixIndex::kRootHash, toks[5].data())) << "already indexed";
+  for (int b = 0; b < 64; b += 3) idx.erase(b);
+  for (int b = 0; b < 64; ++b) {
+    const int found = idx.find(hashes[static_cast<size_t>(b)], PrefixIndex::kRootHash, toks[static_cast<size_t>(b)].data());
+    EXPECT_EQ(found, b % 3 == 0 ? -1 : b) << "block " << b;
+  }
+  const int32_t wrong[2] = {1, 4};
+  EXPECT_EQ(idx.find(hashes[1], PrefixIndex::kRootHash, wrong), -1) << "same hash, other tokens: no hit";
+  EXPECT_EQ(idx.find(hashes[1], 12345, toks[1].data()), -1) << "same tokens after another prefix: no hit";
+  idx.push_evictable(1);
+  idx.push_evictable(2);
+  idx.push_evictable(4);
+  idx.remove_evictable(2);
+  idx.push_evictable(2);
+  EXPECT_EQ(idx.evictable(), 3);
+  EXPECT_EQ(idx.pop_least_recent(), 1);
+  EXPECT_EQ(idx.pop_least_recent(), 4);
+  EXPECT_EQ(idx.pop_least_recent(), 2);
+  EXPECT_EQ(idx.pop_least_recent(), -1);
+  EXPECT_FALSE(idx.indexed(1)) << "an evicted block leaves the index";
 }
 
 }  // namespace

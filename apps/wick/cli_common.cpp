@@ -1,5 +1,7 @@
 #include "cli_common.h"
 
+#include <filesystem>
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -25,6 +27,17 @@ std::shared_ptr<Model> load_or_report(const std::string& dir, int* rc, const std
     return nullptr;
   }
   return m.value();
+}
+
+std::shared_ptr<Tokenizer> tokenizer_from(const std::string& model, const std::string& file, int* rc) {
+  // -m takes a model directory or a GGUF model file (its tokenizer.ggml.* metadata).
+  const bool model_file = !model.empty() && std::filesystem::is_regular_file(model);
+  auto t = !file.empty() ? Tokenizer::from_file(file) : model_file ? Tokenizer::from_file(model) : Tokenizer::from_dir(model);
+  if (!t) {
+    *rc = fail(t.error());
+    return nullptr;
+  }
+  return t.value();
 }
 
 std::string human_bytes(double b) {

@@ -20,6 +20,8 @@ using nlohmann::json;
 int fail(const Error& e);
 // Loads with a progress line on a TTY; dtype: LoadOptions::dtype ("" keeps the stored types).
 std::shared_ptr<Model> load_or_report(const std::string& dir, int* rc, const std::string& dtype = "");
+// The tokenizer of a model directory or GGUF file, or of a tokenizer file when `file` is set.
+std::shared_ptr<Tokenizer> tokenizer_from(const std::string& model, const std::string& file, int* rc);
 std::string human_bytes(double b);
 std::string dump(const json& j);  // one line, invalid UTF-8 replaced
 

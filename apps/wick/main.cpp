@@ -12,6 +12,7 @@
 #include "bench_command.h"
 #include "quantize_command.h"
 #include "policy_commands.h"
+#include "chat_template_command.h"
 
 namespace {
 
@@ -58,17 +59,6 @@ int run_inspect(const std::string& dir, bool as_json) {
   return 0;
 }
 
-std::shared_ptr<wick::Tokenizer> tokenizer_from(const std::string& dir, const std::string& file, int* rc) {
-  // -m takes a model directory or a GGUF model file (its tokenizer.ggml.* metadata).
-  const bool model_file = !dir.empty() && std::filesystem::is_regular_file(dir);
-  auto t = !file.empty() ? wick::Tokenizer::from_file(file) : model_file ? wick::Tokenizer::from_file(dir) : wick::Tokenizer::from_dir(dir);
-  if (!t) {
-    *rc = fail(t.error());
-    return nullptr;
-  }
-  return t.value();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -87,6 +77,8 @@ int main(int argc, char** argv) {
   auto* bench = bench_cmd.add(app);
   QuantizeCommand quant_cmd;
   auto* quant = quant_cmd.add(app);
+  ChatTemplateCommand tmpl_cmd;
+  auto* tmpl = tmpl_cmd.add(app);
 
   std::string inspect_dir;
   bool inspect_json = false;
@@ -123,6 +115,7 @@ int main(int argc, char** argv) {
   if (*embed) return embed_cmd.run();
   if (*bench) return bench_cmd.run();
   if (*quant) return quant_cmd.run();
+  if (*tmpl) return tmpl_cmd.run();
   if (*insp) return run_inspect(inspect_dir, inspect_json);
   if (*tok || *detok) {
     if (tok_dir.empty() && tok_file.empty()) {

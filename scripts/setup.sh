@@ -11,6 +11,8 @@ PACKAGES=(
   libsentencepiece-dev                  # the SentencePiece library: a test oracle for Llama 2 tokenization
   python3 python3-torch python3-numpy   # the PyTorch reference used by the tests (/usr/bin/python3)
   clang libclang-rt-14-dev              # libFuzzer: the parser fuzz targets (fuzz preset)
+  libcpp-httplib-dev                    # the HTTP server of `wick serve` (and the load generator)
+  python3-venv                          # .venv: the pinned Python test clients and oracles
 )
 
 missing=()
@@ -23,6 +25,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The Python test clients and oracles (OpenAI's client, transformers' apply_chat_template),
+# pinned, in a virtual environment of the checkout.
+if [ ! -x .venv/bin/python3 ] || ! cmp -s tools/requirements-test.txt .venv/requirements-test.txt; then
+  echo "setup: creating .venv (tools/requirements-test.txt)"
+  /usr/bin/python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-test.txt
+  cp tools/requirements-test.txt .venv/requirements-test.txt
 fi
 
 if [ "${1:-}" != "--no-build" ]; then

@@ -33,6 +33,17 @@ struct ScoreResult {
   bool greedy = false;          // every token was the model's most likely one
 };
 
+// Candidates from n sampled choices (choice i sampled with sequence_seed(seed, i)): duplicates
+// by text removed (the most likely kept), sorted by total log-prob, best first (ties: lower
+// index first). Fills out.candidates, indices, duplicates_removed and generated_tokens.
+void rank_candidates(std::vector<GenerateResult> choices, CandidatesResult& out);
+
+// How score() tokenizes: the continuation is what encode(prompt + continuation) has past its
+// longest common prefix with encode(prompt) (a token straddling the boundary counts as the
+// continuation's). Returns {prompt tokens, continuation tokens}.
+Result<std::pair<std::vector<int>, std::vector<int>>> split_for_scoring(const Tokenizer& tokenizer, const std::string& prompt,
+                                                                        const std::string& continuation, bool add_special_tokens);
+
 class Generator {
  public:
   static Result<std::unique_ptr<Generator>> create(std::shared_ptr<const Model> model, const EngineOptions& opts = {});

@@ -47,6 +47,55 @@ void check_kv_room(const Engine& engine, int blocks, const std::string& what) {
 
 }  // namespace
 
+void rank_candidates(std::vector<GenerateResult> all, CandidatesResult& out) {
+  const int n = static_cast<int>(all.size());
+  for (auto& r : all) {
+    r.prompt_tokens.clear();
+    r.prompt_logprobs.clear();
+    out.generated_tokens += static_cast<int>(r.tokens.size());
+  }
+  std::vector<int> order(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    return all[static_cast<size_t>(a)].logprob > all[static_cast<size_t>(b)].logprob;
+  });
+  std::unordered_map<std::string, int> seen;
+  for (int i : order) {
+    GenerateResult& r = all[static_cast<size_t>(i)];
+    if (!seen.emplace(r.text, i).second) {
+      ++out.duplicates_removed;
+      continue;
+    }
+    out.candidates.push_back(std::move(r));
+    out.indices.push_back(i);
+  }
+}
+
+Result<std::pair<std::vector<int>, std::vector<int>>> split_for_scoring(const Tokenizer& tok, const std::string& prompt,
+                                                                        const std::string& continuation, bool add_special) {
+  return capture_errors([&] {
+    if (continuation.empty()) throw Error(ErrorCode::kInvalidArgument, "score: the continuation is empty");
+    auto enc = [&](const std::string& t, bool special) {
+      auto ids = tok.encode(t, {special, true});
+      if (!ids) throw ids.error();
+      return std::move(ids.value());
+    };
+    const std::vector<int> alone = enc(prompt, add_special);
+    std::vector<int> whole = enc(prompt + continuation, add_special);
+    size_t common = 0;
+    while (common < alone.size() && common < whole.size() && alone[common] == whole[common]) ++common;
+    std::vector<int> p, c;
+    if (common > 0 && common < whole.size()) {
+      p.assign(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(common));
+      c.assign(whole.begin() + static_cast<std::ptrdiff_t>(common), whole.end());
+    } else {
+      p = alone;
+      c = enc(continuation, false);
+    }
+    return std::make_pair(std::move(p), std::move(c));
+  });
+}
+
 Generator::Generator(std::unique_ptr<Engine> engine) : engine_(std::move(engine)) {}
 Generator::~Generator() = default;
 
@@ -226,27 +275,8 @@ Result<CandidatesResult> Generator::generate_candidates_from_tokens(const std::v
 
     // 3. Deduplicate by text (keeping the most likely), then sort best first.
     std::vector<GenerateResult> all;
-    for (auto& s : states) {
-      all.push_back(std::move(s->finish()));
-      all.back().prompt_tokens.clear();
-      all.back().prompt_logprobs.clear();
-      out.generated_tokens += static_cast<int>(all.back().tokens.size());
-    }
-    std::vector<int> order(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
-      return all[static_cast<size_t>(a)].logprob > all[static_cast<size_t>(b)].logprob;
-    });
-    std::unordered_map<std::string, int> seen;
-    for (int i : order) {
-      GenerateResult& r = all[static_cast<size_t>(i)];
-      if (!seen.emplace(r.text, i).second) {
-        ++out.duplicates_removed;
-        continue;
-      }
-      out.candidates.push_back(std::move(r));
-      out.indices.push_back(i);
-    }
+    for (auto& st : states) all.push_back(std::move(st->finish()));
+    rank_candidates(std::move(all), out);
     if (!out.candidates.empty() && params.prompt_logprobs) out.candidates.front().prompt_logprobs = prompt_lp;
     return out;
   });
@@ -254,23 +284,9 @@ Result<CandidatesResult> Generator::generate_candidates_from_tokens(const std::v
 
 Result<ScoreResult> Generator::score(const std::string& prompt, const std::string& continuation, bool add_special_tokens) {
   return capture_errors([&] {
-    if (continuation.empty()) throw Error(ErrorCode::kInvalidArgument, "score: the continuation is empty");
-    // Tokenize the text as the model would read it: the continuation is what follows the
-    // longest common prefix of encode(prompt + continuation) and encode(prompt) (a token that
-    // straddles the boundary counts as the continuation's).
-    const std::vector<int> alone = encode_text(model(), prompt, add_special_tokens);
-    std::vector<int> whole = encode_text(model(), prompt + continuation, add_special_tokens);
-    size_t common = 0;
-    while (common < alone.size() && common < whole.size() && alone[common] == whole[common]) ++common;
-    std::vector<int> p, c;
-    if (common > 0 && common < whole.size()) {
-      p.assign(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(common));
-      c.assign(whole.begin() + static_cast<std::ptrdiff_t>(common), whole.end());
-    } else {
-      p = alone;
-      c = encode_text(model(), continuation, false);
-    }
-    auto r = score_tokens(p, c);
+    auto split = split_for_scoring(model().tokenizer(), prompt, continuation, add_special_tokens);
+    if (!split) throw split.error();
+    auto r = score_tokens(split->first, split->second);
     if (!r) throw r.error();
     return std::move(r.value());
   });

@@ -8,7 +8,7 @@ calls, reasoning, extra variables). The two must agree byte for byte, and must a
 where transformers raises (a template's raise_exception, or a type error such as iterating
 tools=None), wick must exit with status 1, with the template's own message for raise_exception.
 
-Usage: chat_template_oracle_test.py WICK_BINARY TESTDATA_DIR CONVERSATIONS_JSON
+Usage: chat_template_oracle_test.py WICK_BINARY CONVERSATIONS_JSON --testdata DIR
 Exit status 77 (ctest: skipped) when transformers is missing or the test data is absent.
 """
 import json
@@ -27,7 +27,7 @@ def skip(why):
 
 
 def main():
-    wick, testdata, conversations_path = sys.argv[1:4]
+    wick, conversations_path, _, testdata = sys.argv[1:5]
     if not os.path.isdir(testdata):
         skip("test data missing: set WICK_TESTDATA or put ../shared/testdata beside the checkout")
     try:

@@ -7,7 +7,7 @@ arithmetic, tests, filters, tojson, string methods, slicing, errors). transforme
 apply_chat_template renders it (the variables passed as template kwargs); `wick chat-template`
 must print the same bytes, or fail where it fails.
 
-Usage: jinja_oracle_test.py WICK_BINARY TESTDATA_DIR SNIPPETS_JSON   (exit 77: skipped)
+Usage: jinja_oracle_test.py WICK_BINARY SNIPPETS_JSON --testdata DIR   (exit 77: skipped)
 """
 import json
 import os
@@ -20,7 +20,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 def main():
-    wick, testdata, snippets_path = sys.argv[1:4]
+    wick, snippets_path, _, testdata = sys.argv[1:5]
     try:
         from transformers import AutoTokenizer
     except ImportError as e:

@@ -13,6 +13,7 @@
 #include "quantize_command.h"
 #include "policy_commands.h"
 #include "chat_template_command.h"
+#include "serve_command.h"
 
 namespace {
 
@@ -79,6 +80,8 @@ int main(int argc, char** argv) {
   auto* quant = quant_cmd.add(app);
   ChatTemplateCommand tmpl_cmd;
   auto* tmpl = tmpl_cmd.add(app);
+  ServeCommand serve_cmd;
+  auto* serve = serve_cmd.add(app);
 
   std::string inspect_dir;
   bool inspect_json = false;
@@ -116,6 +119,7 @@ int main(int argc, char** argv) {
   if (*bench) return bench_cmd.run();
   if (*quant) return quant_cmd.run();
   if (*tmpl) return tmpl_cmd.run();
+  if (*serve) return serve_cmd.run();
   if (*insp) return run_inspect(inspect_dir, inspect_json);
   if (*tok || *detok) {
     if (tok_dir.empty() && tok_file.empty()) {

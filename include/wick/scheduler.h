@@ -104,6 +104,8 @@ class Scheduler {
   Result<RequestId> submit(SchedulerRequest request);
   // Ends a queued or running request (its on_done gets kCancelled); unknown ids are ignored.
   void cancel(RequestId id);
+  // Ends every queued and running request (on_done with kCancelled), e.g. at shutdown.
+  void cancel_all();
 
   SchedulerStats stats() const;
   bool idle() const;  // nothing queued or running

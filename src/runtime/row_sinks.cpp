@@ -7,14 +7,18 @@
 
 namespace wick {
 
-RowSink prompt_logprob_sink(const std::vector<int>& prompt, int vocab, std::vector<float>& out) {
+RowSink prompt_logprob_sink(const std::vector<int>& prompt, int vocab, std::vector<float>& out, int top_n,
+                            std::vector<std::vector<TokenLogprob>>* top) {
   out.assign(prompt.size() - 1, 0.0f);
-  return [&prompt, vocab, &out](int pos, const float* rows, int n) {
+  if (top) top->assign(prompt.size() - 1, {});
+  return [&prompt, vocab, &out, top_n, top](int pos, const float* rows, int n) {
     for (int i = 0; i < n; ++i) {
       const int p = pos + i;
       if (p + 1 >= static_cast<int>(prompt.size())) break;
       const float* row = rows + static_cast<int64_t>(i) * vocab;
-      out[static_cast<size_t>(p)] = static_cast<float>(row[prompt[static_cast<size_t>(p + 1)]] - log_sum_exp(row, vocab));
+      const double lse = log_sum_exp(row, vocab);
+      out[static_cast<size_t>(p)] = static_cast<float>(row[prompt[static_cast<size_t>(p + 1)]] - lse);
+      if (top && top_n > 0) top_logprobs(row, vocab, top_n, lse, (*top)[static_cast<size_t>(p)]);
     }
   };
 }

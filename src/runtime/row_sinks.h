@@ -15,8 +15,10 @@ namespace wick {
 using RowSink = std::function<void(int pos, const float* rows, int n)>;
 
 // log p(prompt[p + 1] | prompt[..p]) into out[p] for every prompt position p < size - 1, from
-// logits rows [n, vocab] of positions pos .. pos+n-1. `prompt` and `out` must outlive the sink.
-RowSink prompt_logprob_sink(const std::vector<int>& prompt, int vocab, std::vector<float>& out);
+// logits rows [n, vocab] of positions pos .. pos+n-1, and with top_n > 0 the top_n most likely
+// tokens there into (*top)[p]. `prompt`, `out` and `top` must outlive the sink.
+RowSink prompt_logprob_sink(const std::vector<int>& prompt, int vocab, std::vector<float>& out, int top_n = 0,
+                            std::vector<std::vector<TokenLogprob>>* top = nullptr);
 
 // Teacher forcing: `out.tokens` (the continuation) follows `out.prompt_tokens`; logits rows of
 // positions >= prompt size - 1 give out.logprobs and out.greedy. Call finish() after the rows.

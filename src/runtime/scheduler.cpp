@@ -57,6 +57,7 @@ struct Scheduler::Impl {
   std::condition_variable wake;
   std::deque<std::unique_ptr<Req>> incoming;
   std::vector<RequestId> cancels;
+  bool cancel_everything = false;
   bool stopping = false;
   RequestId next_id = 1;
   int n_waiting = 0;      // submitted or preempted, not admitted (incoming + waiting)
@@ -129,9 +130,15 @@ bool Scheduler::Impl::take_incoming() {
   {
     std::unique_lock<std::mutex> lock(mu);
     if (!stopping && incoming.empty() && cancels.empty() && waiting.empty() && running.empty()) {
-      wake.wait(lock, [&] { return stopping || !incoming.empty() || !cancels.empty(); });
+      wake.wait(lock, [&] { return stopping || !incoming.empty() || !cancels.empty() || cancel_everything; });
     }
     if (stopping) return false;
+    if (cancel_everything) {
+      cancel_everything = false;
+      for (const auto& q : running) cancels.push_back(q->id);
+      for (const auto& q : waiting) cancels.push_back(q->id);
+      for (const auto& q : incoming) cancels.push_back(q->id);
+    }
     while (!incoming.empty()) {
       waiting.push_back(std::move(incoming.front()));
       incoming.pop_front();
@@ -345,8 +352,11 @@ void Scheduler::Impl::sample(Req& q, Choice& c, const float* logits) {
 void Scheduler::Impl::finish_prompt(Req& q, const float* logits) {
   q.prompt_phase = false;
   Choice& first = *q.choices[0];
-  if (!q.decodes()) {
-    for (auto& c : q.choices) c->done = true;
+  if (!q.decodes()) {  // max_new_tokens 0: every choice ends with the prompt ("length")
+    for (auto& c : q.choices) {
+      c->done = true;
+      if (q.r.callbacks.on_choice_done) q.r.callbacks.on_choice_done(c->index, std::move(c->decode->finish()));
+    }
     return;
   }
   for (size_t i = 1; i < q.choices.size(); ++i) {
@@ -521,6 +531,14 @@ void Scheduler::cancel(RequestId id) {
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     impl_->cancels.push_back(id);
+  }
+  impl_->wake.notify_one();
+}
+
+void Scheduler::cancel_all() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->cancel_everything = true;
   }
   impl_->wake.notify_one();
 }

@@ -189,6 +189,7 @@ class Interpreter {
     if (items.empty()) return exec(s.else_body, scope, out);
     const int64_t n = static_cast<int64_t>(items.size());
     for (int64_t i = 0; i < n; ++i) {
+      if (++iterations_ > limits_.max_loop_iterations) error_at(s.line, "the template runs too many loop iterations");
       Scope iter;
       iter.parent = &scope;
       assign(s.targets, items[static_cast<size_t>(i)], iter, s.line);
@@ -388,6 +389,7 @@ class Interpreter {
   RenderLimits limits_;
   Scope root_;
   int depth_ = 0;
+  int64_t iterations_ = 0;
 };
 
 }  // namespace

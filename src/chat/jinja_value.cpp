@@ -375,12 +375,22 @@ std::string to_json(const Value& v, const JsonOptions& opts) {
   return out;
 }
 
+namespace {
+
+// Bytes of the character starting at s[i]: its lead byte's length, clamped to the string (a
+// malformed sequence counts as one character, the same everywhere).
+size_t char_length(const std::string& s, size_t i) {
+  const unsigned char c = static_cast<unsigned char>(s[i]);
+  const size_t len = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+  return std::min(len, s.size() - i);
+}
+
+}  // namespace
+
 std::vector<std::string> code_points(const std::string& s) {
   std::vector<std::string> out;
   for (size_t i = 0; i < s.size();) {
-    const unsigned char c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
-    len = std::min(len, s.size() - i);
+    const size_t len = char_length(s, i);
     out.push_back(s.substr(i, len));
     i += len;
   }
@@ -389,7 +399,7 @@ std::vector<std::string> code_points(const std::string& s) {
 
 int64_t code_point_length(const std::string& s) {
   int64_t n = 0;
-  for (unsigned char c : s) n += (c & 0xc0) != 0x80 ? 1 : 0;
+  for (size_t i = 0; i < s.size(); i += char_length(s, i)) ++n;
   return n;
 }
 

@@ -103,6 +103,11 @@ bool ModelPool::ready() const {
   return !starting_ && !stopping_ && entries_.front().state == Entry::State::kReady;
 }
 
+bool ModelPool::stopping() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stopping_;
+}
+
 int ModelPool::loaded_count() const {
   int n = 0;
   for (const Entry& e : entries_) n += e.state == Entry::State::kReady || e.state == Entry::State::kLoading ? 1 : 0;

@@ -52,6 +52,7 @@ class ModelPool {
   // model" and ready() is false. Returns false (and logs) if it failed.
   bool load_default();
   bool ready() const;
+  bool stopping() const;
 
   class Lease {
    public:

@@ -3,7 +3,7 @@
 //
 //   wick-loadgen --url http://127.0.0.1:8080 -c 32 -n 128 --max-tokens 64 [--shared-prefix-words 400] [--json]
 //
-// C client threads each send streaming POST /v1/completions requests (keep-alive) until N
+// C client threads each send streaming POST /v1/completions requests until N
 // requests are done; every response is checked (HTTP 200, well-formed SSE events of JSON
 // chunks, a finish_reason, "data: [DONE]" last) and timed: time to first token (first chunk with
 // text), inter-token latency (between chunks with text), end to end. Generated tokens are the
@@ -190,7 +190,10 @@ int main(int argc, char** argv) {
       threads.emplace_back([&] {
         httplib::Client cli(o.url);
         cli.set_read_timeout(600, 0);
-        cli.set_keep_alive(true);
+        // One connection per request: servers close kept-alive connections after a few requests
+        // (cpp-httplib's default is 5), and a request on a closed one fails; a loopback connect
+        // costs ~0.1 ms.
+        cli.set_keep_alive(false);
         cli.set_tcp_nodelay(true);
         for (int i; (i = next++) < total;) {
           Sample s = run_one(cli, o, i);

@@ -1,5 +1,7 @@
 #include "serve_command.h"
 
+#include <algorithm>
+
 #include "server/http_server.h"
 #include "server/model_pool.h"
 
@@ -46,6 +48,8 @@ int ServeCommand::run() const {
   o.pool.scheduler.engine.prefix_cache = true;
   o.pool.scheduler.engine.max_sequences = max_seqs;
   o.pool.scheduler.engine.max_logits_rows = max_seqs;
+  // Every running sequence decodes every step: the step's token budget must hold them all.
+  o.pool.scheduler.engine.max_batch_tokens = std::max(o.pool.scheduler.engine.max_batch_tokens, max_seqs);
   return server::serve(o);
 }
 

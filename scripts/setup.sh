@@ -12,6 +12,7 @@ PACKAGES=(
   python3 python3-torch python3-numpy   # the PyTorch reference used by the tests (/usr/bin/python3)
   clang libclang-rt-14-dev              # libFuzzer: the parser fuzz targets (fuzz preset)
   libcpp-httplib-dev                    # the HTTP server of `wick serve` (and the load generator)
+  libtomlplusplus-dev                   # wick prove's search configuration (TOML)
   python3-venv                          # .venv: the pinned Python test clients and oracles
 )
 

@@ -14,6 +14,7 @@
 #include "policy_commands.h"
 #include "chat_template_command.h"
 #include "serve_command.h"
+#include "prove_command.h"
 
 namespace {
 
@@ -82,6 +83,10 @@ int main(int argc, char** argv) {
   auto* tmpl = tmpl_cmd.add(app);
   ServeCommand serve_cmd;
   auto* serve = serve_cmd.add(app);
+  ProveCommand prove_cmd;
+  auto* prove = prove_cmd.add(app);
+  EnergyCommand energy_cmd;
+  auto* energy = energy_cmd.add(app);
 
   std::string inspect_dir;
   bool inspect_json = false;
@@ -120,6 +125,8 @@ int main(int argc, char** argv) {
   if (*quant) return quant_cmd.run();
   if (*tmpl) return tmpl_cmd.run();
   if (*serve) return serve_cmd.run();
+  if (*prove) return prove_cmd.run();
+  if (*energy) return energy_cmd.run();
   if (*insp) return run_inspect(inspect_dir, inspect_json);
   if (*tok || *detok) {
     if (tok_dir.empty() && tok_file.empty()) {

@@ -38,6 +38,9 @@ struct AttentionArgs {
   DType kv_dtype = DType::F32;         // F32 or F16
 };
 
+// Elementwise activations of MLP heads (the energy head).
+enum class Activation { kSilu, kRelu, kGelu };
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -72,6 +75,12 @@ class Backend {
   virtual void silu_mul(float* gate, const float* up, int64_t count) = 0;
   // y += x, elementwise.
   virtual void add(float* y, const float* x, int64_t count) = 0;
+  // x = act(x), elementwise: SiLU x·σ(x), ReLU, or GELU in its exact erf form
+  // 0.5·x·(1 + erf(x/√2)) (torch.nn.GELU's default).
+  virtual void activation(float* x, int64_t count, Activation act) = 0;
+  // y = (x - mean) / sqrt(var + eps) * weight (+ bias), row by row, with the biased variance
+  // (torch.nn.LayerNorm).                                           x, y: [n, dim]
+  virtual void layer_norm(float* y, const float* x, int n, int dim, const Tensor& weight, const Tensor* bias, float eps) = 0;
 };
 
 // The multithreaded, vectorized CPU backend. n_threads 0 = all cores.

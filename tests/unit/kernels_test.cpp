@@ -5,6 +5,7 @@
 #include "core/quant.h"
 
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "backends/backend.h"
@@ -180,6 +181,36 @@ TEST_P(IsaTest, RopeSiluAddMatchReference) {
   cpu->add(g.data(), u.data(), 40000);
   ref->add(g2.data(), u.data(), 40000);
   expect_close(g, g2, 1e-6, "add");
+}
+
+// The energy head's ops: activations and LayerNorm against the double-precision reference, and
+// a row's result independent of the batch it is in.
+TEST_P(IsaTest, ActivationsAndLayerNormMatchReference) {
+  auto cpu = make_cpu_backend_for_isa(2, GetParam());
+  auto ref = make_reference_backend();
+  std::mt19937 rng(5);
+  for (Activation act : {Activation::kSilu, Activation::kRelu, Activation::kGelu}) {
+    auto x = random_vec(40000, rng);
+    for (auto& v : x) v *= 6.0f;  // both tails
+    auto y = x;
+    cpu->activation(x.data(), 40000, act);
+    ref->activation(y.data(), 40000, act);
+    expect_close(x, y, 1e-6, "activation " + std::to_string(static_cast<int>(act)));
+  }
+  const int n = 5, dim = 300;
+  auto x = random_vec(n * dim, rng);
+  for (int i = 0; i < dim; ++i) x[static_cast<size_t>(i)] += 3.0f;  // a row with a large mean
+  OwnedTensor w = random_tensor(DType::F32, 1, dim, rng), b = random_tensor(DType::F32, 1, dim, rng);  // 1-D
+  const Tensor &wv = w.t, &bv = b.t;
+  std::vector<float> y1(x.size()), y2(x.size()), one(static_cast<size_t>(dim));
+  cpu->layer_norm(y1.data(), x.data(), n, dim, wv, &bv, 1e-5f);
+  ref->layer_norm(y2.data(), x.data(), n, dim, wv, &bv, 1e-5f);
+  expect_close(y1, y2, 1e-5, "layer_norm");
+  cpu->layer_norm(one.data(), x.data() + 3 * dim, 1, dim, wv, &bv, 1e-5f);
+  EXPECT_EQ(0, std::memcmp(one.data(), y1.data() + 3 * dim, sizeof(float) * dim)) << "batch invariant";
+  cpu->layer_norm(y1.data(), x.data(), n, dim, wv, nullptr, 1e-5f);
+  ref->layer_norm(y2.data(), x.data(), n, dim, wv, nullptr, 1e-5f);
+  expect_close(y1, y2, 1e-5, "layer_norm without bias");
 }
 
 TEST_P(IsaTest, AttentionMatchesReferenceWithGqaAndWindow) {

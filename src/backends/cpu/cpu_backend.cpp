@@ -188,6 +188,40 @@ class CpuBackend final : public Backend {
     });
   }
 
+  void activation(float* x, int64_t count, Activation act) override {
+    chunked(count, [&](int64_t b, int64_t e) {
+      switch (act) {
+        case Activation::kSilu:
+          for (int64_t i = b; i < e; ++i) x[i] = x[i] / (1.0f + std::exp(-x[i]));
+          break;
+        case Activation::kRelu:
+          for (int64_t i = b; i < e; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
+          break;
+        case Activation::kGelu:
+          for (int64_t i = b; i < e; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752f));
+          break;
+      }
+    });
+  }
+
+  void layer_norm(float* y, const float* x, int n, int dim, const Tensor& weight, const Tensor* bias, float eps) override {
+    const float* g = f32_vector(weight, 0);
+    const float* bb = bias ? f32_vector(*bias, 1) : nullptr;
+    pool_.parallel_for(n, [&](int64_t t, int) {
+      const float* xr = x + t * dim;
+      float* yr = y + t * dim;
+      // Two passes in float, as torch.nn.LayerNorm on CPU: the mean, then the biased variance.
+      float mean = 0;
+      for (int i = 0; i < dim; ++i) mean += xr[i];
+      mean /= static_cast<float>(dim);
+      float var = 0;
+      for (int i = 0; i < dim; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+      var /= static_cast<float>(dim);
+      const float inv = 1.0f / std::sqrt(var + eps);
+      for (int i = 0; i < dim; ++i) yr[i] = (xr[i] - mean) * inv * g[i] + (bb ? bb[i] : 0.0f);
+    });
+  }
+
  private:
   template <typename Fn>
   void chunked(int64_t count, Fn&& fn) {

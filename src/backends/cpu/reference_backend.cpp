@@ -138,6 +138,31 @@ class ReferenceBackend final : public Backend {
   void add(float* y, const float* x, int64_t count) override {
     for (int64_t i = 0; i < count; ++i) y[i] += x[i];
   }
+
+  void activation(float* x, int64_t count, Activation act) override {
+    for (int64_t i = 0; i < count; ++i) {
+      const double v = x[i];
+      const double r = act == Activation::kSilu ? v / (1.0 + std::exp(-v))
+                       : act == Activation::kRelu ? (v > 0 ? v : 0.0)
+                                                  : 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+      x[i] = static_cast<float>(r);
+    }
+  }
+
+  void layer_norm(float* y, const float* x, int n, int dim, const Tensor& weight, const Tensor* bias, float eps) override {
+    for (int t = 0; t < n; ++t) {
+      const float* xr = x + static_cast<int64_t>(t) * dim;
+      double mean = 0, var = 0;
+      for (int i = 0; i < dim; ++i) mean += xr[i];
+      mean /= dim;
+      for (int i = 0; i < dim; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+      var /= dim;
+      const double inv = 1.0 / std::sqrt(var + eps);
+      for (int i = 0; i < dim; ++i)
+        y[static_cast<int64_t>(t) * dim + i] =
+            static_cast<float>((xr[i] - mean) * inv * vector_at(weight, i) + (bias ? vector_at(*bias, i) : 0.0));
+    }
+  }
 };
 
 }  // namespace

@@ -9,7 +9,7 @@ seconds="${1:-60}"
 rm -f build/fuzz/crash-* build/fuzz/leak-* build/fuzz/timeout-* build/fuzz/oom-*
 cmake --preset fuzz >/dev/null
 cmake --build --preset fuzz
-for target in gguf safetensors chat_template request; do
+for target in gguf safetensors chat_template request repl_reply; do
   scratch="$(mktemp -d)"
   echo "fuzz: wick_${target}_fuzzer for ${seconds} s"
   (cd build/fuzz && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

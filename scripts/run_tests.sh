@@ -12,5 +12,5 @@ if [ "${1:-}" = "--asan" ]; then
   cmake --build --preset asan --target wick_unit_tests
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ./build/asan/tests/wick_unit_tests --gtest_brief=1
-  scripts/run_fuzzers.sh "${WICK_FUZZ_SECONDS:-45}"
+  scripts/run_fuzzers.sh "${WICK_FUZZ_SECONDS:-40}"
 fi

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 #include <iostream>
 #include <mutex>
 #include <thread>
@@ -79,6 +80,8 @@ CLI::App* ProveCommand::add(CLI::App& parent) {
     return s;
   }() + ")");
   c->add_option("--template-string", template_string, "a policy prompt with one {state}");
+  c->add_option("--chat-template", chat_template,
+                "send the (templated) state as a chat message: 'model' for the model's chat template, or a Jinja file");
   c->add_option("--jobs", jobs, "theorems searched at once (their candidates decode in the same batches)");
   c->add_option("--shard", shard, "i/N: search theorems i, i+N, ... (0-based); result files concatenate");
   c->add_option("--out", out, "results JSONL: one object per theorem");
@@ -195,8 +198,31 @@ int ProveCommand::run() const {
     auto s = Scheduler::create(loaded, so);
     if (!s) return fail(s.error());
     scheduler = std::move(s.value());
+    if (!chat_template.empty()) {
+      std::string source = loaded->tokenizer().chat_template();
+      if (chat_template != "model") {
+        std::ifstream f(chat_template, std::ios::binary);
+        if (!f) {
+          std::fprintf(stderr, "wick: error: cannot read %s\n", chat_template.c_str());
+          return 2;
+        }
+        source.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+      }
+      if (source.empty()) {
+        std::fprintf(stderr, "wick: error: the model has no chat template (give --chat-template FILE.jinja)\n");
+        return 2;
+      }
+      auto ct = ChatTemplate::parse(source);
+      if (!ct) return fail(ct.error());
+      ps.chat = ct.value();
+      ps.chat_vars = special_tokens_context(loaded->tokenizer());
+    }
     policy = search::make_local_policy(*scheduler, ps);
   } else {
+    if (!chat_template.empty()) {
+      std::fprintf(stderr, "wick: error: --chat-template needs a local model (-m); a policy server applies its own templates\n");
+      return 2;
+    }
     policy = search::make_remote_policy(policy_url, api_key, policy_model, ps, template_string.empty() ? template_name : "", template_string);
   }
 

@@ -9,7 +9,7 @@ namespace wick::cli {
 
 struct ProveCommand {
   std::string model, policy_url, policy_model, api_key, theorems, repl, repl_cwd, header, config_file, head_dir;
-  std::string template_name = "deepseek-prover-v2", template_string, shard, out, trajectories;
+  std::string template_name = "deepseek-prover-v2", template_string, chat_template, shard, out, trajectories;
   int lean_workers = 2, jobs = 1, max_commands = 1000;
   double tactic_timeout = 60, repl_memory_mb = 0;
   uint64_t seed = 0;

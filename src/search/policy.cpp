@@ -51,7 +51,18 @@ class LocalPolicy final : public Policy {
     const int ctx = s_.engine_options().context_length;
     n = std::max(1, std::min(n, s_.max_choices()));
     for (size_t i = 0; i < states.size(); ++i) {
-      auto ids = tok.encode(p_.prompt.apply(states[i]));
+      std::string text = p_.prompt.apply(states[i]);
+      bool special = true;
+      if (p_.chat) {
+        nlohmann::ordered_json vars = p_.chat_vars;
+        vars["messages"] = nlohmann::ordered_json::array({{{"role", "user"}, {"content", text}}});
+        vars["add_generation_prompt"] = true;
+        auto rendered = p_.chat->render(vars);
+        if (!rendered) throw std::runtime_error("policy chat template: " + std::string(rendered.error().what()));
+        text = std::move(rendered.value());
+        special = false;  // the template writes its own special tokens
+      }
+      auto ids = tok.encode(text, {special, true});
       if (!ids || ids->empty() || static_cast<int>(ids->size()) + p_.max_tokens > ctx) continue;
       SchedulerRequest q;
       q.prompt = std::move(ids.value());

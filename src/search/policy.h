@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "wick/chat_template.h"
 #include "wick/embedder.h"
 #include "wick/generate.h"
 #include "wick/prompt_template.h"
@@ -26,6 +27,10 @@ struct PolicySettings {
   PromptTemplate prompt;         // the proof state -> the model's prompt (stop strings included)
   SamplingParams sampling;       // seed set per call
   int max_tokens = 128;          // per tactic
+  // With a chat template (local policy only): the templated state is the user message of a
+  // one-turn conversation rendered with it (generation prompt on, no special tokens added).
+  std::shared_ptr<const ChatTemplate> chat;
+  nlohmann::ordered_json chat_vars;  // bos_token, eos_token, extra template variables
 };
 
 class Policy {

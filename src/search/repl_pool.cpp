@@ -185,7 +185,7 @@ std::future<StepResult> ReplPool::root(const std::string& theorem, int prefer) {
   auto fut = promise->get_future();
   Job job;
   job.prefer = prefer;
-  job.run = [this, promise, theorem](Worker& w) {
+  job.run = [promise, theorem](Worker& w) {
     const auto t0 = Clock::now();
     StepResult r;
     r.worker = w.index;

@@ -98,6 +98,18 @@ class Prove(unittest.TestCase):
         finally:
             self.assertEqual(server.stop(), 0)
 
+    def test_chat_template_prompts_and_repl_cwd(self):
+        chat = os.path.join(TESTDATA, "chat-templates", "Qwen-Qwen2.5-7B-Instruct.jinja")
+        args = ("--max-nodes", "10", "--num-candidates", "2", "--max-tokens", "6", "--probe-tactics", "omega", "--seed", "2")
+        plain = prove(*args, env_any_text=True)
+        chatted = prove(*args, "--chat-template", chat, "--repl-cwd", HERE, repl="python3 fake_repl.py", env_any_text=True)
+        self.assertEqual(len(chatted["results"]), 5)
+        self.assertNotEqual(timeless(plain["results"]), timeless(chatted["results"]), "another prompt, other tactics")
+        self.assertGreater(chatted["summary"]["expansions"], 0)
+        bad = prove(*args, "--chat-template", "model", check=False)
+        self.assertEqual(bad["rc"], 2)
+        self.assertIn("no chat template", bad["stderr"])
+
     def test_shards_concatenate_to_the_whole_run(self):
         args = ("--max-nodes", "12", "--num-candidates", "2", "--max-tokens", "6", "--probe-tactics", "omega", "--seed", "9")
         whole = prove(*args, env_any_text=True)

@@ -18,6 +18,11 @@ std::string testdata_dir() {
   return "";
 }
 
+bool in_ci() {
+  const char* ci = std::getenv("CI");
+  return ci && *ci && std::string(ci) != "0" && std::string(ci) != "false";
+}
+
 TempDir::TempDir() {
   std::random_device rd;
   path_ = (fs::temp_directory_path() / ("wick-test-" + std::to_string(rd()) + std::to_string(rd()))).string();

@@ -9,12 +9,20 @@ namespace wick::test {
 
 // $WICK_TESTDATA or ../shared/testdata beside the checkout; "" if absent.
 std::string testdata_dir();
-// Skips the current test with a loud message when the test data is missing.
-#define WICK_REQUIRE_TESTDATA()                                                              \
-  do {                                                                                       \
-    if (::wick::test::testdata_dir().empty())                                                \
-      GTEST_SKIP() << "*** TEST DATA MISSING: set WICK_TESTDATA or put ../shared/testdata " \
-                      "beside the checkout; this test did not run ***";                      \
+// True when the CI environment variable is set: then every oracle and data set must be there.
+bool in_ci();
+// A test that cannot run for want of `what` (test data, python3-torch, ...): skipped with a loud
+// message locally, a failure in CI, where a skip would hide a missing install step.
+#define WICK_MISSING(what)                                                                              \
+  do {                                                                                                  \
+    if (::wick::test::in_ci()) FAIL() << "*** " << (what) << " (CI is set: it must be present) ***";   \
+    GTEST_SKIP() << "*** " << (what) << ": this test did not run ***";                                  \
+  } while (0)
+// Skips (fails in CI) the current test when the test data is missing.
+#define WICK_REQUIRE_TESTDATA()                                                                   \
+  do {                                                                                            \
+    if (::wick::test::testdata_dir().empty())                                                     \
+      WICK_MISSING("TEST DATA MISSING: set WICK_TESTDATA or put ../shared/testdata beside the checkout"); \
   } while (0)
 
 // A fresh directory under the system temp dir, removed by the destructor.

@@ -187,7 +187,8 @@ int main(int argc, char** argv) {
         mine.push_back(&weights[i]);
         weight_map[weights[i].name] = name;
       }
-      SafetensorsWriter writer((fs::path(out_dir) / name).string(), entries);
+      // "format": "pt" as torch.save_file writes it: transformers refuses files without it.
+      SafetensorsWriter writer((fs::path(out_dir) / name).string(), entries, {{"format", "pt"}});
       for (const W* w : mine) {
         int64_t numel = 1;
         for (auto d : w->shape) numel *= d;

@@ -340,7 +340,7 @@ void expect_embeddings_match_reference(const std::shared_ptr<Model>& model, cons
 TEST_F(Policy, MeanPoolingMatchesPyTorchReference) {
   if (torch_python().empty()) {
     if (std::getenv("CI")) FAIL() << "/usr/bin/python3 cannot import torch (install python3-torch)";
-    GTEST_SKIP() << "*** python3-torch missing: embedding reference comparison did not run ***";
+    WICK_MISSING("python3-torch missing: embedding reference comparison did not run");
   }
   const std::vector<std::vector<int>> prompts = {{1, 80, 147, 201, 282, 57}, {1, 450, 11, 9, 1500, 33, 402, 91, 1024, 7, 8, 9, 10}};
   expect_embeddings_match_reference(g_tiny_stories, testdata_dir() + "/models/tinystories-656k", prompts, 2e-5);

@@ -18,6 +18,9 @@ struct Variant {
   std::string args;  // wick-make-model arguments
   double tol;        // max |wick - ref| / max(1, max |ref|), per dtype (F16/BF16 weights are upcast exactly,
                      // so they differ from F32 only through the values the reference sees)
+  int prompt_len = 12;     // tokens prefilled
+  int batch_tokens = 256;  // the prefill's chunk size
+  int steps = 4;           // decode steps
 };
 
 const double kTolF32 = 2e-5;
@@ -45,11 +48,22 @@ std::vector<Variant> variants() {
       {"phi3_longrope_short", "--arch phi3 --set sliding_window=7 --set original_max_position_embeddings=32 --set 'rope_scaling={\"type\":\"longrope\"," + longrope_factors + "}'", kTolF32},
       {"phi3_su_long_f16", "--arch phi3 --dtype f16 --set original_max_position_embeddings=8 --set 'rope_scaling={\"type\":\"su\"," + longrope_factors + "}'", kTol16},
       {"phi3_longrope_crossing", "--arch phi3 --set original_max_position_embeddings=14 --set 'rope_scaling={\"type\":\"longrope\"," + longrope_factors + "}'", kTolF32},
+      // Boundaries: 40 prompt tokens in chunks of 7 and 8 decode steps cross two 16-token KV
+      // blocks and six prefill chunks; a 20-token window slides across blocks.
+      {"llama_40_tokens_chunks_of_7", "--arch llama", kTolF32, 40, 7, 8},
+      {"mistral_window_across_blocks", "--arch mistral --set sliding_window=20", kTolF32, 40, 7, 8},
+      {"qwen2_window_across_blocks_bf16", "--arch qwen2 --dtype bf16 --set use_sliding_window=true --set sliding_window=18 --set max_window_layers=1", kTol16, 40, 7, 8},
   };
 }
 
-const std::vector<int> kPrompt = {1, 80, 147, 201, 189, 111, 7, 1500, 33, 402, 91, 1024};
-const int kSteps = 4;
+const std::vector<int> kPrompt12 = {1, 80, 147, 201, 189, 111, 7, 1500, 33, 402, 91, 1024};
+
+std::vector<int> prompt_of(const Variant& v) {
+  std::vector<int> p = kPrompt12;
+  for (int i = static_cast<int>(p.size()); i < v.prompt_len; ++i) p.push_back(3 + (i * 7919) % 2000);
+  p.resize(static_cast<size_t>(v.prompt_len));
+  return p;
+}
 
 void PrintTo(const Variant& v, std::ostream* os) { *os << v.name; }
 
@@ -61,7 +75,7 @@ std::string make_model_and_reference(const Variant& v, const std::string& d) {
   const std::string cmd = bin("wick-make-model") + " --preset tiny --seed 7 --testdata '" + testdata_dir() + "' -o " + d +
                           " " + v.args + " 2>&1";
   if (run_command(cmd, &out) != 0) return "wick-make-model failed: " + out;
-  nlohmann::json jobs = {{{"dir", d}, {"prompt", kPrompt}, {"steps", kSteps}, {"out", d + "/reference.safetensors"}}};
+  nlohmann::json jobs = {{{"dir", d}, {"prompt", prompt_of(v)}, {"steps", v.steps}, {"out", d + "/reference.safetensors"}}};
   write_file(d + "/jobs.json", jobs.dump());
   if (run_command(torch_python() + " " + WICK_SOURCE_DIR + "/tests/reference/hf_reference.py " + d + "/jobs.json 2>&1", &out) != 0)
     return "reference failed: " + out;
@@ -84,7 +98,7 @@ TEST_P(ReferenceTest, MatchesPyTorchLayerByLayer) {
   WICK_REQUIRE_TESTDATA();
   if (torch_python().empty()) {
     if (std::getenv("CI")) FAIL() << "/usr/bin/python3 cannot import torch (install python3-torch)";
-    GTEST_SKIP() << "*** /usr/bin/python3 with torch (Debian python3-torch) is missing: reference comparison did not run ***";
+    WICK_MISSING("/usr/bin/python3 with torch (Debian python3-torch) is missing: reference comparison did not run");
   }
   const Variant& v = GetParam();
   TempDir tmp;
@@ -94,40 +108,57 @@ TEST_P(ReferenceTest, MatchesPyTorchLayerByLayer) {
   SafetensorsFile ref(d + "/reference.safetensors");
   auto model = Model::load(d);
   ASSERT_TRUE(model) << model.error().what();
+  const std::vector<int> prompt = prompt_of(v);
   SessionOptions so;
   so.all_logits = true;
   so.n_threads = 2;
+  so.batch_tokens = v.batch_tokens;
   auto session = Session::create(model.value(), so);
   ASSERT_TRUE(session) << session.error().what();
-  std::vector<std::pair<std::string, std::vector<float>>> seen;
+  // Intermediates by name, the chunks of a chunked prefill concatenated in order.
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<float>> seen;
   session.value()->set_activation_hook([&](const char* name, const float* data, int rows, int cols) {
-    seen.emplace_back(name, std::vector<float>(data, data + static_cast<size_t>(rows) * cols));
+    auto& buf = seen[name];
+    if (buf.empty()) order.push_back(name);
+    buf.insert(buf.end(), data, data + static_cast<size_t>(rows) * cols);
   });
-  auto logits = session.value()->append(kPrompt);
+  auto logits = session.value()->append(prompt);
   ASSERT_TRUE(logits) << logits.error().what();
 
-  // Layer by layer, in forward order: the first divergence is the one reported.
+  // Layer by layer, in forward order: the first divergence is the one reported. The blocks run
+  // on every chunk; the final norm and the head only on the last chunk (earlier chunks' logits
+  // are dropped), so those two compare against the reference's last rows.
+  const size_t last_rows = static_cast<size_t>((static_cast<int>(prompt.size()) - 1) % v.batch_tokens + 1);
   double worst = 0;
-  for (const auto& [name, data] : seen) {
+  for (const auto& name : order) {
+    const auto& data = seen[name];
     const Tensor* r = ref.find("prefill/" + name);
     ASSERT_NE(r, nullptr) << "reference has no " << name;
-    ASSERT_EQ(static_cast<size_t>(r->numel()), data.size()) << name;
-    const double e = rel_error(data.data(), static_cast<const float*>(r->data), data.size());
+    const bool head_only = name == "out_norm" || name == "logits";
+    const size_t ref_rows = prompt.size();
+    const size_t rows = head_only ? last_rows : ref_rows;
+    ASSERT_EQ(static_cast<size_t>(r->numel()) / ref_rows * rows, data.size()) << name << ": every chunk's rows";
+    const float* ref_data = static_cast<const float*>(r->data) + (static_cast<size_t>(r->numel()) - data.size());
+    const double e = rel_error(data.data(), ref_data, data.size());
     worst = std::max(worst, e);
     ASSERT_LT(e, v.tol) << v.name << ": first divergence at '" << name << "' (relative error " << e << ")";
   }
-  EXPECT_EQ(seen.size(), 3 + 5 * 2u) << "every named intermediate was compared";
+  EXPECT_EQ(order.size(), 3 + 5 * 2u) << "every named intermediate was compared";
   session.value()->set_activation_hook(nullptr);
 
+  // With all_logits the session keeps the logits of the last chunk: compare those rows.
   const int V = model.value()->config().vocab_size;
   const Tensor* ref_logits = ref.find("prefill/logits");
+  const float* ref_last = static_cast<const float*>(ref_logits->data) + (prompt.size() - last_rows) * static_cast<size_t>(V);
   double prefill_abs = 0;
-  rel_error(logits.value(), static_cast<const float*>(ref_logits->data), kPrompt.size() * static_cast<size_t>(V), &prefill_abs);
+  const double prefill_rel = rel_error(logits.value(), ref_last, last_rows * static_cast<size_t>(V), &prefill_abs);
+  EXPECT_LT(prefill_rel, v.tol) << "prefill logits of the last chunk";
   const auto* ref_tokens = static_cast<const float*>(ref.find("tokens")->data);
-  EXPECT_EQ(argmax(logits.value() + (kPrompt.size() - 1) * static_cast<size_t>(V), V), static_cast<int>(ref_tokens[0]));
+  EXPECT_EQ(argmax(logits.value() + (last_rows - 1) * static_cast<size_t>(V), V), static_cast<int>(ref_tokens[0]));
 
   double decode_abs = 0;
-  for (int i = 0; i < kSteps; ++i) {
+  for (int i = 0; i < v.steps; ++i) {
     const int tok = static_cast<int>(ref_tokens[i]);
     auto step = session.value()->append(&tok, 1);
     ASSERT_TRUE(step) << step.error().what();
@@ -137,7 +168,7 @@ TEST_P(ReferenceTest, MatchesPyTorchLayerByLayer) {
     const double e = rel_error(step.value(), static_cast<const float*>(r->data), static_cast<size_t>(V), &abs_err);
     decode_abs = std::max(decode_abs, abs_err);
     EXPECT_LT(e, v.tol) << v.name << ": decode step " << i << " logits diverge";
-    if (i + 1 < kSteps) {
+    if (i + 1 < v.steps) {
       EXPECT_EQ(argmax(step.value(), V), static_cast<int>(ref_tokens[i + 1])) << "greedy token at step " << i + 1;
     }
   }

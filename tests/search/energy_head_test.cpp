@@ -14,7 +14,7 @@ namespace {
 
 TEST(EnergyHead, MatchesPyTorchFloat64AndIsBatchInvariant) {
   const std::string py = test::torch_python();
-  if (py.empty()) GTEST_SKIP() << "*** /usr/bin/python3 with torch is missing: the reference comparison did not run ***";
+  if (py.empty()) WICK_MISSING("/usr/bin/python3 with torch (Debian python3-torch) is missing: the reference comparison");
   std::mt19937 rng(11);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   const int n = 9, dim = 96;

@@ -1,0 +1,39 @@
+// Kernel tests are instantiated for every instruction set wick has kernels for, whatever the CPU
+// running them; the ones the CPU lacks skip loudly (the log shows which ISAs were not tested),
+// so AVX-512 / VNNI kernels never vanish silently from a run on an AVX2-only machine.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/cpu_isa.h"
+
+namespace wick::test {
+
+inline std::vector<CpuIsa> every_cpu_isa() { return {CpuIsa::kBaseline, CpuIsa::kAvx2, CpuIsa::kAvx512, CpuIsa::kAvx512Vnni}; }
+
+inline bool isa_runs_here(CpuIsa isa) {
+  const auto s = supported_cpu_isas();
+  return std::find(s.begin(), s.end(), isa) != s.end();
+}
+
+#define WICK_REQUIRE_ISA(isa)                                                                           \
+  do {                                                                                                  \
+    if (!::wick::test::isa_runs_here(isa))                                                              \
+      GTEST_SKIP() << "*** " << cpu_isa_name(isa) << " kernels NOT TESTED: this CPU lacks the instructions ***"; \
+  } while (0)
+
+// Prints once which instruction sets this run tests.
+class IsaReport : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    std::string ran, not_ran;
+    for (CpuIsa isa : every_cpu_isa()) (isa_runs_here(isa) ? ran : not_ran) += std::string(" ") + cpu_isa_name(isa);
+    std::printf("[isa] kernels tested on:%s; NOT tested (CPU lacks them):%s\n", ran.c_str(), not_ran.empty() ? " none" : not_ran.c_str());
+  }
+};
+
+}  // namespace wick::test

@@ -37,6 +37,15 @@ if [ ! -x .venv/bin/python3 ] || ! cmp -s tools/requirements-test.txt .venv/requ
   cp tools/requirements-test.txt .venv/requirements-test.txt
 fi
 
+# Hugging Face transformers itself as the model oracle, over Debian's torch (a PyPI torch would
+# pull gigabytes of CUDA wheels): a second environment that sees the system packages.
+if [ ! -x .venv-torch/bin/python3 ] || ! cmp -s tools/requirements-torch.txt .venv-torch/requirements-torch.txt; then
+  echo "setup: creating .venv-torch (tools/requirements-torch.txt over python3-torch)"
+  /usr/bin/python3 -m venv --system-site-packages .venv-torch
+  .venv-torch/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-torch.txt
+  cp tools/requirements-torch.txt .venv-torch/requirements-torch.txt
+fi
+
 if [ "${1:-}" != "--no-build" ]; then
   cmake --preset release >/dev/null
   cmake --build --preset release

@@ -61,6 +61,29 @@ int run_inspect(const std::string& dir, bool as_json) {
   return 0;
 }
 
+// Batch tokenization: one JSON string per stdin line -> one {"ids":[...]} per stdout line (or
+// {"error":...} for that line), so a caller tokenizes thousands of texts with one process.
+int tokenize_jsonl(const wick::Tokenizer& t, const wick::EncodeOptions& opts) {
+  std::string line;
+  int failures = 0;
+  while (std::getline(std::cin, line)) {
+    json out;
+    try {
+      const json in = json::parse(line);
+      const std::string text = in.is_object() ? in.at("text").get<std::string>() : in.get<std::string>();
+      auto ids = t.encode(text, opts);
+      if (ids) out = {{"ids", ids.value()}};
+      else out = {{"error", ids.error().what()}};
+    } catch (const json::exception& e) {
+      out = {{"error", std::string("line is not a JSON string or {\"text\":...}: ") + e.what()}};
+    }
+    failures += out.contains("error") ? 1 : 0;
+    std::cout << out.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+  }
+  std::cout.flush();
+  return failures == 0 ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -95,7 +118,7 @@ int main(int argc, char** argv) {
   insp->add_flag("--json", inspect_json, "print one JSON object");
 
   std::string tok_dir, tok_file, tok_text;
-  bool tok_special = false, tok_json = false, tok_skip = false, tok_plain = false;
+  bool tok_special = false, tok_json = false, tok_skip = false, tok_plain = false, tok_jsonl = false;
   std::vector<int> detok_ids;
   auto* tok = app.add_subcommand("tokenize", "text -> token ids");
   auto* tm = tok->add_option("-m,--model", tok_dir, "model directory");
@@ -103,7 +126,9 @@ int main(int argc, char** argv) {
   tok->add_flag("--add-special", tok_special, "add BOS/EOS as the tokenizer config says");
   tok->add_flag("--plain-special", tok_plain, "treat special-token text in the input as plain text (untrusted input)");
   tok->add_flag("--json", tok_json, "print {\"ids\":[...],\"tokens\":[...]}");
-  tok->add_option("text", tok_text, "text to tokenize")->required();
+  tok->add_flag("--jsonl", tok_jsonl,
+                "batch: read one JSON string per line from stdin, print one {\"ids\":[...]} per line");
+  tok->add_option("text", tok_text, "text to tokenize (or --jsonl)");
   auto* detok = app.add_subcommand("detokenize", "token ids -> text");
   auto* dm = detok->add_option("-m,--model", tok_dir, "model directory");
   detok->add_option("--tokenizer", tok_file, "a tokenizer.json or a GGUF file")->excludes(dm);
@@ -136,6 +161,11 @@ int main(int argc, char** argv) {
     int rc = 0;
     auto t = tokenizer_from(tok_dir, tok_file, &rc);
     if (!t) return rc;
+    if (*tok && tok_jsonl) return tokenize_jsonl(*t, {tok_special, !tok_plain});
+    if (*tok && tok->count("text") == 0) {
+      std::fprintf(stderr, "wick: error: give the text to tokenize (or --jsonl)\n");
+      return 2;
+    }
     if (*tok) {
       auto ids = t->encode(tok_text, {tok_special, !tok_plain});
       if (!ids) return fail(ids.error());

@@ -88,9 +88,13 @@ void parse_rope_scaling(const JsonFields& f, ModelConfig& cfg) {
   if (r.has("mscale_all_dim")) s.mscale_all_dim = r.number_or("mscale_all_dim", 0);
   s.truncate = r.bool_or("truncate", true);
   if (r.has("attention_factor")) s.attention_factor = r.number_or("attention_factor", 1.0);
+  // YaRN: the config's factor is used when given; only a missing (or null) one is derived as
+  // max_position_embeddings / original_max_position_embeddings (DeepSeek-V3 style). transformers
+  // 5.x _compute_yarn_parameters: `if factor is None: factor = max_pos / original_max_pos`.
+  if (s.type == RopeType::kYarn && !r.has("factor") && s.original_max_position_embeddings > 0)
+    s.factor = static_cast<double>(cfg.max_position_embeddings) / s.original_max_position_embeddings;
   const bool needs_factor = s.type == RopeType::kLinear || s.type == RopeType::kDynamic ||
-                            s.type == RopeType::kLlama3 ||
-                            (s.type == RopeType::kYarn && s.original_max_position_embeddings == 0);
+                            s.type == RopeType::kLlama3 || s.type == RopeType::kYarn;
   if (needs_factor && !(s.factor > 0)) r.fail("\"factor\" must be a positive number for rope type " + type);
   if (s.type == RopeType::kLlama3) {
     if (s.original_max_position_embeddings <= 0) r.fail("llama3 scaling needs original_max_position_embeddings");

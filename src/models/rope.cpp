@@ -26,12 +26,11 @@ std::vector<float> yarn_inv_freq(const ModelConfig& cfg, float* attention_factor
   const RopeScaling& s = cfg.rope;
   const double base = cfg.rope_theta;
   const int dim = cfg.head_dim;
-  double factor = s.factor;
-  int original = cfg.max_position_embeddings;
-  if (s.original_max_position_embeddings > 0) {
-    original = s.original_max_position_embeddings;
-    factor = static_cast<double>(cfg.max_position_embeddings) / original;
-  }
+  // The factor as configured (derived from the two lengths at parse time only when absent); the
+  // correction range uses the pretraining length, original_max_position_embeddings when given.
+  const double factor = s.factor;
+  const int original =
+      s.original_max_position_embeddings > 0 ? s.original_max_position_embeddings : cfg.max_position_embeddings;
   auto get_mscale = [](double scale, double mscale) { return scale <= 1 ? 1.0 : 0.1 * mscale * std::log(scale) + 1.0; };
   if (s.attention_factor) {
     *attention_factor = static_cast<float>(*s.attention_factor);

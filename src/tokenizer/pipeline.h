@@ -10,7 +10,13 @@
 
 namespace wick {
 
-// A compiled PCRE2 pattern (UTF + Unicode properties, JIT when available).
+// The pattern with each \p{X} widened by the code points Unicode 15.0-16.0 assigned to X, so
+// PCRE2's Unicode 14.0 tables classify text as Hugging Face tokenizers' Oniguruma (Unicode 16.0)
+// does. \Q..\E literals and negated properties inside a class are left as they are.
+std::string widen_unicode_properties(const std::string& pattern);
+
+// A compiled PCRE2 pattern (UTF + Unicode properties, JIT when available), properties widened
+// to Unicode 16.0 (widen_unicode_properties).
 class Regex {
  public:
   explicit Regex(const std::string& pattern);

@@ -96,10 +96,10 @@ class Rope:
             medium = ~(wl < high_wl) * ~(wl > low_wl)
             return torch.where(medium, smoothed, scaled)
         if t == "yarn":
-            f = rs["factor"]
-            orig = cfg["max_position_embeddings"]
-            if "original_max_position_embeddings" in rs:
-                orig = rs["original_max_position_embeddings"]
+            # transformers 5.x: the configured factor; derived from the two lengths only when absent.
+            orig = rs.get("original_max_position_embeddings") or cfg["max_position_embeddings"]
+            f = rs.get("factor")
+            if f is None:
                 f = cfg["max_position_embeddings"] / orig
 
             def mscale(s, m=1.0):

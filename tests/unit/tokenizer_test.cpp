@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "test_util.h"
+#include "tokenizer/pipeline.h"
 #include "wick/tokenizer.h"
 
 namespace wick::test {
@@ -104,6 +105,23 @@ TEST(Tokenizer, ByteFallbackAndStreamingNeverSplitsUtf8) {
   }
   streamed += s.flush();
   EXPECT_EQ(streamed, text);
+}
+
+// PCRE2 10.42 knows Unicode 14.0; tokenizers' Oniguruma 16.0. Found by the differential fuzz:
+// Llama 3 split "\U0002ecc8_u" (CJK Extension I, Unicode 15.1) differently from tokenizers.
+TEST(Regex, PropertiesWidenedToUnicode16) {
+  const std::string cjk_ext_h = "\xF0\xB1\x8D\x90";  // U+31350, Lo since 15.0
+  const std::string kawi_digit = "\xF0\x91\xBD\x90";  // U+11F50, Nd since 15.0
+  Regex letters(R"(\p{L}+)");
+  EXPECT_EQ(letters.find_all("a" + cjk_ext_h + "b").size(), 1u) << "one letter run";
+  Regex numbers(R"([^\p{N}]+)");  // inside a class; a negated class keeps working
+  EXPECT_EQ(numbers.find_all("x" + kawi_digit + "y").size(), 2u);
+  Regex not_letter(R"(\P{L}+)");
+  EXPECT_TRUE(not_letter.find_all(cjk_ext_h).empty());
+  // Literals, escapes and POSIX classes pass through; other properties are untouched.
+  EXPECT_EQ(widen_unicode_properties(R"(\Q\p{L}\E[[:alpha:]\]]\\p)"), R"(\Q\p{L}\E[[:alpha:]\]]\\p)");
+  EXPECT_EQ(widen_unicode_properties(R"(\p{Zs})"), R"(\p{Zs})");
+  EXPECT_NE(widen_unicode_properties(R"(\p{L})").find("\\x{31350}-\\x{323AF}"), std::string::npos);
 }
 
 TEST(Tokenizer, BadInput) {

@@ -67,4 +67,16 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+std::vector<std::string> tokenizer_test_strings() {
+  std::vector<std::string> out;
+  const std::string all = read_file(std::string(WICK_SOURCE_DIR) + "/tests/data/tokenizer_strings.txt");
+  const std::string sep = "\n__wick_string__\n";
+  size_t pos = 0;
+  for (size_t hit; (hit = all.find(sep, pos)) != std::string::npos; pos = hit + sep.size()) out.push_back(all.substr(pos, hit - pos));
+  out.push_back(all.substr(pos));
+  for (const char* s : {"", " ", "  ", "\n", "\t\n \r\n", "a", "Hello world", " leading", "trailing ", "🦙", "x  y   z"})
+    out.push_back(s);
+  return out;
+}
+
 }  // namespace wick::test

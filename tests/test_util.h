@@ -44,5 +44,7 @@ std::string bin(const std::string& tool);  // path of a built tool (wick, wick-m
 std::string torch_python();
 void write_file(const std::string& path, const std::string& bytes);
 std::string read_file(const std::string& path);
+// tests/data/tokenizer_strings.txt (adversarial texts for every tokenizer) plus a few edge cases.
+std::vector<std::string> tokenizer_test_strings();
 
 }  // namespace wick::test

@@ -90,7 +90,9 @@ TEST(GgufFixture, LlamaCppQ4KMMatchesPyTorchOnGgufPyDecodedWeights) {
     const Tensor* r = ref.find("decode." + std::to_string(i) + "/logits");
     ASSERT_NE(r, nullptr);
     decode = std::max(decode, rel_error(step.value(), static_cast<const float*>(r->data), V));
-    if (i + 1 < kSteps) EXPECT_EQ(argmax(step.value(), V), static_cast<int>(tokens[i + 1])) << "greedy token " << i + 1;
+    if (i + 1 < kSteps) {
+      EXPECT_EQ(argmax(step.value(), V), static_cast<int>(tokens[i + 1])) << "greedy token " << i + 1;
+    }
   }
   EXPECT_LT(decode, 2e-5) << "decode logits";
   std::printf("[gguf-fixture] llama.cpp Q4_K_M: max rel err prefill %.2e, decode %.2e\n", prefill, decode);

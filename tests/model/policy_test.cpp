@@ -405,30 +405,59 @@ TEST(PromptTemplates, PresetsAndCustomTemplates) {
   EXPECT_EQ(c->apply("S"), "[[{state}]] S done");
 }
 
-TEST_F(Policy, CliCandidatesScoreAndEmbedPrintJson) {
+// The CLI prints what the library computes for the same request and seed, field by field.
+TEST_F(Policy, CliCandidatesScoreAndEmbedPrintTheLibrarysResults) {
   const std::string m = testdata_dir() + "/models/tinystories-656k";
   std::string out;
   ASSERT_EQ(run_command(bin("wick") + " candidates -m " + m + " -p 'Once upon a time' -k 6 -n 10 --seed 2 --json", &out), 0) << out;
   auto j = nlohmann::json::parse(out);
-  ASSERT_TRUE(j.contains("candidates"));
-  double prev = 0;
-  for (size_t i = 0; i < j["candidates"].size(); ++i) {
+  auto gen = generator(g_tiny_stories);
+  GenerateParams p;
+  p.sampling.temperature = 1.0f;
+  p.sampling.seed = 2;
+  p.max_new_tokens = 10;
+  auto lib = gen->generate_candidates("Once upon a time", 6, p);
+  ASSERT_TRUE(lib) << lib.error().what();
+  ASSERT_FALSE(lib->candidates.empty());
+  ASSERT_EQ(j["candidates"].size(), lib->candidates.size()) << "no candidates came back, or a different number";
+  EXPECT_EQ(j["duplicates_removed"].get<int>(), lib->duplicates_removed);
+  for (size_t i = 0; i < lib->candidates.size(); ++i) {
     const auto& c = j["candidates"][i];
-    EXPECT_TRUE(c.contains("text") && c.contains("tokens") && c.contains("logprob") && c.contains("finish_reason"));
+    const GenerateResult& g = lib->candidates[i];
+    EXPECT_EQ(c["text"].get<std::string>(), g.text) << i;
+    EXPECT_EQ(c["tokens"].get<std::vector<int>>(), g.tokens) << i;
+    EXPECT_NEAR(c["logprob"].get<double>(), g.logprob, 1e-9) << i;
+    EXPECT_EQ(c["finish_reason"].get<std::string>(), g.finish_reason) << i;
+    EXPECT_EQ(c["index"].get<int>(), lib->indices[i]) << i;
     if (i > 0) {
-      EXPECT_LE(c["logprob"].get<double>(), prev);
+      EXPECT_LE(c["logprob"].get<double>(), j["candidates"][i - 1]["logprob"].get<double>()) << "best first";
     }
-    prev = c["logprob"].get<double>();
   }
   ASSERT_EQ(run_command(bin("wick") + " score -m " + m + " -p 'Once upon a time' -c ', there was a girl' --json", &out), 0) << out;
   j = nlohmann::json::parse(out);
-  EXPECT_LT(j["logprob"].get<double>(), 0);
-  EXPECT_EQ(j["tokens"].size(), j["logprobs"].size());
+  auto score = gen->score("Once upon a time", ", there was a girl");
+  ASSERT_TRUE(score) << score.error().what();
+  EXPECT_LT(score->logprob, 0);
+  EXPECT_NEAR(j["logprob"].get<double>(), score->logprob, 1e-9);
+  EXPECT_EQ(j["tokens"].get<std::vector<int>>(), score->tokens);
+  ASSERT_EQ(j["logprobs"].size(), score->logprobs.size());
+  for (size_t i = 0; i < score->logprobs.size(); ++i) EXPECT_FLOAT_EQ(j["logprobs"][i].get<float>(), score->logprobs[i]);
   ASSERT_EQ(run_command(bin("wick") + " embed -m " + m + " --normalize --json 'a cat' 'a dog'", &out), 0) << out;
   j = nlohmann::json::parse(out);
+  auto emb = Embedder::create(g_tiny_stories, EngineOptions{});
+  ASSERT_TRUE(emb) << emb.error().what();
+  EncodeParams ep;
+  ep.normalize = true;
+  auto e = emb.value()->encode({"a cat", "a dog"}, ep);
+  ASSERT_TRUE(e) << e.error().what();
   EXPECT_EQ(j["dim"].get<int>(), 64 * 2);
-  EXPECT_EQ(j["embeddings"].size(), 2u);
-  EXPECT_EQ(j["embeddings"][0].size(), 128u);
+  ASSERT_EQ(j["embeddings"].size(), 2u);
+  for (size_t t = 0; t < 2; ++t) {
+    const auto v = j["embeddings"][t].get<std::vector<float>>();
+    ASSERT_EQ(v.size(), e->vectors[t].size());
+    for (size_t k = 0; k < v.size(); ++k) EXPECT_FLOAT_EQ(v[k], e->vectors[t][k]) << "text " << t << " dim " << k;
+  }
+  EXPECT_NE(j["embeddings"][0], j["embeddings"][1]);
   EXPECT_EQ(run_command(bin("wick") + " candidates -m " + m + " -p x -k 2 --template nope 2>&1", &out), 2) << out;
   EXPECT_NE(out.find("unknown prompt template 'nope'"), std::string::npos) << out;
   EXPECT_EQ(run_command(bin("wick") + " candidates -m " + m + " -p x -k 0 2>&1", &out), 2) << out;

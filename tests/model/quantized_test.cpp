@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "test_util.h"
 #include "wick/model.h"
@@ -90,16 +91,32 @@ const char* kStory =
 
 TEST(Quantized, TinyStoriesLogitsStayCloseToF32) {
   WICK_REQUIRE_TESTDATA();
-  // Hidden 128 and FFN 384 are not multiples of 256: the K-quant targets fall back per matrix.
+  // Bounds near the measured figures (top-1 100% / 91.3% / 100%, KL 4.4e-4 / 0.026 / ~0).
   check_quality("tinystories", testdata_dir() + "/models/tinystories-656k", kStory,
-                {{"q8_0", "Q8_0", 0.95, 0.01},
-                 {"q6_k", "Q8_0", 0.95, 0.01},
-                 {"q4_k", "Q4_0", 0.7, 0.2},
-                 {"q4_0", "Q4_0", 0.7, 0.2},
-                 {"bf16", "BF16", 0.95, 0.01}});
+                {{"q8_0", "Q8_0", 0.95, 0.001},
+                 {"q4_0", "Q4_0", 0.85, 0.04},
+                 {"bf16", "BF16", 0.95, 1e-4}});
   auto bad = Model::load(testdata_dir() + "/models/tinystories-656k", {"q3_k"});
   ASSERT_FALSE(bad);
   EXPECT_NE(std::string(bad.error().what()).find("unknown weight dtype 'q3_k'"), std::string::npos);
+}
+
+// Hidden 128 and FFN 384 are not multiples of 256, so on TinyStories the K-quant targets fall
+// back per matrix (Q6_K -> Q8_0, Q4_K -> Q4_0): the same logits as those types, no K block.
+TEST(Quantized, KQuantTargetsFallBackOnNarrowRows) {
+  WICK_REQUIRE_TESTDATA();
+  const std::string dir = testdata_dir() + "/models/tinystories-656k";
+  auto f32 = Model::load(dir);
+  ASSERT_TRUE(f32);
+  auto ids = f32.value()->tokenizer().encode(kStory, {true, true});
+  ASSERT_TRUE(ids);
+  for (const auto& [k_type, fallback, k_name] : {std::tuple{"q6_k", "q8_0", "Q6_K"}, std::tuple{"q4_k", "q4_0", "Q4_K"}}) {
+    auto k = Model::load(dir, {k_type});
+    auto f = Model::load(dir, {fallback});
+    ASSERT_TRUE(k && f);
+    EXPECT_FALSE(holds_dtype(*k.value(), k_name)) << k_type << ": no row is a multiple of 256";
+    EXPECT_EQ(all_logits(k.value(), ids.value()), all_logits(f.value(), ids.value())) << k_type << " == " << fallback;
+  }
 }
 
 TEST(Quantized, RandomModelWithKQuantWidthsStaysCloseToF32) {
@@ -112,13 +129,14 @@ TEST(Quantized, RandomModelWithKQuantWidthsStaysCloseToF32) {
                         &out),
             0)
       << out;
-  // Random weights: sharper errors than a trained model (no outlier structure to exploit), so
-  // looser bounds; the figures are printed for the closing note.
+  // Random weights: sharper errors than a trained model (no outlier structure to exploit).
+  // Bounds near the measured figures (top-1 95.7 / 87.0 / 78.3 / 65.2 %, KL 8.8e-4 / 7.6e-3 /
+  // 0.121 / 0.125): a K-quant decoding or scale bug moves these far beyond them.
   check_quality("random-256", dir, kStory,
-                {{"q8_0", "Q8_0", 0.8, 0.005},
-                 {"q6_k", "Q6_K", 0.75, 0.03},
-                 {"q4_k", "Q4_K", 0.5, 0.3},
-                 {"q4_0", "Q4_0", 0.5, 0.3}});
+                {{"q8_0", "Q8_0", 0.9, 0.002},
+                 {"q6_k", "Q6_K", 0.8, 0.015},
+                 {"q4_k", "Q4_K", 0.7, 0.18},
+                 {"q4_0", "Q4_0", 0.55, 0.18}});
 }
 
 TEST(Quantized, BenchCommandReportsItsFigures) {
@@ -130,6 +148,17 @@ TEST(Quantized, BenchCommandReportsItsFigures) {
                         "memory_bandwidth_bytes_per_second", "bandwidth_fraction", "candidates_per_second", "embeddings_per_second"})
     EXPECT_GT(j[k].get<double>(), 0) << k;
   EXPECT_NE(j["dtypes"].get<std::string>().find("Q8_0"), std::string::npos);
+  // The figures must agree with one another: decode bytes/s = bytes read per token x tokens/s,
+  // and the fraction of the measured bandwidth is that over the measured bandwidth.
+  const double per_token = j["weight_bytes_per_token"].get<double>(), tg = j["tg_tokens_per_second"].get<double>();
+  const double achieved = j["decode_bytes_per_second"].get<double>(), bw = j["memory_bandwidth_bytes_per_second"].get<double>();
+  EXPECT_NEAR(achieved, per_token * tg, 1e-9 * achieved);
+  EXPECT_NEAR(j["bandwidth_fraction"].get<double>(), achieved / bw, 1e-12);
+  // TinyStories' decode is bound by per-token overhead, not memory (0.29 measured on the 2-core
+  // dev VM), so a fraction above 1 means bytes counted twice or a wrong bandwidth figure.
+  EXPECT_LE(j["bandwidth_fraction"].get<double>(), 1.0);
+  // A Q8_0 656K-parameter model reads about 656K x 34/32 bytes of weights per token.
+  EXPECT_NEAR(per_token, 656000 * 34.0 / 32, 0.05 * 656000);
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 // Every tokenizer in the test data (tokenizer.json and GGUF): lossless round trips, streaming
 // detokenization equal to whole decoding (also for random ids, byte tokens and specials), the
-// fast BPE equal to the textbook reference, and linear time on 1 MB inputs.
-#include <chrono>
+// fast BPE equal to the textbook reference (linear time: tokenizer_linearity_test.cpp).
 #include <random>
 
 #include "formats/gguf.h"
@@ -23,18 +22,6 @@ const std::vector<std::string> kTokenizers = {
     "vocab-gguf/ggml-vocab-deepseek-coder.gguf", "vocab-gguf/ggml-vocab-gpt-2.gguf",
 };
 
-std::vector<std::string> test_strings() {
-  std::vector<std::string> out;
-  const std::string all = read_file(std::string(WICK_SOURCE_DIR) + "/tests/data/tokenizer_strings.txt");
-  const std::string sep = "\n__wick_string__\n";
-  size_t pos = 0;
-  for (size_t hit; (hit = all.find(sep, pos)) != std::string::npos; pos = hit + sep.size()) out.push_back(all.substr(pos, hit - pos));
-  out.push_back(all.substr(pos));
-  for (const char* s : {"", " ", "  ", "\n", "\t\n \r\n", "a", "Hello world", " leading", "trailing ", "🦙", "x  y   z"})
-    out.push_back(s);
-  return out;
-}
-
 class Family : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -53,7 +40,7 @@ TEST_P(Family, RoundTripAndStreaming) {
   // is a byte-level symbol, so Hugging Face decodes them to U+FFFD: lossy by design.
   const bool deepseek = GetParam().find("deepseek-llm") != std::string::npos || GetParam().find("deepseek-coder") != std::string::npos;
   const bool tinystories = GetParam().find("tinystories") != std::string::npos;
-  for (const auto& text : test_strings()) {
+  for (const auto& text : tokenizer_test_strings()) {
     bool lossless = !tinystories;
     if (deepseek)
       for (const char* c : {"õ", "÷", "Á", "ý", "À", "ÿ", "ø", "ú", "þ", "ü", "ù", "ö", "û"}) lossless &= text.find(c) == std::string::npos;
@@ -104,7 +91,7 @@ TEST_P(Family, FastBpeEqualsReference) {
   auto impl = GgufFile::has_magic(path) ? load_gguf_tokenizer(*GgufFile::open(path)) : load_tokenizer_json(path);
   std::mt19937 rng(11);
   const std::vector<std::string> alphabet = {"a", "b", "e", "th", " ", "  ", "\n", "é", "ß", "日", "本", "🦙", "1", "23", "'s", ".", "ab", "▁"};
-  std::vector<std::string> texts = test_strings();
+  std::vector<std::string> texts = tokenizer_test_strings();
   for (int k = 0; k < 100; ++k) {
     std::string s;
     const int n = 1 + static_cast<int>(rng() % 80);  // long words take the priority-queue path
@@ -118,32 +105,6 @@ TEST_P(Family, FastBpeEqualsReference) {
     impl->reference_bpe = true;
     impl->encode(text, {false, true}, ref);
     EXPECT_EQ(fast, ref) << GetParam() << ": \"" << text << "\"";
-  }
-}
-
-double encode_seconds(const Tokenizer& t, const std::string& text) {
-  double best = 1e9;
-  for (int r = 0; r < 3; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    auto ids = t.encode(text, {false, true});
-    EXPECT_TRUE(ids);
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  return best;
-}
-
-// Not a speed target: a complexity check. 4x the input must cost well under 16x (quadratic).
-TEST_P(Family, MegabyteInputsTakeLinearTime) {
-  std::string base;
-  for (const auto& s : test_strings()) base += s + "\n";
-  std::string one_word;  // no spaces at all: one pre-token of 256 KB / 1 MB
-  while (one_word.size() < 256 * 1024) one_word += "abcdefghijklmnopqrstuvwxyz0123456789";
-  for (const std::string& unit : {base, one_word}) {
-    std::string small, large;
-    while (small.size() < 256 * 1024) small += unit;
-    for (int k = 0; k < 4; ++k) large += small;
-    const double ts = encode_seconds(*tok, small), tl = encode_seconds(*tok, large);
-    EXPECT_LT(tl, 10 * ts + 0.05) << GetParam() << ": 1 MB took " << tl << " s, 256 KB " << ts << " s";
   }
 }
 
@@ -174,7 +135,7 @@ TEST(GgufVocabWriter, TokenizerJsonSurvivesTheGgufForm) {
     // matches them in the raw text, so literal "<unk>" in a text parsed for specials differs.
     const bool normalized_specials = std::string(name).find("tinystories") != std::string::npos;
     int compared = 0;
-    for (const auto& text : test_strings())
+    for (const auto& text : tokenizer_test_strings())
       for (bool special : {false, true}) {
         if (special && normalized_specials && text.find("<unk>") != std::string::npos) continue;
         auto a = ref.value()->encode(text, {special, special});

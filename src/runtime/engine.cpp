@@ -176,7 +176,7 @@ void Engine::Impl::run(std::span<const StepInput> inputs) {
     step_mark[static_cast<size_t>(in.seq)] = step_counter;
     if (in.n_tokens <= 0 || !in.tokens) throw Error(ErrorCode::kInvalidArgument, "step: an input has no tokens");
     if (s.length + in.n_tokens > opts.context_length)
-      throw Error(ErrorCode::kInvalidArgument, "sequence of " + std::to_string(s.length + in.n_tokens) +
+      throw Error(ErrorCode::kInvalidArgument, "sequence " + std::to_string(in.seq) + " of " + std::to_string(s.length + in.n_tokens) +
                                                    " tokens exceeds the context length " + std::to_string(opts.context_length));
     for (int t = 0; t < in.n_tokens; ++t)
       if (in.tokens[t] < 0 || in.tokens[t] >= vocab)
@@ -193,7 +193,8 @@ void Engine::Impl::run(std::span<const StepInput> inputs) {
   if (blocks > kv->free_blocks())
     throw Error(ErrorCode::kInvalidArgument, "KV cache full: this step needs " + std::to_string(blocks) + " blocks of " +
                                                  std::to_string(kv->block_size()) + " tokens, " + std::to_string(kv->free_blocks()) +
-                                                 " of " + std::to_string(kv->n_blocks()) + " are free");
+                                                 " of " + std::to_string(kv->n_blocks()) +
+                                                 " are free (end a sequence, or raise kv_cache_tokens)");
 
   // Lay out the batch: tokens in input order; output rows with logits first, then hidden
   // states (the transformer computes logits for a prefix of the output rows).

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "test_util.h"
+#include "wick/engine.h"
 #include "wick/generator.h"
 #include "wick/scheduler.h"
 
@@ -94,6 +95,103 @@ TEST_F(BatchedLimits, StepsOverTheTokenOrRowBudgetChangeNothing) {
   EXPECT_EQ(e->sequence_length(b), 0);
   EXPECT_EQ(e->kv_stats().used_blocks, 0);
   EXPECT_TRUE(e->step(std::span<const StepInput>(rows, 2))) << "within the budgets";
+}
+
+// Runs `steps` decode steps (token 5 + step) for the given sequences together; their last logits.
+std::vector<std::vector<float>> decode_together(Engine& e, const std::vector<SequenceId>& seqs, int steps, std::string* error = nullptr) {
+  std::vector<std::vector<float>> last(seqs.size());
+  std::vector<int> toks(seqs.size());
+  for (int step = 0; step < steps; ++step) {
+    std::vector<StepInput> in;
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      toks[i] = 5 + step;
+      in.push_back({seqs[i], &toks[i], 1, StepOutput::kLastLogits});
+    }
+    auto r = e.step(in);
+    if (!r) {
+      if (error) *error = r.error().what();
+      return last;
+    }
+    const int vocab = e.model().config().vocab_size;
+    for (size_t i = 0; i < seqs.size(); ++i) last[i].assign(e.output(static_cast<int>(i)), e.output(static_cast<int>(i)) + vocab);
+  }
+  return last;
+}
+
+// Mid-run, inside a multi-sequence decode: one sequence reaches the context limit, then the KV
+// pool runs out. Each time the step fails as a whole with an error naming the limit, nothing
+// changes, and once the caller ends the offending sequence the others go on to exactly the
+// logits they get in an engine that never saw it.
+TEST_F(BatchedLimits, MidRunContextAndKvLimitsInsideABatchedStep) {
+  EngineOptions o;
+  o.n_threads = 2;
+  o.context_length = 24;
+  o.kv_block_size = 4;
+  o.kv_cache_tokens = 48;  // 12 blocks
+  auto e = Engine::create(g_model, o).value();
+  const std::vector<int> long_prompt = {1, 80, 147, 201, 189, 111, 7, 1500, 33, 402, 91, 1024, 5, 17, 300, 12, 9, 44, 2000, 60, 70};
+  const std::vector<int> short_prompt = {1, 80, 147, 201};
+  const SequenceId a = e->add_sequence().value(), b = e->add_sequence().value(), c = e->add_sequence().value();
+  StepInput prefill[] = {{a, long_prompt.data(), 21, StepOutput::kNone},
+                         {b, short_prompt.data(), 4, StepOutput::kNone},
+                         {c, short_prompt.data(), 4, StepOutput::kNone}};
+  ASSERT_TRUE(e->step(prefill));
+  std::string err;
+  decode_together(*e, {a, b, c}, 3, &err);  // a reaches 24
+  ASSERT_TRUE(err.empty()) << err;
+  auto failed = decode_together(*e, {a, b, c}, 1, &err);
+  ASSERT_FALSE(err.empty()) << "a would hold 25 tokens";
+  EXPECT_NE(err.find("sequence " + std::to_string(a) + " of 25 tokens exceeds the context length 24"), std::string::npos)
+      << err;
+  EXPECT_EQ(e->sequence_length(a), 24);
+  EXPECT_EQ(e->sequence_length(b), 7) << "the failed step changed nothing";
+  e->remove_sequence(a);  // the caller ends the sequence at its limit
+  // b and c go on: 9 more tokens each. With a's 6 blocks freed, the 12-block pool holds them.
+  err.clear();
+  const auto go_on = decode_together(*e, {b, c}, 9, &err);
+  ASSERT_TRUE(err.empty()) << err;
+  // The same two sequences in an engine that never held `a`.
+  auto fresh = Engine::create(g_model, o).value();
+  const SequenceId b2 = fresh->add_sequence().value(), c2 = fresh->add_sequence().value();
+  StepInput p2[] = {{b2, short_prompt.data(), 4, StepOutput::kNone}, {c2, short_prompt.data(), 4, StepOutput::kNone}};
+  ASSERT_TRUE(fresh->step(p2));
+  decode_together(*fresh, {b2, c2}, 3, &err);
+  const auto alone = decode_together(*fresh, {b2, c2}, 9, &err);
+  EXPECT_EQ(go_on, alone) << "the others' logits are unchanged by the sequence that hit its limit";
+
+  // KV exhaustion mid-run: 5 sequences of 4 + 3 tokens = 10 blocks of 12; the next tokens need
+  // 5 fresh blocks.
+  auto k = Engine::create(g_model, o).value();
+  std::vector<SequenceId> five;
+  for (int i = 0; i < 5; ++i) {
+    five.push_back(k->add_sequence().value());
+    StepInput p{five.back(), short_prompt.data(), 4, StepOutput::kNone};
+    ASSERT_TRUE(k->step(std::span<const StepInput>(&p, 1)));
+  }
+  err.clear();
+  decode_together(*k, five, 4, &err);  // 8 tokens each: 10 blocks in use
+  ASSERT_TRUE(err.empty()) << err;
+  const int used = k->kv_stats().used_blocks;
+  decode_together(*k, five, 1, &err);
+  ASSERT_FALSE(err.empty()) << "5 new blocks with 2 free";
+  EXPECT_NE(err.find("raise kv_cache_tokens"), std::string::npos) << err;
+  EXPECT_EQ(k->kv_stats().used_blocks, used) << "nothing taken by the failed step";
+  EXPECT_EQ(k->sequence_length(five[0]), 8);
+  k->remove_sequence(five[3]);
+  k->remove_sequence(five[4]);
+  err.clear();
+  const std::vector<SequenceId> three = {five[0], five[1], five[2]};
+  const auto k_on = decode_together(*k, three, 2, &err);
+  ASSERT_TRUE(err.empty()) << err;
+  auto k2 = Engine::create(g_model, o).value();
+  std::vector<SequenceId> three2;
+  for (int i = 0; i < 3; ++i) {
+    three2.push_back(k2->add_sequence().value());
+    StepInput p{three2.back(), short_prompt.data(), 4, StepOutput::kNone};
+    ASSERT_TRUE(k2->step(std::span<const StepInput>(&p, 1)));
+  }
+  decode_together(*k2, three2, 4, &err);
+  EXPECT_EQ(k_on, decode_together(*k2, three2, 2, &err)) << "the survivors' logits are unchanged";
 }
 
 TEST_F(BatchedLimits, TheSchedulerRefusesARequestWithoutDisturbingTheOthers) {

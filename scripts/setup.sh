@@ -37,11 +37,12 @@ if [ ! -x .venv/bin/python3 ] || ! cmp -s tools/requirements-test.txt .venv/requ
   cp tools/requirements-test.txt .venv/requirements-test.txt
 fi
 
-# Hugging Face transformers itself as the model oracle, over Debian's torch (a PyPI torch would
-# pull gigabytes of CUDA wheels): a second environment that sees the system packages.
+# Hugging Face transformers itself as the model oracle. Current transformers (Qwen3, 5.x rope
+# semantics) needs torch >= 2.6, which Debian lacks, so this environment takes PyPI's torch: about
+# 5 GB with the CUDA wheels it depends on, 2-3 minutes to install, used on the CPU only.
 if [ ! -x .venv-torch/bin/python3 ] || ! cmp -s tools/requirements-torch.txt .venv-torch/requirements-torch.txt; then
-  echo "setup: creating .venv-torch (tools/requirements-torch.txt over python3-torch)"
-  /usr/bin/python3 -m venv --system-site-packages .venv-torch
+  echo "setup: creating .venv-torch (tools/requirements-torch.txt: PyPI torch + transformers, ~5 GB)"
+  /usr/bin/python3 -m venv --clear .venv-torch
   .venv-torch/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-torch.txt
   cp tools/requirements-torch.txt .venv-torch/requirements-torch.txt
 fi

@@ -5,8 +5,8 @@
 #
 #   1. wick-make-model: a random 2-layer Llama, hidden 256 (K-quant blocks need rows of 256),
 #      linear rope scaling (factor 2), the TinyStories tokenizer.
-#   2. llama.cpp's convert_hf_to_gguf.py -> F32 GGUF (torch 1.13 lacks the float8 dtypes its
-#      lazy-tensor table names; a shim adds placeholders, none occur in this model).
+#   2. llama.cpp's convert_hf_to_gguf.py -> F32 GGUF (a torch older than 2.1 lacks the float8
+#      dtypes its lazy-tensor table names; a shim adds placeholders, none occur in this model).
 #   3. tests/reference/gguf_dequantize.py --check-against: the F32 file, decoded and q/k rows put
 #      back, equals the original bit for bit (proves the test's inverse permutation).
 #   4. llama-quantize Q4_K_M (Q4_K and Q6_K tensors) -> the fixture.

@@ -59,6 +59,12 @@ const Preset kPresets[] = {
      R"({"model_type":"llama","hidden_size":4096,"intermediate_size":11008,"num_hidden_layers":30,"num_attention_heads":32,
          "num_key_value_heads":32,"vocab_size":102400,"max_position_embeddings":4096,"rope_theta":10000.0,
          "rms_norm_eps":1e-6,"bos_token_id":100000,"eos_token_id":100001,"tie_word_embeddings":false})"},
+    // tokenizers/qwen2 holds Qwen3's tokenizer.json (the same byte-level BPE as Qwen2.5's).
+    {"qwen3-0.6b", "tokenizers/qwen2",
+     R"({"model_type":"qwen3","hidden_size":1024,"intermediate_size":3072,"num_hidden_layers":28,"num_attention_heads":16,
+         "num_key_value_heads":8,"head_dim":128,"vocab_size":151936,"max_position_embeddings":40960,"rope_theta":1000000.0,
+         "rms_norm_eps":1e-6,"bos_token_id":151643,"eos_token_id":151645,"tie_word_embeddings":true,"attention_bias":false,
+         "use_sliding_window":false,"sliding_window":null,"max_window_layers":28})"},
     {"phi-3-mini", "tokenizers/mistral-v0.1",
      R"({"model_type":"phi3","hidden_size":3072,"intermediate_size":8192,"num_hidden_layers":32,"num_attention_heads":32,
          "num_key_value_heads":32,"vocab_size":32064,"max_position_embeddings":4096,"original_max_position_embeddings":4096,
@@ -71,11 +77,8 @@ const Preset kPresets[] = {
 };
 
 const char* architecture_for(const std::string& model_type) {
-  if (model_type == "llama") return "LlamaForCausalLM";
-  if (model_type == "mistral") return "MistralForCausalLM";
-  if (model_type == "qwen2") return "Qwen2ForCausalLM";
-  if (model_type == "phi3") return "Phi3ForCausalLM";
-  throw Error(ErrorCode::kUnsupported, "unknown architecture " + model_type);
+  if (const ArchSpec* a = arch_by_model_type(model_type)) return a->architectures[0];
+  throw Error(ErrorCode::kUnsupported, "unknown architecture " + model_type + " (known: " + supported_model_types() + ")");
 }
 
 // splitmix64: fast, seedable, good enough for random weights.
@@ -108,7 +111,7 @@ int main(int argc, char** argv) {
   float scale = 1.0f;
   bool list = false;
   app.add_option("--preset", preset, "shape preset (--list to see them)");
-  app.add_option("--arch", arch, "override model_type: llama, mistral, qwen2, phi3");
+  app.add_option("--arch", arch, "override model_type: " + supported_model_types());
   app.add_option("-o,--out", out_dir, "output directory");
   app.add_option("--dtype", dtype_name_s, "f32, f16 or bf16");
   app.add_option("--seed", seed, "random seed");
@@ -137,7 +140,7 @@ int main(int argc, char** argv) {
       cfg[s.substr(0, eq)] = json::parse(s.substr(eq + 1));
     }
     cfg["architectures"] = {architecture_for(cfg["model_type"].get<std::string>())};
-    cfg["hidden_act"] = "silu";
+    if (!cfg.contains("hidden_act")) cfg["hidden_act"] = "silu";
     DType dtype = DType::F32;
     if (dtype_name_s == "f16") dtype = DType::F16;
     else if (dtype_name_s == "bf16") dtype = DType::BF16;

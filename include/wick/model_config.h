@@ -28,8 +28,16 @@ struct RopeScaling {
   std::vector<double> long_factor;           // longrope, head_dim/2 entries
 };
 
+// Elementwise activations: of the MLP's gate (config.json hidden_act) and of MLP heads (the
+// energy head). transformers' ACT2FN: silu, relu, gelu (exact erf form) and gelu_pytorch_tanh.
+enum class Activation { kSilu, kRelu, kGelu, kGeluTanh };
+const char* activation_name(Activation a);
+// transformers' ACT2FN names: "silu"/"swish", "relu", "gelu", "gelu_pytorch_tanh"/"gelu_new"
+// (the tanh approximation); nullopt for any other.
+std::optional<Activation> activation_from_name(const std::string& name);
+
 struct ModelConfig {
-  std::string model_type;    // "llama", "mistral", "qwen2", "phi3"
+  std::string model_type;    // "llama", "mistral", "qwen2", "phi3", "qwen3"
   std::string architecture;  // "LlamaForCausalLM", ...
   int vocab_size = 0;
   int hidden_size = 0;
@@ -48,6 +56,10 @@ struct ModelConfig {
   bool o_bias = false;       // o_proj has a bias (llama attention_bias)
   bool mlp_bias = false;     // gate/up/down have biases (llama mlp_bias)
   std::vector<int> sliding_window;  // per layer; 0 = full causal attention
+  // Layer shape: the per-layer features a family declares (its parse_config sets them); the
+  // shared forward pass (models/transformer.cpp) reads these flags instead of the family name.
+  bool qk_norm = false;      // RMSNorm of each query and key head (weights [head_dim]) before rope (qwen3)
+  Activation hidden_act = Activation::kSilu;  // the MLP's act(gate) * up
   std::string torch_dtype;   // as declared ("float32", "bfloat16", ...), informational
   int bos_token_id = -1;
   std::vector<int> eos_token_ids;

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "core/tensor.h"
+#include "wick/model_config.h"  // Activation
 
 namespace wick {
 
@@ -37,9 +38,6 @@ struct AttentionArgs {
   float scale;                         // softmax scale, 1 / sqrt(head_dim)
   DType kv_dtype = DType::F32;         // F32 or F16
 };
-
-// Elementwise activations of MLP heads (the energy head).
-enum class Activation { kSilu, kRelu, kGelu };
 
 class Backend {
  public:
@@ -71,12 +69,14 @@ class Backend {
   virtual void scatter_rows(void* dst, DType dst_dtype, const int64_t* rows, const float* src, int n, int64_t width) = 0;
   // dst[t, :] = src[rows[t], :] for t < n.
   virtual void gather_rows(float* dst, const float* src, const int32_t* rows, int n, int64_t width) = 0;
-  // gate = silu(gate) * up, elementwise over `count` floats.
-  virtual void silu_mul(float* gate, const float* up, int64_t count) = 0;
+  // gate = act(gate) * up, elementwise over `count` floats (the gated MLP: SwiGLU for SiLU,
+  // GeGLU for the GELUs).
+  virtual void gated_activation(float* gate, const float* up, int64_t count, Activation act) = 0;
   // y += x, elementwise.
   virtual void add(float* y, const float* x, int64_t count) = 0;
-  // x = act(x), elementwise: SiLU x·σ(x), ReLU, or GELU in its exact erf form
-  // 0.5·x·(1 + erf(x/√2)) (torch.nn.GELU's default).
+  // x = act(x), elementwise: SiLU x·σ(x), ReLU, GELU in its exact erf form
+  // 0.5·x·(1 + erf(x/√2)) (torch.nn.GELU's default), or GELU's tanh approximation
+  // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (torch.nn.GELU(approximate="tanh")).
   virtual void activation(float* x, int64_t count, Activation act) = 0;
   // y = (x - mean) / sqrt(var + eps) * weight (+ bias), row by row, with the biased variance
   // (torch.nn.LayerNorm).                                           x, y: [n, dim]

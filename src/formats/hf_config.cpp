@@ -18,6 +18,24 @@ const char* rope_type_name(RopeType t) {
   return "?";
 }
 
+const char* activation_name(Activation a) {
+  switch (a) {
+    case Activation::kSilu: return "silu";
+    case Activation::kRelu: return "relu";
+    case Activation::kGelu: return "gelu";
+    case Activation::kGeluTanh: return "gelu_pytorch_tanh";
+  }
+  return "?";
+}
+
+std::optional<Activation> activation_from_name(const std::string& name) {
+  if (name == "silu" || name == "swish") return Activation::kSilu;
+  if (name == "relu") return Activation::kRelu;
+  if (name == "gelu") return Activation::kGelu;
+  if (name == "gelu_pytorch_tanh" || name == "gelu_new") return Activation::kGeluTanh;
+  return std::nullopt;
+}
+
 int ModelConfig::max_context() const {
   // Dynamic NTK scaling exists to run past max_position_embeddings: transformers grows the
   // rope base with the sequence length, so the usable length is factor times longer.
@@ -25,7 +43,7 @@ int ModelConfig::max_context() const {
   return max_position_embeddings;
 }
 
-void parse_common_config(const JsonFields& f, ModelConfig& cfg) {
+void parse_common_config(const JsonFields& f, ModelConfig& cfg, int default_head_dim) {
   cfg.vocab_size = f.positive_int("vocab_size");
   cfg.hidden_size = f.positive_int("hidden_size");
   cfg.intermediate_size = f.positive_int("intermediate_size");
@@ -38,6 +56,8 @@ void parse_common_config(const JsonFields& f, ModelConfig& cfg) {
            std::to_string(cfg.num_kv_heads) + ")");
   if (f.has("head_dim")) {
     cfg.head_dim = f.positive_int("head_dim");
+  } else if (default_head_dim > 0) {
+    cfg.head_dim = default_head_dim;
   } else {
     if (cfg.hidden_size % cfg.num_heads != 0)
       f.fail("hidden_size (" + std::to_string(cfg.hidden_size) + ") is not a multiple of num_attention_heads (" +
@@ -53,8 +73,11 @@ void parse_common_config(const JsonFields& f, ModelConfig& cfg) {
   cfg.tie_word_embeddings = f.bool_or("tie_word_embeddings", false);
   cfg.torch_dtype = f.string_or("torch_dtype", f.string_or("dtype", ""));
   const std::string act = f.string_or("hidden_act", "silu");
-  if (act != "silu")
-    throw Error(ErrorCode::kUnsupported, f.file() + ": hidden_act \"" + act + "\" is not supported (only silu)");
+  const auto hidden_act = activation_from_name(act);
+  if (!hidden_act || *hidden_act == Activation::kRelu)  // ReLU MLPs are not gated in transformers' families
+    throw Error(ErrorCode::kUnsupported, f.file() + ": hidden_act \"" + act +
+                                             "\" is not supported (silu, gelu, gelu_pytorch_tanh, gelu_new)");
+  cfg.hidden_act = *hidden_act;
   if (f.has("partial_rotary_factor") && f.number_or("partial_rotary_factor", 1.0) != 1.0)
     throw Error(ErrorCode::kUnsupported, f.file() + ": partial_rotary_factor != 1 is not supported");
   cfg.bos_token_id = f.int_or("bos_token_id", -1);

@@ -11,7 +11,8 @@
 namespace wick {
 
 // Reads the LlamaConfig fields common to every supported family, validating them.
-void parse_common_config(const JsonFields& f, ModelConfig& cfg);
+// default_head_dim: the head size when config.json gives none (0: hidden_size / num_heads).
+void parse_common_config(const JsonFields& f, ModelConfig& cfg, int default_head_dim = 0);
 // rope_scaling (null or an object) -> cfg.rope.
 void parse_rope_scaling(const JsonFields& f, ModelConfig& cfg);
 // Overrides bos/eos from generation_config.json when the file exists.

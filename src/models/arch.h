@@ -20,12 +20,15 @@ enum WeightFlag : unsigned {
   kPerLayer = 1u << 1,  // name patterns contain {L}, instantiated for every layer
 };
 
+// One row of a family's weight table, written with designated initializers:
+//   {.canonical = "blk.{L}.attn_q", .hf_name = "model.layers.{L}.self_attn.q_proj.weight",
+//    .shape = {Q, H}, .flags = kPerLayer}
 struct WeightSpec {
   std::string canonical;  // e.g. "blk.{L}.attn_q"
   std::string hf_name;    // e.g. "model.layers.{L}.self_attn.q_proj.weight"
   std::vector<int64_t> shape;
   unsigned flags = kRequired;
-  std::string tied_with;  // canonical name it shares storage with when tie_word_embeddings
+  std::string tied_with = "";  // canonical name it shares storage with when tie_word_embeddings
   // Its GGUF name (llama.cpp's tensor names); "" = derived from the canonical name
   // ("blk.{L}.attn_q" -> "blk.{L}.attn_q.weight", "blk.{L}.attn_q.bias" unchanged).
   std::string gguf_name = "";
@@ -43,27 +46,57 @@ void reorder_qk_rows(const uint8_t* src, uint8_t* dst, int64_t n_rows, uint64_t 
 // Loaded tensors by canonical name (layer index substituted).
 using TensorMap = std::map<std::string, Tensor>;
 
+// Shared pieces of the Llama-style tables, used by the family files. decoder_common_weights
+// lists the tensors every family has (embeddings, norms, o_proj, down_proj, LM head).
+std::vector<WeightSpec> decoder_common_weights(const ModelConfig& cfg);
+std::vector<WeightSpec> llama_style_weight_table(const ModelConfig& cfg);
+void bind_llama_style(const TensorMap& t, const ModelConfig& cfg, ModelWeights& w);
+// Qwen2 / Qwen3 sliding windows: use_sliding_window, sliding_window, max_window_layers or
+// layer_types (qwen2.cpp).
+void parse_qwen_sliding_windows(const JsonFields& f, ModelConfig& cfg);
+
+class GgufFile;
+
+// One architecture family. Each family file (llama.cpp, qwen3.cpp, ...) defines one with
+// designated initializers, and registered_archs() lists them all: that list alone drives the
+// HF and GGUF loaders, the GGUF writer, wick-make-model and every "supported: ..." message.
 struct ArchSpec {
-  const char* model_type;
-  std::vector<const char*> architectures;
-  // Reads the family's own config fields after the common ones are parsed.
+  const char* model_type;                 // config.json model_type
+  std::vector<const char*> architectures; // config.json architectures (the first is what wick writes)
+  // Reads the family's own config fields (and declares its layer shape: qk_norm, windows, ...)
+  // after the common ones are parsed.
   void (*parse_config)(const JsonFields& f, ModelConfig& cfg);
   // The tensors this family stores, for a given config.
-  std::vector<WeightSpec> (*weight_table)(const ModelConfig& cfg);
+  std::vector<WeightSpec> (*weight_table)(const ModelConfig& cfg) = llama_style_weight_table;
   // Canonical tensors -> LayerWeights (e.g. splitting fused projections).
-  void (*bind)(const TensorMap& t, const ModelConfig& cfg, ModelWeights& w);
+  void (*bind)(const TensorMap& t, const ModelConfig& cfg, ModelWeights& w) = bind_llama_style;
   // general.architecture of its GGUF files (llama.cpp's LLM_ARCH names; Mistral is "llama").
+  // A GGUF architecture is read by the first registered family that writes it.
   const char* gguf_arch;
   // llama.cpp's converter reorders the q/k rows of "llama" files for its interleaved (GPT-J)
   // rotary embedding; the loader undoes it and the writer redoes it. NEOX-rope families
-  // (qwen2, phi3) keep transformers' order.
+  // (qwen2, qwen3, phi3) keep transformers' order.
   bool gguf_permutes_qk = false;
+  // The family's GGUF quirks, after the common metadata is read: what its files imply (qwen3:
+  // q/k norms) or must hold (qwen2: q/k/v biases). nullptr: none.
+  void (*parse_gguf)(const GgufFile& g, ModelConfig& cfg) = nullptr;
+  // The head size when config.json gives no head_dim (0: hidden_size / num_attention_heads).
+  int default_head_dim = 0;
 };
 
 const ArchSpec& llama_arch();
 const ArchSpec& mistral_arch();
 const ArchSpec& qwen2_arch();
+const ArchSpec& qwen3_arch();
 const ArchSpec& phi3_arch();
+
+// Every family wick runs, in lookup order.
+const std::vector<const ArchSpec*>& registered_archs();
+// "llama, mistral, qwen2, ..." (model types) and "llama, qwen2, ..." (GGUF architectures).
+std::string supported_model_types();
+std::string supported_gguf_archs();
+// The family of a model_type; nullptr when none.
+const ArchSpec* arch_by_model_type(const std::string& model_type);
 
 // Finds the family for a config's model_type (or, failing that, its architectures list).
 // Throws kUnsupported naming what was found and what is supported.
@@ -73,11 +106,6 @@ const ArchSpec& find_arch(const std::string& model_type, const std::vector<std::
 // The family of a GGUF file's general.architecture. Throws kUnsupported naming the supported ones.
 const ArchSpec& find_gguf_arch(const std::string& gguf_arch, const std::string& file);
 
-// Shared pieces of the Llama-style tables, used by the family files. decoder_common_weights
-// lists the tensors every family has (embeddings, norms, o_proj, down_proj, LM head).
-std::vector<WeightSpec> decoder_common_weights(const ModelConfig& cfg);
-std::vector<WeightSpec> llama_style_weight_table(const ModelConfig& cfg);
-void bind_llama_style(const TensorMap& t, const ModelConfig& cfg, ModelWeights& w);
 std::string layer_name(const std::string& pattern, int layer);
 // The family's table for `cfg` with the per-layer patterns expanded: one spec per tensor, layer
 // numbers substituted into every name.

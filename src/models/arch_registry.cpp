@@ -14,27 +14,53 @@ std::string layer_name(const std::string& pattern, int layer) {
   return out;
 }
 
+const std::vector<const ArchSpec*>& registered_archs() {
+  // Order matters only for GGUF: "llama" files are read by llama_arch, not mistral_arch.
+  static const std::vector<const ArchSpec*> all = {&llama_arch(), &mistral_arch(), &qwen2_arch(), &qwen3_arch(),
+                                                   &phi3_arch()};
+  return all;
+}
+
+std::string supported_model_types() {
+  std::string out;
+  for (const ArchSpec* a : registered_archs()) out += (out.empty() ? "" : ", ") + std::string(a->model_type);
+  return out;
+}
+
+std::string supported_gguf_archs() {
+  std::vector<std::string> names;
+  for (const ArchSpec* a : registered_archs())
+    if (std::find(names.begin(), names.end(), a->gguf_arch) == names.end()) names.emplace_back(a->gguf_arch);
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+const ArchSpec* arch_by_model_type(const std::string& model_type) {
+  for (const ArchSpec* a : registered_archs())
+    if (model_type == a->model_type) return a;
+  return nullptr;
+}
+
 const ArchSpec& find_arch(const std::string& model_type, const std::vector<std::string>& architectures,
                           const std::string& config_path) {
-  const ArchSpec* all[] = {&llama_arch(), &mistral_arch(), &qwen2_arch(), &phi3_arch()};
-  for (const ArchSpec* a : all)
-    if (model_type == a->model_type) return *a;
+  if (const ArchSpec* a = arch_by_model_type(model_type)) return *a;
   if (model_type.empty())
-    for (const ArchSpec* a : all)
+    for (const ArchSpec* a : registered_archs())
       for (const auto& name : architectures)
         if (std::find(a->architectures.begin(), a->architectures.end(), name) != a->architectures.end()) return *a;
   std::string arch_list;
   for (const auto& n : architectures) arch_list += (arch_list.empty() ? "" : ", ") + n;
   throw Error(ErrorCode::kUnsupported, config_path + ": model_type \"" + model_type + "\"" +
                                            (arch_list.empty() ? "" : " (architectures: " + arch_list + ")") +
-                                           " is not supported; supported: llama, mistral, qwen2, phi3");
+                                           " is not supported; supported: " + supported_model_types());
 }
 
 const ArchSpec& find_gguf_arch(const std::string& gguf_arch, const std::string& file) {
-  for (const ArchSpec* a : {&llama_arch(), &qwen2_arch(), &phi3_arch()})
+  for (const ArchSpec* a : registered_archs())
     if (gguf_arch == a->gguf_arch) return *a;
   throw Error(ErrorCode::kUnsupported, file + ": general.architecture \"" + gguf_arch +
-                                           "\" is not supported; supported: llama, qwen2, phi3");
+                                           "\" is not supported; supported: " + supported_gguf_archs());
 }
 
 std::vector<WeightSpec> expand_weight_table(const ArchSpec& arch, const ModelConfig& cfg) {
@@ -72,37 +98,44 @@ std::string gguf_tensor_name(const WeightSpec& s) {
 std::vector<WeightSpec> decoder_common_weights(const ModelConfig& c) {
   const int64_t H = c.hidden_size, I = c.intermediate_size, V = c.vocab_size, Q = c.q_dim();
   return {
-      {"token_embd", "model.embed_tokens.weight", {V, H}, kRequired, "output"},
-      {"output_norm", "model.norm.weight", {H}},
-      {"output", "lm_head.weight", {V, H}, kRequired, "token_embd"},
-      {"blk.{L}.attn_norm", "model.layers.{L}.input_layernorm.weight", {H}, kPerLayer},
-      {"blk.{L}.attn_output", "model.layers.{L}.self_attn.o_proj.weight", {H, Q}, kPerLayer},
-      {"blk.{L}.ffn_norm", "model.layers.{L}.post_attention_layernorm.weight", {H}, kPerLayer},
-      {"blk.{L}.ffn_down", "model.layers.{L}.mlp.down_proj.weight", {H, I}, kPerLayer},
+      {.canonical = "token_embd", .hf_name = "model.embed_tokens.weight", .shape = {V, H}, .tied_with = "output"},
+      {.canonical = "output_norm", .hf_name = "model.norm.weight", .shape = {H}},
+      {.canonical = "output", .hf_name = "lm_head.weight", .shape = {V, H}, .tied_with = "token_embd"},
+      {.canonical = "blk.{L}.attn_norm", .hf_name = "model.layers.{L}.input_layernorm.weight", .shape = {H}, .flags = kPerLayer},
+      {.canonical = "blk.{L}.attn_output", .hf_name = "model.layers.{L}.self_attn.o_proj.weight", .shape = {H, Q}, .flags = kPerLayer},
+      {.canonical = "blk.{L}.ffn_norm", .hf_name = "model.layers.{L}.post_attention_layernorm.weight", .shape = {H}, .flags = kPerLayer},
+      {.canonical = "blk.{L}.ffn_down", .hf_name = "model.layers.{L}.mlp.down_proj.weight", .shape = {H, I}, .flags = kPerLayer},
   };
 }
 
 std::vector<WeightSpec> llama_style_weight_table(const ModelConfig& c) {
-  const int64_t H = c.hidden_size, I = c.intermediate_size;
+  const int64_t H = c.hidden_size, I = c.intermediate_size, D = c.head_dim;
   const int64_t Q = c.q_dim(), KV = c.kv_dim();
   std::vector<WeightSpec> t = decoder_common_weights(c);
-  t.push_back({"blk.{L}.attn_q", "model.layers.{L}.self_attn.q_proj.weight", {Q, H}, kPerLayer});
-  t.push_back({"blk.{L}.attn_k", "model.layers.{L}.self_attn.k_proj.weight", {KV, H}, kPerLayer});
-  t.push_back({"blk.{L}.attn_v", "model.layers.{L}.self_attn.v_proj.weight", {KV, H}, kPerLayer});
-  t.push_back({"blk.{L}.ffn_gate", "model.layers.{L}.mlp.gate_proj.weight", {I, H}, kPerLayer});
-  t.push_back({"blk.{L}.ffn_up", "model.layers.{L}.mlp.up_proj.weight", {I, H}, kPerLayer});
+  auto layer = [&](const char* canonical, const char* hf_name, std::vector<int64_t> shape) {
+    t.push_back({.canonical = canonical, .hf_name = hf_name, .shape = std::move(shape), .flags = kPerLayer});
+  };
+  layer("blk.{L}.attn_q", "model.layers.{L}.self_attn.q_proj.weight", {Q, H});
+  layer("blk.{L}.attn_k", "model.layers.{L}.self_attn.k_proj.weight", {KV, H});
+  layer("blk.{L}.attn_v", "model.layers.{L}.self_attn.v_proj.weight", {KV, H});
+  layer("blk.{L}.ffn_gate", "model.layers.{L}.mlp.gate_proj.weight", {I, H});
+  layer("blk.{L}.ffn_up", "model.layers.{L}.mlp.up_proj.weight", {I, H});
   // Biases are listed only when the config asks for them: like transformers, a stored bias
   // the config does not call for is ignored.
   if (c.qkv_bias) {
-    t.push_back({"blk.{L}.attn_q.bias", "model.layers.{L}.self_attn.q_proj.bias", {Q}, kPerLayer});
-    t.push_back({"blk.{L}.attn_k.bias", "model.layers.{L}.self_attn.k_proj.bias", {KV}, kPerLayer});
-    t.push_back({"blk.{L}.attn_v.bias", "model.layers.{L}.self_attn.v_proj.bias", {KV}, kPerLayer});
+    layer("blk.{L}.attn_q.bias", "model.layers.{L}.self_attn.q_proj.bias", {Q});
+    layer("blk.{L}.attn_k.bias", "model.layers.{L}.self_attn.k_proj.bias", {KV});
+    layer("blk.{L}.attn_v.bias", "model.layers.{L}.self_attn.v_proj.bias", {KV});
   }
-  if (c.o_bias) t.push_back({"blk.{L}.attn_output.bias", "model.layers.{L}.self_attn.o_proj.bias", {H}, kPerLayer});
+  if (c.o_bias) layer("blk.{L}.attn_output.bias", "model.layers.{L}.self_attn.o_proj.bias", {H});
   if (c.mlp_bias) {
-    t.push_back({"blk.{L}.ffn_gate.bias", "model.layers.{L}.mlp.gate_proj.bias", {I}, kPerLayer});
-    t.push_back({"blk.{L}.ffn_up.bias", "model.layers.{L}.mlp.up_proj.bias", {I}, kPerLayer});
-    t.push_back({"blk.{L}.ffn_down.bias", "model.layers.{L}.mlp.down_proj.bias", {H}, kPerLayer});
+    layer("blk.{L}.ffn_gate.bias", "model.layers.{L}.mlp.gate_proj.bias", {I});
+    layer("blk.{L}.ffn_up.bias", "model.layers.{L}.mlp.up_proj.bias", {I});
+    layer("blk.{L}.ffn_down.bias", "model.layers.{L}.mlp.down_proj.bias", {H});
+  }
+  if (c.qk_norm) {  // one RMSNorm weight per head dimension, shared by all heads (Qwen3RMSNorm(head_dim))
+    layer("blk.{L}.attn_q_norm", "model.layers.{L}.self_attn.q_norm.weight", {D});
+    layer("blk.{L}.attn_k_norm", "model.layers.{L}.self_attn.k_norm.weight", {D});
   }
   return t;
 }
@@ -124,6 +157,8 @@ void bind_llama_style(const TensorMap& t, const ModelConfig& cfg, ModelWeights& 
     LayerWeights& L = w.layers[static_cast<size_t>(l)];
     L.attn_norm = n("attn_norm");
     L.ffn_norm = n("ffn_norm");
+    L.q_norm = n("attn_q_norm");
+    L.k_norm = n("attn_k_norm");
     L.wo = n("attn_output");
     L.bo = n("attn_output.bias");
     L.w_down = n("ffn_down");
@@ -160,6 +195,7 @@ std::vector<Tensor> canonical_tensor_parts(const ModelWeights& w, const std::str
   const std::string name = canonical.substr(dot + 1);
   const std::map<std::string, std::vector<Tensor>> by_name = {
       {"attn_norm", some({L.attn_norm})}, {"ffn_norm", some({L.ffn_norm})},
+      {"attn_q_norm", some({L.q_norm})}, {"attn_k_norm", some({L.k_norm})},
       {"attn_q", some({L.wq})}, {"attn_k", some({L.wk})}, {"attn_v", some({L.wv})}, {"attn_output", some({L.wo})},
       {"attn_q.bias", some({L.bq})}, {"attn_k.bias", some({L.bk})}, {"attn_v.bias", some({L.bv})},
       {"attn_output.bias", some({L.bo})},

@@ -113,8 +113,7 @@ ModelConfig read_gguf_config(const GgufFile& g, const ArchSpec** arch_out) {
   cfg.qkv_bias = g.find_tensor("blk.0.attn_q.bias") || g.find_tensor("blk.0.attn_qkv.bias");
   cfg.o_bias = g.find_tensor("blk.0.attn_output.bias") != nullptr;
   cfg.mlp_bias = g.find_tensor("blk.0.ffn_down.bias") != nullptr;
-  if (arch.model_type == std::string("qwen2") && !cfg.qkv_bias)
-    throw Error(ErrorCode::kNotFound, g.name() + ": qwen2 file without blk.0.attn_q.bias");
+  if (arch.parse_gguf) arch.parse_gguf(g, cfg);
   if (const auto bos = g.get_int("tokenizer.ggml.bos_token_id")) cfg.bos_token_id = static_cast<int>(*bos);
   if (const auto eos = g.get_int("tokenizer.ggml.eos_token_id")) cfg.eos_token_ids = {static_cast<int>(*eos)};
   if (const auto eot = g.get_int("tokenizer.ggml.eot_token_id"); eot && (cfg.eos_token_ids.empty() || *eot != cfg.eos_token_ids[0]))

@@ -15,7 +15,13 @@ void parse_llama(const JsonFields& f, ModelConfig& cfg) {
 }  // namespace
 
 const ArchSpec& llama_arch() {
-  static const ArchSpec spec{"llama", {"LlamaForCausalLM"}, parse_llama, llama_style_weight_table, bind_llama_style, "llama", true};
+  static const ArchSpec spec{
+      .model_type = "llama",
+      .architectures = {"LlamaForCausalLM"},
+      .parse_config = parse_llama,
+      .gguf_arch = "llama",
+      .gguf_permutes_qk = true,
+  };
   return spec;
 }
 

@@ -15,8 +15,14 @@ void parse_mistral(const JsonFields& f, ModelConfig& cfg) {
 }  // namespace
 
 const ArchSpec& mistral_arch() {
-  static const ArchSpec spec{"mistral", {"MistralForCausalLM"}, parse_mistral, llama_style_weight_table,
-                             bind_llama_style, "llama", true};
+  // Its GGUF files are "llama" files (llama.cpp's converter), read back by llama_arch.
+  static const ArchSpec spec{
+      .model_type = "mistral",
+      .architectures = {"MistralForCausalLM"},
+      .parse_config = parse_mistral,
+      .gguf_arch = "llama",
+      .gguf_permutes_qk = true,
+  };
   return spec;
 }
 

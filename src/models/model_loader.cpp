@@ -24,7 +24,7 @@ ModelConfig read_hf_config(const std::string& dir, const ArchSpec** arch_out) {
   const ArchSpec& arch = find_arch(cfg.model_type, archs, path);
   cfg.model_type = arch.model_type;
   cfg.architecture = archs.empty() ? std::string(arch.architectures[0]) : archs[0];
-  parse_common_config(f, cfg);
+  parse_common_config(f, cfg, arch.default_head_dim);
   arch.parse_config(f, cfg);
   apply_generation_config((fs::path(dir) / "generation_config.json").string(), cfg);
   for (int id : cfg.eos_token_ids)

@@ -19,12 +19,16 @@ std::vector<WeightSpec> phi3_table(const ModelConfig& c) {
   const int64_t H = c.hidden_size, I = c.intermediate_size;
   const int64_t Q = c.q_dim(), KV = c.kv_dim();
   std::vector<WeightSpec> t = decoder_common_weights(c);
-  t.push_back({"blk.{L}.attn_qkv", "model.layers.{L}.self_attn.qkv_proj.weight", {Q + 2 * KV, H}, kPerLayer});
+  t.push_back({.canonical = "blk.{L}.attn_qkv", .hf_name = "model.layers.{L}.self_attn.qkv_proj.weight",
+               .shape = {Q + 2 * KV, H}, .flags = kPerLayer});
   // GGUF keeps the fused matrix under llama.cpp's ffn_up name (its phi3 graph splits it).
-  t.push_back({"blk.{L}.ffn_gate_up", "model.layers.{L}.mlp.gate_up_proj.weight", {2 * I, H}, kPerLayer, "", "blk.{L}.ffn_up.weight"});
+  t.push_back({.canonical = "blk.{L}.ffn_gate_up", .hf_name = "model.layers.{L}.mlp.gate_up_proj.weight",
+               .shape = {2 * I, H}, .flags = kPerLayer, .gguf_name = "blk.{L}.ffn_up.weight"});
   if (c.qkv_bias) {  // attention_bias: transformers' Phi3Attention puts it on qkv_proj and o_proj
-    t.push_back({"blk.{L}.attn_qkv.bias", "model.layers.{L}.self_attn.qkv_proj.bias", {Q + 2 * KV}, kPerLayer});
-    t.push_back({"blk.{L}.attn_output.bias", "model.layers.{L}.self_attn.o_proj.bias", {H}, kPerLayer});
+    t.push_back({.canonical = "blk.{L}.attn_qkv.bias", .hf_name = "model.layers.{L}.self_attn.qkv_proj.bias",
+                 .shape = {Q + 2 * KV}, .flags = kPerLayer});
+    t.push_back({.canonical = "blk.{L}.attn_output.bias", .hf_name = "model.layers.{L}.self_attn.o_proj.bias",
+                 .shape = {H}, .flags = kPerLayer});
   }
   return t;
 }
@@ -53,7 +57,14 @@ void bind_phi3(const TensorMap& t, const ModelConfig& c, ModelWeights& w) {
 }  // namespace
 
 const ArchSpec& phi3_arch() {
-  static const ArchSpec spec{"phi3", {"Phi3ForCausalLM"}, parse_phi3, phi3_table, bind_phi3, "phi3"};
+  static const ArchSpec spec{
+      .model_type = "phi3",
+      .architectures = {"Phi3ForCausalLM"},
+      .parse_config = parse_phi3,
+      .weight_table = phi3_table,
+      .bind = bind_phi3,
+      .gguf_arch = "phi3",
+  };
   return spec;
 }
 

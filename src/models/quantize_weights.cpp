@@ -61,7 +61,7 @@ void quantize_loaded_model(LoadedModel& m, DType target) {
   convert(m.weights.output, four_bit ? DType::Q8_0 : target);
   convert(m.weights.token_embd, target);
   for (LayerWeights& L : m.weights.layers)
-    for (Tensor* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) convert(*t, target);
+    for (Tensor* t : L.matrices()) convert(*t, target);
 
   // Recount what the model now holds.
   m.n_params = m.weight_bytes = 0;
@@ -77,9 +77,7 @@ void quantize_loaded_model(LoadedModel& m, DType target) {
   count(m.weights.output);
   count(m.weights.output_norm);
   for (const LayerWeights& L : m.weights.layers)
-    for (const Tensor* t : {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo, &L.bq, &L.bk, &L.bv, &L.bo, &L.ffn_norm, &L.w_gate,
-                            &L.w_up, &L.w_down, &L.b_gate, &L.b_up, &L.b_down})
-      count(*t);
+    for (const Tensor* t : L.all()) count(*t);
 }
 
 }  // namespace wick

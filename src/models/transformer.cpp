@@ -81,6 +81,10 @@ const float* Transformer::forward(const TokenBatch& b, const KvLayout& kv, const
     be_.matmul(q_.data(), h_.data(), n, L.wq, &L.bq);  // q: [n, Q]
     be_.matmul(k_.data(), h_.data(), n, L.wk, &L.bk);  // k: [n, KV]
     be_.matmul(v_.data(), h_.data(), n, L.wv, &L.bv);  // v: [n, KV]
+    if (cfg_.qk_norm) {  // Qwen3: RMSNorm of every head before rope, q as [n * heads, head_dim]
+      be_.rms_norm(q_.data(), q_.data(), n * cfg_.num_heads, cfg_.head_dim, L.q_norm, eps);
+      be_.rms_norm(k_.data(), k_.data(), n * cfg_.num_kv_heads, cfg_.head_dim, L.k_norm, eps);
+    }
     be_.rope(q_.data(), n, cfg_.num_heads, cfg_.head_dim, Q, cos_.data(), sin_.data());
     be_.rope(k_.data(), n, cfg_.num_kv_heads, cfg_.head_dim, KV, cos_.data(), sin_.data());
     be_.scatter_rows(k_cache, kv.dtype, b.kv_rows, k_.data(), n, KV);  // into each token's cache row
@@ -92,12 +96,12 @@ const float* Transformer::forward(const TokenBatch& b, const KvLayout& kv, const
     emit(hook, "attn_out", l, proj_.data(), n, H);
     be_.add(x_.data(), proj_.data(), static_cast<int64_t>(n) * H);
 
-    // --- MLP (LlamaMLP): down(silu(gate(x)) * up(x)) ---
+    // --- MLP (LlamaMLP): down(act(gate(x)) * up(x)), act = ACT2FN[hidden_act] ---
     be_.rms_norm(h_.data(), x_.data(), n, H, L.ffn_norm, eps);
     emit(hook, "ffn_norm", l, h_.data(), n, H);
     be_.matmul(gate_.data(), h_.data(), n, L.w_gate, &L.b_gate);  // [n, I]
     be_.matmul(up_.data(), h_.data(), n, L.w_up, &L.b_up);        // [n, I]
-    be_.silu_mul(gate_.data(), up_.data(), static_cast<int64_t>(n) * I);
+    be_.gated_activation(gate_.data(), up_.data(), static_cast<int64_t>(n) * I, cfg_.hidden_act);
     be_.matmul(proj_.data(), gate_.data(), n, L.w_down, &L.b_down);  // [n, H]
     emit(hook, "ffn_out", l, proj_.data(), n, H);
     be_.add(x_.data(), proj_.data(), static_cast<int64_t>(n) * H);

@@ -1,5 +1,7 @@
-// The decoder-only transformer shared by the Llama family (Llama, Mistral, Qwen2, Phi-3):
-// what transformers' LlamaModel.forward computes, written against the Backend ops.
+// The decoder-only transformer shared by the Llama family (Llama, Mistral, Qwen2, Qwen3, Phi-3):
+// what transformers' LlamaModel.forward computes, written against the Backend ops. What differs
+// between families is declared in ModelConfig's layer shape (qk_norm, hidden_act, windows) and
+// read here as flags, never as family names.
 //
 // Every intermediate has a stable name, passed to an optional hook, so a test can dump it and
 // say which layer diverged from the reference:

@@ -56,6 +56,9 @@ void write_model_metadata(GgufWriter& w, const LoadedModel& m, DType type, const
     throw Error(ErrorCode::kUnsupported, std::string("rope scaling \"") + rope_type_name(c.rope.type) +
                                              "\" cannot be written to GGUF yet (none and linear can)");
   }
+  if (c.hidden_act != Activation::kSilu)  // llama.cpp's llama/qwen2/qwen3/phi3 graphs are SwiGLU
+    throw Error(ErrorCode::kUnsupported, std::string("hidden_act \"") + activation_name(c.hidden_act) +
+                                             "\" cannot be written to GGUF (llama.cpp computes these architectures with silu)");
   const int window = c.sliding_window.empty() ? 0 : c.sliding_window[0];
   for (int w_l : c.sliding_window)
     if (w_l != window) throw Error(ErrorCode::kUnsupported, "per-layer sliding windows cannot be written to GGUF");

@@ -45,8 +45,7 @@ ModelInfo Model::info() const {
   const ModelWeights& w = loaded_->weights;
   uint64_t per_token = w.token_embd.row_bytes() + w.output.nbytes() + w.output_norm.nbytes();
   for (const LayerWeights& L : w.layers)
-    for (const Tensor* t : {&L.attn_norm, &L.wq, &L.wk, &L.wv, &L.wo, &L.bq, &L.bk, &L.bv, &L.bo, &L.ffn_norm, &L.w_gate,
-                            &L.w_up, &L.w_down, &L.b_gate, &L.b_up, &L.b_down})
+    for (const Tensor* t : L.all())
       if (!t->empty()) per_token += t->nbytes();
   i.bytes_read_per_token = per_token;
   return i;

@@ -19,10 +19,8 @@ namespace {
 using json = nlohmann::json;
 
 Activation activation_of(const std::string& name) {
-  if (name == "silu") return Activation::kSilu;
-  if (name == "relu") return Activation::kRelu;
-  if (name == "gelu") return Activation::kGelu;
-  throw Error(ErrorCode::kUnsupported, "energy head: unknown activation '" + name + "' (known: silu, relu, gelu)");
+  if (const auto act = activation_from_name(name)) return *act;
+  throw Error(ErrorCode::kUnsupported, "energy head: unknown activation '" + name + "' (known: silu, relu, gelu, gelu_pytorch_tanh)");
 }
 
 // "bfloat16" / "bf16" / "BF16" -> "BF16", as ModelInfo names dtypes.

@@ -192,6 +192,10 @@ TEST(Gguf, QuantizeThenLoadEqualsQuantizeAtLoad) {
   expect_gguf_matches_load("random qwen2 (q/k/v biases, no permutation)", random_model(tmp, "qwen2", "--arch qwen2"), "q8_0");
   expect_gguf_matches_load("random phi3 (fused qkv and gate_up)", random_model(tmp, "phi3", "--arch phi3"), "q8_0");
   expect_gguf_matches_load("random mistral (sliding window)", random_model(tmp, "mistral", "--arch mistral --set sliding_window=8"), "q4_0");
+  // Qwen3: q/k norm vectors (blk.N.attn_q_norm / attn_k_norm), explicit head_dim, tied and untied.
+  const std::string qwen3 = random_model(tmp, "qwen3", "--arch qwen3 --set hidden_size=256 intermediate_size=512 head_dim=64 tie_word_embeddings=true");
+  for (const char* type : {"q8_0", "q4_k", "bf16"}) expect_gguf_matches_load("random qwen3 (tied)", qwen3, type);
+  expect_gguf_matches_load("random qwen3 (untied, head_dim 32)", random_model(tmp, "qwen3u", "--arch qwen3 --set head_dim=32"), "q6_k");
 }
 
 TEST(Gguf, QuantizeCommandErrors) {

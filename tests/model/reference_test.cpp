@@ -21,14 +21,17 @@ struct Variant {
   int prompt_len = 12;     // tokens prefilled
   int batch_tokens = 256;  // the prefill's chunk size
   int steps = 4;           // decode steps
-  // Why the transformers oracle (4.46.3, the last to run on Debian's torch 1.13) cannot judge this
-  // variant: it predates the semantics current transformers has and wick follows. "" = it can.
-  std::string transformers_skip = "";
+  // Why transformers (5.24) refuses this variant's config.json, leaving it to the float64
+  // rewrite; "" = transformers judges it too.
+  std::string transformers_refuses = "";
 };
 
-const char* kOldYarn = "transformers 4.46 takes YaRN's correction range from max_position_embeddings; 5.x from original_max_position_embeddings";
-const char* kOldQwen2Window =
-    "transformers 4.46's eager Qwen2 windows every layer, ignoring max_window_layers (5.x: layer_types)";
+// transformers 5.24's config validation requires rope_parameters["factor"] for yarn, although
+// its _compute_yarn_parameters still derives a missing one (DeepSeek-V3 style).
+const char* kYarnWithoutFactor = "yarn without \"factor\" fails transformers 5.24's config validation";
+// Phi3Config renames "su" to "longrope" only after validating, and "su" requires no
+// original_max_position_embeddings inside rope_scaling: old Phi-3 128k configs no longer load.
+const char* kPhi3Su = "\"su\" rope_scaling fails transformers 5.24's Phi3Config validation";
 
 const double kTolF32 = 2e-5;
 const double kTol16 = 2e-5;
@@ -45,27 +48,37 @@ std::vector<Variant> variants() {
       {"llama_tied", "--arch llama --set tie_word_embeddings=true", kTolF32},
       {"llama_rope_linear", R"(--arch llama --set 'rope_scaling={"type":"linear","factor":2.0}')", kTolF32},
       {"llama_rope_dynamic", R"(--arch llama --set max_position_embeddings=8 --set 'rope_scaling={"type":"dynamic","factor":4.0}')", kTolF32},
-      {"llama_rope_yarn", R"(--arch llama --set 'rope_scaling={"type":"yarn","factor":4.0,"original_max_position_embeddings":16}')", kTolF32, 12, 256, 4, kOldYarn},
+      {"llama_rope_yarn", R"(--arch llama --set 'rope_scaling={"type":"yarn","factor":4.0,"original_max_position_embeddings":16}')", kTolF32},
       // The configured factor (2), not max_position_embeddings / original (64 / 16 = 4).
-      {"llama_rope_yarn_factor_vs_lengths", R"(--arch llama --set 'rope_scaling={"type":"yarn","factor":2.0,"original_max_position_embeddings":16,"beta_fast":16}')", kTolF32, 12, 256, 4, kOldYarn},
+      {"llama_rope_yarn_factor_vs_lengths", R"(--arch llama --set 'rope_scaling={"type":"yarn","factor":2.0,"original_max_position_embeddings":16,"beta_fast":16}')", kTolF32},
       // No factor: derived from the two lengths (DeepSeek-V3 style), with mscale / mscale_all_dim.
-      {"llama_rope_yarn_derived_mscale", R"(--arch llama --set 'rope_scaling={"type":"yarn","original_max_position_embeddings":8,"mscale":0.707,"mscale_all_dim":1.0}')", kTolF32, 12, 256, 4, kOldYarn},
+      {"llama_rope_yarn_derived_mscale", R"(--arch llama --set 'rope_scaling={"type":"yarn","original_max_position_embeddings":8,"mscale":0.707,"mscale_all_dim":1.0}')", kTolF32, 12, 256, 4, kYarnWithoutFactor},
       {"llama_rope_yarn_no_original", R"(--arch llama --set 'rope_scaling={"type":"yarn","factor":3.0,"beta_fast":8,"beta_slow":2}')", kTolF32},
       {"llama_rope_llama3", R"(--arch llama --set 'rope_scaling={"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":16}')", kTolF32},
       {"llama_sharded_f16", "--arch llama --dtype f16 --shards 3", kTol16},
       {"mistral_sliding_window", "--arch mistral --set sliding_window=5", kTolF32},
       {"mistral_bf16_no_window", "--arch mistral --dtype bf16 --set sliding_window=null", kTol16},
-      {"qwen2_biases_tied_window_bf16", "--arch qwen2 --dtype bf16 --set tie_word_embeddings=true --set use_sliding_window=true --set sliding_window=6 --set max_window_layers=1", kTol16, 12, 256, 4, kOldQwen2Window},
+      {"qwen2_biases_tied_window_bf16", "--arch qwen2 --dtype bf16 --set tie_word_embeddings=true --set use_sliding_window=true --set sliding_window=6 --set max_window_layers=1", kTol16},
       {"qwen2_window_every_layer", "--arch qwen2 --set use_sliding_window=true --set sliding_window=5 --set max_window_layers=0", kTolF32},
       {"qwen2_f32", "--arch qwen2 --set num_key_value_heads=1", kTolF32},
+      // Qwen3: q/k norms per head before rope; tied and untied; f32 and bf16; Qwen3Config's
+      // default head_dim (128, four times hidden / heads here) with biases and a window.
+      {"qwen3_f32_untied", "--arch qwen3 --set head_dim=16", kTolF32},
+      {"qwen3_bf16_tied", "--arch qwen3 --dtype bf16 --set head_dim=16 --set tie_word_embeddings=true", kTol16},
+      {"qwen3_default_head_dim_bias_window", "--arch qwen3 --set attention_bias=true --set use_sliding_window=true --set sliding_window=5 --set max_window_layers=1", kTolF32},
+      {"qwen3_f16_across_blocks", "--arch qwen3 --dtype f16 --set head_dim=16 --set num_key_value_heads=1", kTol16, 40, 7, 8},
+      // hidden_act read from the config (transformers' LlamaMLP / MistralMLP: ACT2FN[hidden_act]).
+      {"llama_gelu_tanh", "--arch llama --set hidden_act='\"gelu_pytorch_tanh\"'", kTolF32},
+      {"mistral_gelu", "--arch mistral --set hidden_act='\"gelu\"' --set sliding_window=6", kTolF32},
       {"phi3_longrope_short", "--arch phi3 --set sliding_window=7 --set original_max_position_embeddings=32 --set 'rope_scaling={\"type\":\"longrope\"," + longrope_factors + "}'", kTolF32},
-      {"phi3_su_long_f16", "--arch phi3 --dtype f16 --set original_max_position_embeddings=8 --set 'rope_scaling={\"type\":\"su\"," + longrope_factors + "}'", kTol16},
+      {"phi3_su_long_f16", "--arch phi3 --dtype f16 --set original_max_position_embeddings=8 --set 'rope_scaling={\"type\":\"su\"," + longrope_factors + "}'", kTol16, 12, 256, 4, kPhi3Su},
+      {"phi3_longrope_long_f16", "--arch phi3 --dtype f16 --set original_max_position_embeddings=8 --set 'rope_scaling={\"type\":\"longrope\"," + longrope_factors + "}'", kTol16},
       {"phi3_longrope_crossing", "--arch phi3 --set original_max_position_embeddings=14 --set 'rope_scaling={\"type\":\"longrope\"," + longrope_factors + "}'", kTolF32},
       // Boundaries: 40 prompt tokens in chunks of 7 and 8 decode steps cross two 16-token KV
       // blocks and six prefill chunks; a 20-token window slides across blocks.
       {"llama_40_tokens_chunks_of_7", "--arch llama", kTolF32, 40, 7, 8},
       {"mistral_window_across_blocks", "--arch mistral --set sliding_window=20", kTolF32, 40, 7, 8},
-      {"qwen2_window_across_blocks_bf16", "--arch qwen2 --dtype bf16 --set use_sliding_window=true --set sliding_window=18 --set max_window_layers=1", kTol16, 40, 7, 8, kOldQwen2Window},
+      {"qwen2_window_across_blocks_bf16", "--arch qwen2 --dtype bf16 --set use_sliding_window=true --set sliding_window=18 --set max_window_layers=1", kTol16, 40, 7, 8},
   };
 }
 
@@ -210,9 +223,8 @@ TEST_P(ReferenceTest, MatchesPyTorchLayerByLayer) {
 }
 
 // The same variants against Hugging Face transformers itself (float64, eager attention, its own
-// KV cache): proves the float64 rewrite's reading of the modeling code, rope scalings and
-// windows included. Variants whose semantics postdate transformers 4.46 (transformers_skip) are
-// left to the rewrite.
+// KV cache; transformers 5.24 over PyPI's torch 2.6 in .venv-torch): proves the float64 rewrite's
+// reading of the modeling code, rope scalings, windows and Qwen3's q/k norms included.
 class TransformersTest : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(TransformersTest, MatchesTransformers) {
@@ -227,7 +239,7 @@ TEST_P(TransformersTest, MatchesTransformers) {
 std::vector<Variant> transformers_variants() {
   std::vector<Variant> out;
   for (const Variant& v : variants())
-    if (v.transformers_skip.empty()) out.push_back(v);
+    if (v.transformers_refuses.empty()) out.push_back(v);
   return out;
 }
 

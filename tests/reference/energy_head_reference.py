@@ -35,7 +35,8 @@ def main():
     if cfg.get("normalize_input"):
         x = x / x.norm(dim=1, keepdim=True)
     act = {"silu": torch.nn.functional.silu, "relu": torch.relu,
-           "gelu": lambda v: torch.nn.functional.gelu(v, approximate="none")}[cfg.get("activation", "silu")]
+           "gelu": lambda v: torch.nn.functional.gelu(v, approximate="none"),
+           "gelu_pytorch_tanh": lambda v: torch.nn.functional.gelu(v, approximate="tanh")}[cfg.get("activation", "silu")]
     layers = len(cfg.get("hidden", [])) + 1
     for i in range(layers):
         x = x @ w["layers.%d.weight" % i].T + w["layers.%d.bias" % i]

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-"""Independent PyTorch reference for the Llama family (llama, mistral, qwen2, phi3).
+"""Independent PyTorch reference for the Llama family (llama, mistral, qwen2, qwen3, phi3).
 
 Written from the Hugging Face transformers modeling code (modeling_llama.py, modeling_mistral.py,
-modeling_qwen2.py, modeling_phi3.py, modeling_rope_utils.py), without importing transformers or
+modeling_qwen2.py, modeling_qwen3.py, modeling_phi3.py, modeling_rope_utils.py, activations.py),
+without importing transformers or
 anything from wick. It reads a model directory (config.json + safetensors, parsed here by hand),
 runs a prompt through the model with a KV cache and then greedy decode steps, computing in
 float64 (weights upcast), and writes every named intermediate to a safetensors file:
@@ -55,13 +56,46 @@ def load_weights(d):
     return w
 
 
+def head_dim(cfg):
+    # Qwen3Config defaults head_dim to 128; the others derive it from the hidden size.
+    if cfg.get("head_dim"):
+        return cfg["head_dim"]
+    return 128 if cfg["model_type"] == "qwen3" else cfg["hidden_size"] // cfg["num_attention_heads"]
+
+
+def windows(cfg):
+    """The sliding window of each layer (None = full attention)."""
+    t, n = cfg["model_type"], cfg["num_hidden_layers"]
+    if t in ("mistral", "phi3"):
+        return [cfg.get("sliding_window")] * n
+    if t in ("qwen2", "qwen3"):
+        # Qwen2Config / Qwen3Config: the window counts only with use_sliding_window; layer_types
+        # names each layer, by default sliding from max_window_layers on.
+        win = cfg.get("sliding_window") if cfg.get("use_sliding_window") else None
+        types = cfg.get("layer_types") or [
+            "sliding_attention" if win is not None and l >= cfg.get("max_window_layers", n) else "full_attention"
+            for l in range(n)]
+        return [win if types[l] == "sliding_attention" else None for l in range(n)]
+    return [None] * n
+
+
+ACTIVATIONS = {
+    "silu": torch.nn.functional.silu,
+    "swish": torch.nn.functional.silu,
+    "gelu": lambda x: torch.nn.functional.gelu(x, approximate="none"),
+    # activations.py: PytorchGELUTanh and NewGELUActivation, both the tanh approximation.
+    "gelu_pytorch_tanh": lambda x: torch.nn.functional.gelu(x, approximate="tanh"),
+    "gelu_new": lambda x: 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0)))),
+}
+
+
 class Rope:
     """modeling_rope_utils.py: inv_freq and attention factor per rope type; dynamic/longrope
     depend on seq_len = max(position_ids) + 1 of the forward call."""
 
     def __init__(self, cfg):
         self.cfg = cfg
-        self.dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
+        self.dim = head_dim(cfg)
         self.base = cfg.get("rope_theta", 10000.0)
         self.rs = cfg.get("rope_scaling") or {}
         self.type = self.rs.get("rope_type", self.rs.get("type", "default"))
@@ -158,19 +192,13 @@ class Model:
         self.L = cfg["num_hidden_layers"]
         self.H = cfg["num_attention_heads"]
         self.KVH = cfg.get("num_key_value_heads") or self.H
-        self.hd = cfg.get("head_dim") or cfg["hidden_size"] // self.H
+        self.hd = head_dim(cfg)
+        self.act = ACTIVATIONS[cfg.get("hidden_act", "silu")]
         self.eps = cfg.get("rms_norm_eps", 1e-6)
         self.rope = Rope(cfg)
         if cfg.get("tie_word_embeddings"):
             self.w["lm_head.weight"] = self.w["model.embed_tokens.weight"]
-        self.windows = []
-        for l in range(self.L):
-            win = None
-            if self.type in ("mistral", "phi3"):
-                win = cfg.get("sliding_window")
-            elif self.type == "qwen2" and cfg.get("use_sliding_window") and l >= cfg.get("max_window_layers", self.L):
-                win = cfg.get("sliding_window")
-            self.windows.append(win)
+        self.windows = windows(cfg)
         self.k_cache = [None] * self.L
         self.v_cache = [None] * self.L
 
@@ -179,7 +207,7 @@ class Model:
         b = self.w.get(name + ".bias")
         return y + b if b is not None else y
 
-    def norm(self, name, x):
+    def norm(self, name, x):  # RMSNorm over the last dimension
         var = x.pow(2).mean(-1, keepdim=True)
         return self.w[name + ".weight"] * (x * torch.rsqrt(var + self.eps))
 
@@ -192,8 +220,11 @@ class Model:
             q, k, v = qkv[:, :Q], qkv[:, Q:Q + KV], qkv[:, Q + KV:]
         else:
             q, k, v = self.lin(p + "q_proj", x), self.lin(p + "k_proj", x), self.lin(p + "v_proj", x)
-        q = q.view(n, self.H, self.hd).transpose(0, 1)
-        k = k.view(n, self.KVH, self.hd).transpose(0, 1)
+        q = q.view(n, self.H, self.hd)
+        k = k.view(n, self.KVH, self.hd)
+        if self.type == "qwen3":  # Qwen3Attention: q_norm / k_norm over each head, before rope
+            q, k = self.norm(p + "q_norm", q), self.norm(p + "k_norm", k)
+        q, k = q.transpose(0, 1), k.transpose(0, 1)
         v = v.view(n, self.KVH, self.hd).transpose(0, 1)
         cos, sin = self.rope.cos_sin(pos)
         q = q * cos + rotate_half(q) * sin
@@ -221,7 +252,7 @@ class Model:
             gate, up = self.lin(p + "gate_up_proj", x).chunk(2, dim=-1)
         else:
             gate, up = self.lin(p + "gate_proj", x), self.lin(p + "up_proj", x)
-        return self.lin(p + "down_proj", torch.nn.functional.silu(gate) * up)
+        return self.lin(p + "down_proj", self.act(gate) * up)
 
     def forward(self, ids, pos0, record):
         pos = torch.arange(pos0, pos0 + len(ids))

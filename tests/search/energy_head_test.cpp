@@ -21,7 +21,7 @@ TEST(EnergyHead, MatchesPyTorchFloat64AndIsBatchInvariant) {
   std::vector<std::vector<float>> emb(n, std::vector<float>(dim));
   for (auto& v : emb)
     for (auto& x : v) x = nd(rng);
-  for (const char* act : {"silu", "relu", "gelu"})
+  for (const char* act : {"silu", "relu", "gelu", "gelu_pytorch_tanh"})
     for (bool ln : {false, true}) {
       SCOPED_TRACE(std::string(act) + (ln ? " + layer_norm" : ""));
       test::TempDir tmp;

@@ -69,7 +69,56 @@ TEST(ModelLoading, UnsupportedModelType) {
   const std::string msg = load_error(d, &code);
   EXPECT_EQ(code, ErrorCode::kUnsupported);
   EXPECT_NE(msg.find("gpt_neox"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("supported: llama, mistral, qwen2, phi3"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("supported: llama, mistral, qwen2, qwen3, phi3"), std::string::npos) << msg;
+}
+
+// Qwen3's config: head_dim 128 when absent (Qwen3Config's default, not hidden / heads), q/k
+// norms declared, biases only with attention_bias, Qwen2's window rules and layer_types.
+TEST(ModelLoading, Qwen3ConfigDeclaresItsLayerShape) {
+  TempDir d;
+  auto cfg = tiny_config();
+  cfg["model_type"] = "qwen3";
+  cfg["num_hidden_layers"] = 3;
+  write_model(d, cfg);
+  auto m = load_hf_model(d.path());
+  EXPECT_EQ(m->config.head_dim, 128);
+  EXPECT_TRUE(m->config.qk_norm);
+  EXPECT_FALSE(m->config.qkv_bias);
+  EXPECT_EQ(m->weights.layers[0].q_norm.cols(), 128);
+  EXPECT_EQ(m->weights.layers[2].k_norm.cols(), 128);
+  EXPECT_EQ(m->config.sliding_window, (std::vector<int>{0, 0, 0}));
+
+  cfg["head_dim"] = 8;
+  cfg["attention_bias"] = true;
+  cfg["use_sliding_window"] = true;
+  cfg["sliding_window"] = 5;
+  cfg["max_window_layers"] = 1;
+  write_model(d, cfg);
+  m = load_hf_model(d.path());
+  EXPECT_TRUE(m->config.qkv_bias && m->config.o_bias);
+  EXPECT_FALSE(m->weights.layers[1].bo.empty());
+  EXPECT_EQ(m->config.sliding_window, (std::vector<int>{0, 5, 5}));
+  cfg["layer_types"] = {"sliding_attention", "full_attention", "sliding_attention"};
+  write_model(d, cfg);
+  EXPECT_EQ(load_hf_model(d.path())->config.sliding_window, (std::vector<int>{5, 0, 5}));
+  cfg["use_sliding_window"] = false;  // windows only count with use_sliding_window
+  write_model(d, cfg);
+  EXPECT_EQ(load_hf_model(d.path())->config.sliding_window, (std::vector<int>{0, 0, 0}));
+  cfg["layer_types"] = {"sliding_attention"};
+  write_file(d.file("config.json"), cfg.dump());
+  EXPECT_NE(load_error(d).find("layer_types has 1 entries for 3 layers"), std::string::npos) << load_error(d);
+}
+
+TEST(ModelLoading, HiddenActIsTheMlpActivation) {
+  TempDir d;
+  auto cfg = tiny_config();
+  for (const auto& [name, act] : std::vector<std::pair<std::string, Activation>>{
+           {"silu", Activation::kSilu}, {"gelu", Activation::kGelu}, {"gelu_pytorch_tanh", Activation::kGeluTanh},
+           {"gelu_new", Activation::kGeluTanh}}) {
+    cfg["hidden_act"] = name;
+    write_model(d, cfg);
+    EXPECT_EQ(load_hf_model(d.path())->config.hidden_act, act) << name;
+  }
 }
 
 TEST(ModelLoading, ArchitecturesUsedWhenModelTypeAbsent) {
@@ -102,9 +151,9 @@ TEST(ModelLoading, MalformedAndIncompleteConfig) {
   write_file(d.file("config.json"), cfg.dump());
   EXPECT_NE(load_error(d).find("\"magic\""), std::string::npos);
   cfg = tiny_config();
-  cfg["hidden_act"] = "gelu";
+  cfg["hidden_act"] = "quick_gelu";  // an ACT2FN name wick does not compute
   write_file(d.file("config.json"), cfg.dump());
-  EXPECT_NE(load_error(d).find("gelu"), std::string::npos);
+  EXPECT_NE(load_error(d).find("hidden_act \"quick_gelu\" is not supported"), std::string::npos) << load_error(d);
   cfg = tiny_config();
   cfg["num_hidden_layers"] = 1 << 30;  // must fail before anything is sized by it
   write_file(d.file("config.json"), cfg.dump());

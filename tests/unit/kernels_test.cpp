@@ -218,11 +218,16 @@ TEST_P(IsaTest, RopeSiluAddMatchReference) {
   cpu->rope(x.data(), n, heads, hd, stride, cs.data(), sn.data());
   ref->rope(y.data(), n, heads, hd, stride, cs.data(), sn.data());
   expect_close(x, y, 1e-6, "rope");
-  auto g = random_vec(40000, rng), u = random_vec(40000, rng);
-  auto g2 = g;
-  cpu->silu_mul(g.data(), u.data(), 40000);
-  ref->silu_mul(g2.data(), u.data(), 40000);
-  expect_close(g, g2, 1e-6, "silu_mul");
+  auto u = random_vec(40000, rng);
+  std::vector<float> g, g2;
+  for (Activation act : {Activation::kSilu, Activation::kRelu, Activation::kGelu, Activation::kGeluTanh}) {
+    g = random_vec(40000, rng);
+    for (auto& v : g) v *= 6.0f;  // both tails
+    g2 = g;
+    cpu->gated_activation(g.data(), u.data(), 40000, act);
+    ref->gated_activation(g2.data(), u.data(), 40000, act);
+    expect_close(g, g2, 1e-6, std::string("gated_activation ") + activation_name(act));
+  }
   cpu->add(g.data(), u.data(), 40000);
   ref->add(g2.data(), u.data(), 40000);
   expect_close(g, g2, 1e-6, "add");
@@ -235,13 +240,13 @@ TEST_P(IsaTest, ActivationsAndLayerNormMatchReference) {
   auto cpu = make_cpu_backend_for_isa(2, GetParam());
   auto ref = make_reference_backend();
   std::mt19937 rng(5);
-  for (Activation act : {Activation::kSilu, Activation::kRelu, Activation::kGelu}) {
+  for (Activation act : {Activation::kSilu, Activation::kRelu, Activation::kGelu, Activation::kGeluTanh}) {
     auto x = random_vec(40000, rng);
     for (auto& v : x) v *= 6.0f;  // both tails
     auto y = x;
     cpu->activation(x.data(), 40000, act);
     ref->activation(y.data(), 40000, act);
-    expect_close(x, y, 1e-6, "activation " + std::to_string(static_cast<int>(act)));
+    expect_close(x, y, 1e-6, std::string("activation ") + activation_name(act));
   }
   const int n = 5, dim = 300;
   auto x = random_vec(n * dim, rng);

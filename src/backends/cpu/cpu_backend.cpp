@@ -173,12 +173,28 @@ class CpuBackend final : public Backend {
       std::memcpy(dst + t * width, src + static_cast<int64_t>(rows[t]) * width, static_cast<size_t>(width) * sizeof(float));
   }
 
-  void silu_mul(float* gate, const float* up, int64_t count) override {
+  // One activation, in float: what each elementwise op below computes per value.
+  static float activate(float x, Activation act) {
+    switch (act) {
+      case Activation::kSilu: return x / (1.0f + std::exp(-x));
+      case Activation::kRelu: return x > 0.0f ? x : 0.0f;
+      case Activation::kGelu: return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
+      case Activation::kGeluTanh:  // torch's gelu(approximate="tanh"): sqrt(2/pi) = 0.7978845608...
+        return 0.5f * x * (1.0f + std::tanh(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+    }
+    return x;
+  }
+
+  void gated_activation(float* gate, const float* up, int64_t count, Activation act) override {
     chunked(count, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) {
-        const float g = gate[i];
-        gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+      if (act == Activation::kSilu) {  // SwiGLU, the common case: a loop the compiler can see through
+        for (int64_t i = b; i < e; ++i) {
+          const float g = gate[i];
+          gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+        }
+        return;
       }
+      for (int64_t i = b; i < e; ++i) gate[i] = activate(gate[i], act) * up[i];
     });
   }
 
@@ -190,17 +206,7 @@ class CpuBackend final : public Backend {
 
   void activation(float* x, int64_t count, Activation act) override {
     chunked(count, [&](int64_t b, int64_t e) {
-      switch (act) {
-        case Activation::kSilu:
-          for (int64_t i = b; i < e; ++i) x[i] = x[i] / (1.0f + std::exp(-x[i]));
-          break;
-        case Activation::kRelu:
-          for (int64_t i = b; i < e; ++i) x[i] = x[i] > 0.0f ? x[i] : 0.0f;
-          break;
-        case Activation::kGelu:
-          for (int64_t i = b; i < e; ++i) x[i] = 0.5f * x[i] * (1.0f + std::erf(x[i] * 0.70710678118654752f));
-          break;
-      }
+      for (int64_t i = b; i < e; ++i) x[i] = activate(x[i], act);
     });
   }
 

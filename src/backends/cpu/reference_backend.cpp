@@ -128,11 +128,18 @@ class ReferenceBackend final : public Backend {
       for (int64_t c = 0; c < width; ++c) dst[t * width + c] = src[static_cast<int64_t>(rows[t]) * width + c];
   }
 
-  void silu_mul(float* gate, const float* up, int64_t count) override {
-    for (int64_t i = 0; i < count; ++i) {
-      const double g = gate[i];
-      gate[i] = static_cast<float>(g / (1.0 + std::exp(-g)) * up[i]);
+  static double activate(double v, Activation act) {
+    switch (act) {
+      case Activation::kSilu: return v / (1.0 + std::exp(-v));
+      case Activation::kRelu: return v > 0 ? v : 0.0;
+      case Activation::kGelu: return 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
+      case Activation::kGeluTanh: return 0.5 * v * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (v + 0.044715 * v * v * v)));
     }
+    return v;
+  }
+
+  void gated_activation(float* gate, const float* up, int64_t count, Activation act) override {
+    for (int64_t i = 0; i < count; ++i) gate[i] = static_cast<float>(activate(gate[i], act) * up[i]);
   }
 
   void add(float* y, const float* x, int64_t count) override {
@@ -140,13 +147,7 @@ class ReferenceBackend final : public Backend {
   }
 
   void activation(float* x, int64_t count, Activation act) override {
-    for (int64_t i = 0; i < count; ++i) {
-      const double v = x[i];
-      const double r = act == Activation::kSilu ? v / (1.0 + std::exp(-v))
-                       : act == Activation::kRelu ? (v > 0 ? v : 0.0)
-                                                  : 0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0)));
-      x[i] = static_cast<float>(r);
-    }
+    for (int64_t i = 0; i < count; ++i) x[i] = static_cast<float>(activate(x[i], act));
   }
 
   void layer_norm(float* y, const float* x, int n, int dim, const Tensor& weight, const Tensor* bias, float eps) override {

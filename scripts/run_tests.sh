@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Runs the whole test suite (ctest) on the release build; with --asan also builds the asan
+# Checks the formatting (scripts/check_format.sh), then runs the whole test suite (ctest) on the
+# release build; with --asan also builds the asan
 # preset and runs the unit tests (parsers, loaders, kernels) under Address+UB sanitizers, then
 # the libFuzzer targets of the GGUF and safetensors parsers for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+scripts/check_format.sh
 cmake --preset release >/dev/null
 cmake --build --preset release
 ctest --preset release -j"$(nproc)"

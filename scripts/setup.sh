@@ -11,6 +11,7 @@ PACKAGES=(
   libsentencepiece-dev                  # the SentencePiece library: a test oracle for Llama 2 tokenization
   python3 python3-torch python3-numpy   # the PyTorch reference used by the tests (/usr/bin/python3)
   clang libclang-rt-14-dev              # libFuzzer: the parser fuzz targets (fuzz preset)
+  clang-format                          # scripts/check_format.sh: the tree stays as .clang-format says
   libcpp-httplib-dev                    # the HTTP server of `wick serve` (and the load generator)
   libtomlplusplus-dev                   # wick prove's search configuration (TOML)
   python3-venv                          # .venv: the pinned Python test clients and oracles

@@ -113,7 +113,7 @@ int main(int argc, char** argv) {
   app.add_option("--preset", preset, "shape preset (--list to see them)");
   app.add_option("--arch", arch, "override model_type: " + supported_model_types());
   app.add_option("-o,--out", out_dir, "output directory");
-  app.add_option("--dtype", dtype_name_s, "f32, f16 or bf16");
+  app.add_option("--dtype", dtype_name_s, dtype_name_list(true, true));
   app.add_option("--seed", seed, "random seed");
   app.add_option("--shards", shards, "number of safetensors shards (>1 writes an index)")->check(CLI::PositiveNumber);
   app.add_option("--set", sets, "override a config.json field: key=JSON (e.g. rope_scaling='{\"type\":\"linear\",\"factor\":2}')");
@@ -141,10 +141,10 @@ int main(int argc, char** argv) {
     }
     cfg["architectures"] = {architecture_for(cfg["model_type"].get<std::string>())};
     if (!cfg.contains("hidden_act")) cfg["hidden_act"] = "silu";
-    DType dtype = DType::F32;
-    if (dtype_name_s == "f16") dtype = DType::F16;
-    else if (dtype_name_s == "bf16") dtype = DType::BF16;
-    else if (dtype_name_s != "f32") throw Error(ErrorCode::kInvalidArgument, "--dtype must be f32, f16 or bf16");
+    const auto parsed = dtype_from_name(dtype_name_s);
+    if (!parsed || dtype_info(*parsed).quantized)
+      throw Error(ErrorCode::kInvalidArgument, "--dtype must be one of " + dtype_name_list(true, true));
+    const DType dtype = *parsed;
     cfg["torch_dtype"] = dtype == DType::F32 ? "float32" : dtype == DType::F16 ? "float16" : "bfloat16";
 
     fs::create_directories(out_dir);

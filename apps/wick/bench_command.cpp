@@ -10,6 +10,7 @@
 #include <random>
 
 #include "backends/cpu/memory_bandwidth.h"
+#include "core/dtype.h"
 #include "wick/embedder.h"
 #include "wick/generator.h"
 
@@ -45,9 +46,10 @@ CLI::App* BenchCommand::add(CLI::App& app) {
   c->add_option("-m,--model", model_dir, "Hugging Face model directory or GGUF file")->required();
   c->add_option("-p,--prompt", prompt, "prompt tokens (prompt processing in one batch)")->check(CLI::PositiveNumber);
   c->add_option("-n,--gen", gen, "decode tokens (from a one-token context, as llama-bench's tg)")->check(CLI::PositiveNumber);
+  c->add_option("--device", device, "cpu, cuda[:N] or auto (see `wick devices`)")->capture_default_str();
   c->add_option("-t,--threads", threads, "threads (0 = all cores)");
   c->add_option("-r,--repeat", repeat, "repetitions (mean and standard deviation are reported)")->check(CLI::PositiveNumber);
-  c->add_option("--dtype", dtype, "convert the weights at load: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k");
+  c->add_option("--dtype", dtype, "convert the weights at load: " + dtype_name_list());
   c->add_option("--kv-type", kv_dtype, "KV cache storage: f32 or f16");
   c->add_flag("--no-bandwidth", no_bandwidth, "skip the memory bandwidth measurement");
   c->add_option("--candidates", candidates, "policy: candidates per call (0 skips candidates/s and embeddings/s)");
@@ -61,6 +63,7 @@ int BenchCommand::run() const {
   auto model = load_or_report(model_dir, &rc, dtype);
   if (!model) return rc;
   SessionOptions so;
+  so.device = device;
   so.n_threads = threads;
   so.kv_dtype = kv_dtype;
   so.batch_tokens = prompt;
@@ -101,6 +104,7 @@ int BenchCommand::run() const {
   std::vector<double> cand_rate, embed_rate;
   if (candidates > 0) {
     EngineOptions eo;
+    eo.device = device;
     eo.n_threads = threads;
     eo.kv_dtype = kv_dtype;
     eo.context_length = std::min(model->config().max_context(), 128);

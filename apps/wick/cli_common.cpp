@@ -6,7 +6,9 @@
 
 #include <cstdio>
 
+#include "core/dtype.h"
 #include "wick/prompt_template.h"
+#include "core/limits.h"
 
 namespace wick::cli {
 
@@ -52,16 +54,18 @@ std::string human_bytes(double b) {
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 void EngineFlags::add(CLI::App* app) {
+  app->add_option("--device", device, "cpu, cuda[:N] or auto (the best this machine has; see `wick devices`)")->capture_default_str();
   app->add_option("-t,--threads", threads, "threads (0 = all cores)");
-  app->add_option("--ctx", ctx, "context length per sequence (0 = the model's, at most 8192)");
+  app->add_option("--ctx", ctx, "context length per sequence (0 = the model's, at most " + std::to_string(wick::kDefaultContextCap) + ")");
   app->add_option("--kv-tokens", kv_tokens, "KV cache size in tokens, all sequences together (0 = max(ctx, 4096))");
   app->add_option("--kv-type", kv_dtype, "KV cache storage: f32 or f16 (half the memory)");
   app->add_option("--batch-tokens", batch, "tokens per forward pass");
-  app->add_option("--dtype", dtype, "convert the weights at load: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k");
+  app->add_option("--dtype", dtype, "convert the weights at load: " + dtype_name_list());
 }
 
 EngineOptions EngineFlags::options() const {
   EngineOptions o;
+  o.device = device;
   o.n_threads = threads;
   o.context_length = ctx;
   o.kv_cache_tokens = kv_tokens;

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "backends/devices.h"
 #include "cli_common.h"
 #include "bench_command.h"
 #include "quantize_command.h"
@@ -15,10 +16,28 @@
 #include "chat_template_command.h"
 #include "serve_command.h"
 #include "prove_command.h"
+#include "core/limits.h"
 
 namespace {
 
 using namespace wick::cli;
+
+int run_devices(bool as_json) {
+  const auto devices = wick::list_devices();
+  if (as_json) {
+    json arr = json::array();
+    for (const auto& d : devices)
+      arr.push_back({{"name", d.name}, {"description", d.description}, {"isa", d.isa}, {"cores", d.cores},
+                     {"memory_bytes", d.memory_bytes}});
+    std::cout << json{{"devices", arr}, {"auto", wick::resolve_device("auto")}}.dump() << "\n";
+    return 0;
+  }
+  for (const auto& d : devices)
+    std::printf("%-8s %s, %d cores, %s, kernels: %s%s\n", d.name.c_str(), d.description.c_str(), d.cores,
+                human_bytes(static_cast<double>(d.memory_bytes)).c_str(), d.isa.c_str(),
+                d.name == wick::resolve_device("auto") ? "  (auto)" : "");
+  return 0;
+}
 
 int run_inspect(const std::string& dir, bool as_json) {
   int rc = 0;
@@ -27,7 +46,7 @@ int run_inspect(const std::string& dir, bool as_json) {
   const auto& c = model->config();
   const auto info = model->info();
   // Memory: the mapped weights plus an F32 KV cache at the default context.
-  const int ctx = std::min(c.max_context(), 8192);
+  const int ctx = wick::default_context_length(c.max_context());
   const uint64_t kv_bytes = 2ull * c.num_layers * ctx * c.kv_dim() * 4;
   json dtypes = json::object();
   for (const auto& [k, v] : info.params_by_dtype) dtypes[k] = v;
@@ -39,7 +58,8 @@ int run_inspect(const std::string& dir, bool as_json) {
             {"max_position_embeddings", c.max_position_embeddings}, {"max_context", c.max_context()},
             {"rope_theta", c.rope_theta}, {"rope_scaling", rope_type_name(c.rope.type)},
             {"rms_norm_eps", c.rms_norm_eps}, {"tie_word_embeddings", c.tie_word_embeddings},
-            {"sliding_window", sw}, {"torch_dtype", c.torch_dtype}, {"parameters", info.n_params},
+            {"sliding_window", sw}, {"qk_norm", c.qk_norm}, {"hidden_act", wick::activation_name(c.hidden_act)},
+            {"torch_dtype", c.torch_dtype}, {"parameters", info.n_params},
             {"parameters_by_dtype", dtypes}, {"weight_bytes", info.weight_bytes},
             {"kv_cache_bytes", kv_bytes}, {"kv_cache_context", ctx}, {"memory_bytes", info.weight_bytes + kv_bytes},
             {"bos_token_id", c.bos_token_id}, {"eos_token_ids", c.eos_token_ids}, {"weights", info.weights_description}};
@@ -54,6 +74,7 @@ int run_inspect(const std::string& dir, bool as_json) {
   std::printf("\nlayers         %d, hidden %d, intermediate %d\n", c.num_layers, c.hidden_size, c.intermediate_size);
   std::printf("attention      %d heads, %d kv heads, head_dim %d%s\n", c.num_heads, c.num_kv_heads, c.head_dim,
               c.sliding_window.empty() || c.sliding_window[0] == 0 ? "" : (", sliding window " + std::to_string(c.sliding_window[0])).c_str());
+  std::printf("layer shape    %s MLP%s\n", wick::activation_name(c.hidden_act), c.qk_norm ? ", q/k norms per head" : "");
   std::printf("vocab          %d, tied embeddings: %s\n", c.vocab_size, c.tie_word_embeddings ? "yes" : "no");
   std::printf("context        %d (rope theta %g, scaling %s)\n", c.max_context(), c.rope_theta, rope_type_name(c.rope.type));
   std::printf("memory         weights %s + KV cache %s (f32, %d tokens) = %s\n", human_bytes(info.weight_bytes).c_str(),
@@ -111,6 +132,10 @@ int main(int argc, char** argv) {
   EnergyCommand energy_cmd;
   auto* energy = energy_cmd.add(app);
 
+  bool devices_json = false;
+  auto* devs = app.add_subcommand("devices", "list the devices wick can run on (--device takes their names)");
+  devs->add_flag("--json", devices_json, "print one JSON object");
+
   std::string inspect_dir;
   bool inspect_json = false;
   auto* insp = app.add_subcommand("inspect", "show a model's architecture, size and memory needs");
@@ -153,6 +178,7 @@ int main(int argc, char** argv) {
   if (*prove) return prove_cmd.run();
   if (*energy) return energy_cmd.run();
   if (*insp) return run_inspect(inspect_dir, inspect_json);
+  if (*devs) return run_devices(devices_json);
   if (*tok || *detok) {
     if (tok_dir.empty() && tok_file.empty()) {
       std::fprintf(stderr, "wick: error: give -m DIR or --tokenizer FILE\n");

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "core/dtype.h"
 #include "wick/quantize.h"
 
 namespace wick::cli {
@@ -13,7 +14,7 @@ namespace wick::cli {
 CLI::App* QuantizeCommand::add(CLI::App& app) {
   auto* c = app.add_subcommand("quantize", "write a Hugging Face model as a GGUF file of (block-quantized) weights");
   c->add_option("-m,--model", model_dir, "Hugging Face model directory")->required();
-  c->add_option("--type", type, "q8_0, q4_0, q4_k, q6_k, f16, bf16 or f32")->capture_default_str();
+  c->add_option("--type", type, dtype_name_list())->capture_default_str();
   c->add_option("-o,--out", out, "output GGUF file")->required();
   c->add_flag("--json", json, "print one JSON object");
   return c;

@@ -15,6 +15,7 @@
 namespace wick {
 
 struct EngineOptions {
+  std::string device = "auto";  // "cpu", "cuda[:N]" or "auto" (the best the machine has; `wick devices`)
   int n_threads = 0;          // 0: all cores
   int context_length = 0;     // longest sequence; 0: the model's maximum, capped at 8192
   int max_batch_tokens = 256; // tokens in one forward pass (all sequences together)
@@ -97,7 +98,6 @@ class Engine {
   KvCacheStats kv_stats() const;
   const EngineOptions& options() const;  // with the defaults resolved
   const Model& model() const;
-  std::shared_ptr<const Model> model_ptr() const;
   std::string backend_name() const;
   void set_activation_hook(ActivationCallback hook);
 

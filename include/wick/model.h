@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "wick/activation_callback.h"
 #include "wick/error.h"
 #include "wick/model_config.h"
 #include "wick/tokenizer.h"
@@ -40,24 +41,23 @@ class Model {
   const ModelConfig& config() const;
   const Tokenizer& tokenizer() const;
   ModelInfo info() const;
-  const LoadedModel& internals() const { return *loaded_; }
 
  private:
+  // The engine's way to the weights (runtime/model_internals.h); not part of the public API.
+  friend const LoadedModel& loaded_model(const Model& model);
   Model() = default;
   std::unique_ptr<LoadedModel> loaded_;
   std::shared_ptr<Tokenizer> tokenizer_;
 };
 
 struct SessionOptions {
+  std::string device = "auto";  // "cpu", "cuda[:N]" or "auto" (EngineOptions::device)
   int n_threads = 0;        // 0: all cores
   int context_length = 0;   // 0: the model's maximum (max_position_embeddings), capped at 8192
   int batch_tokens = 256;   // tokens per forward call during prefill (longer prompts run in chunks)
   bool all_logits = false;  // keep the logits of every prompt token (for scoring)
   std::string kv_dtype = "f32";  // KV cache storage: "f32" or "f16" (EngineOptions::kv_dtype)
 };
-
-// Activation hook: name ("blk.3.attn_out"), data [rows, cols].
-using ActivationCallback = std::function<void(const char* name, const float* data, int rows, int cols)>;
 
 // One sequence's state: KV cache, activations and the backend, all allocated up front.
 class Session {

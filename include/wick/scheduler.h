@@ -110,7 +110,6 @@ class Scheduler {
   SchedulerStats stats() const;
   bool idle() const;  // nothing queued or running
   const Model& model() const;
-  std::shared_ptr<const Model> model_ptr() const;
   const EngineOptions& engine_options() const;  // with the defaults resolved
   int max_choices() const;  // the largest n a request may ask for
 

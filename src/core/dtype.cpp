@@ -1,5 +1,7 @@
 #include "core/dtype.h"
 
+#include <cctype>
+
 #include "wick/error.h"
 
 namespace wick {
@@ -14,6 +16,29 @@ const DTypeInfo& dtype_info(DType t) {
       {"Q6_K", 256, 210, true},
   };
   return kInfo[static_cast<int>(t)];
+}
+
+std::optional<DType> dtype_from_name(std::string_view name) {
+  for (DType t : kAllDTypes) {
+    const std::string_view n = dtype_name(t);
+    if (n.size() != name.size()) continue;
+    bool same = true;
+    for (size_t i = 0; i < n.size() && same; ++i) same = std::toupper(static_cast<unsigned char>(name[i])) == n[i];
+    if (same) return t;
+  }
+  return std::nullopt;
+}
+
+std::string dtype_name_list(bool lower_case, bool only_plain) {
+  std::string out;
+  for (DType t : kAllDTypes) {
+    if (only_plain && dtype_info(t).quantized) continue;
+    std::string n = dtype_name(t);
+    if (lower_case)
+      for (char& c : n) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out += (out.empty() ? "" : ", ") + n;
+  }
+  return out;
 }
 
 std::optional<DType> dtype_from_safetensors(std::string_view name) {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace wick {
@@ -22,7 +23,15 @@ struct DTypeInfo {
   bool quantized;
 };
 
+// Every DType, in declaration order.
+inline constexpr DType kAllDTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K};
+
 const DTypeInfo& dtype_info(DType t);
+// A DType by its name in either case ("q8_0", "Q8_0", "bf16"); nullopt for anything else.
+std::optional<DType> dtype_from_name(std::string_view name);
+// The names dtype_from_name accepts, "f32, f16, bf16, q8_0, ..." (lower case) or "F32, F16, ...":
+// the one list every message and --help shows. only_plain: F32, F16 and BF16.
+std::string dtype_name_list(bool lower_case = true, bool only_plain = false);
 inline const char* dtype_name(DType t) { return dtype_info(t).name; }
 // Bytes used by `n` consecutive elements; n must be a multiple of the block size.
 inline uint64_t dtype_row_bytes(DType t, uint64_t n) {

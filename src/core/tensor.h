@@ -13,14 +13,11 @@
 
 namespace wick {
 
-enum class Device : uint8_t { kCpu, kCuda };
-
 struct Tensor {
   DType dtype = DType::F32;
   int ndim = 0;
   std::array<int64_t, 4> shape{0, 0, 0, 0};
   const void* data = nullptr;
-  Device device = Device::kCpu;
 
   bool empty() const { return data == nullptr; }
   int64_t numel() const {

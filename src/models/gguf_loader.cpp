@@ -145,7 +145,7 @@ std::unique_ptr<LoadedModel> load_gguf_model(std::unique_ptr<GgufFile> file) {
                          if (!type || !type->dtype)
                            throw Error(ErrorCode::kUnsupported,
                                        g.name() + ": tensor '" + name + "' has type " + (type ? type->name : std::to_string(info->ggml_type)) +
-                                           ", which wick does not compute with (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)");
+                                           ", which wick does not compute with (supported: " + dtype_name_list(false) + ")");
                          Tensor& t = f.tensor;
                          t.dtype = *type->dtype;
                          t.ndim = static_cast<int>(info->dims.size());

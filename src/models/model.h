@@ -52,8 +52,6 @@ struct WeightSource {
 // dtypes, resolves tied tensors, counts parameters and binds m.weights.
 void resolve_weights(LoadedModel& m, const WeightSource& src);
 
-// "f32" | "f16" | "bf16" | "q8_0" | "q4_0" | "q4_k" | "q6_k" -> DType; nullopt otherwise.
-std::optional<DType> parse_weight_dtype(const std::string& name);
 // The type a matrix `cols` wide gets when `target` is asked for: K-quants need multiples of 256
 // columns and fall back to Q8_0 (for Q6_K) or Q4_0 (for Q4_K).
 DType kquant_fallback(DType target, int64_t cols);

@@ -12,15 +12,6 @@
 
 namespace wick {
 
-std::optional<DType> parse_weight_dtype(const std::string& name) {
-  static const std::map<std::string, DType> names = {{"f32", DType::F32},   {"f16", DType::F16},   {"bf16", DType::BF16},
-                                                     {"q8_0", DType::Q8_0}, {"q4_0", DType::Q4_0}, {"q4_k", DType::Q4_K},
-                                                     {"q6_k", DType::Q6_K}};
-  auto it = names.find(name);
-  if (it == names.end()) return std::nullopt;
-  return it->second;
-}
-
 DType kquant_fallback(DType target, int64_t cols) {
   if (cols % dtype_info(target).block_size == 0) return target;
   if (target == DType::Q6_K) return DType::Q8_0;

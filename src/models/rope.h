@@ -18,7 +18,6 @@ class RotaryEmbedding {
   // what makes "dynamic" and "longrope" depend on how long the sequence has grown.
   void compute(int pos0, int n, int seq_len, float* cos, float* sin);
 
-  float attention_factor() const { return attention_factor_; }
   const std::vector<float>& inv_freq_for(int seq_len);
 
  private:

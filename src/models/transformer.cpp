@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "wick/error.h"
+#include "core/limits.h"
 
 namespace wick {
 
@@ -31,7 +32,7 @@ Transformer::Transformer(const LoadedModel& model, Backend& backend, int max_tok
   backend.reserve(widest, max_ctx, max_tokens);
 }
 
-void Transformer::emit(const ActivationHook* hook, const char* name, int layer, const float* data, int rows,
+void Transformer::emit(const ActivationCallback* hook, const char* name, int layer, const float* data, int rows,
                        int cols) const {
   if (!hook || !*hook) return;
   char buf[64];
@@ -40,17 +41,15 @@ void Transformer::emit(const ActivationHook* hook, const char* name, int layer, 
   (*hook)(buf, data, rows, cols);
 }
 
-const float* Transformer::forward(const TokenBatch& b, const KvLayout& kv, const ActivationHook* hook) {
+const float* Transformer::forward(const TokenBatch& b, const KvLayout& kv, const ActivationCallback* hook) {
   const int n = b.n;
   if (n <= 0 || n > max_tokens_)
     throw Error(ErrorCode::kInternal, "forward: " + std::to_string(n) + " tokens, at most " + std::to_string(max_tokens_));
   if (b.n_out < 0 || b.n_out > n || b.n_logits < 0 || b.n_logits > b.n_out || b.n_logits > max_logit_rows_)
     throw Error(ErrorCode::kInternal, "forward: " + std::to_string(b.n_logits) + " rows of logits, at most " +
                                           std::to_string(max_logit_rows_));
+  check_token_ids(b.tokens, static_cast<size_t>(n), cfg_.vocab_size);
   for (int t = 0; t < n; ++t) {
-    if (b.tokens[t] < 0 || b.tokens[t] >= cfg_.vocab_size)
-      throw Error(ErrorCode::kInvalidArgument, "token id " + std::to_string(b.tokens[t]) + " is outside the vocabulary (" +
-                                                   std::to_string(cfg_.vocab_size) + ")");
     if (b.positions[t] < 0 || b.positions[t] >= max_ctx_)
       throw Error(ErrorCode::kInvalidArgument, "forward: position " + std::to_string(b.positions[t]) +
                                                    " is beyond the context of " + std::to_string(max_ctx_));

@@ -22,10 +22,9 @@
 #include "backends/backend.h"
 #include "models/model.h"
 #include "models/rope.h"
+#include "wick/activation_callback.h"
 
 namespace wick {
-
-using ActivationHook = std::function<void(const char* name, const float* data, int rows, int cols)>;
 
 // Where the keys and values of each layer live: a pool of blocks of `block_size` rows of kv_dim
 // values (F32 or F16) per layer (runtime/kv_cache.h); a contiguous cache is one block of max_ctx rows.
@@ -60,7 +59,7 @@ class Transformer {
   // Runs the batch, writing its keys/values into kv first. Returns the final-norm hidden states
   // of the out rows, [n_out, hidden]; logits() then holds [n_logits, vocab] for the first
   // n_logits of them (transformers' LlamaForCausalLM: lm_head(norm(h))).
-  const float* forward(const TokenBatch& batch, const KvLayout& kv, const ActivationHook* hook = nullptr);
+  const float* forward(const TokenBatch& batch, const KvLayout& kv, const ActivationCallback* hook = nullptr);
   const float* logits() const { return logits_.data(); }
   const float* hidden() const { return out_.data(); }
 
@@ -69,7 +68,7 @@ class Transformer {
   int vocab_size() const { return cfg_.vocab_size; }
 
  private:
-  void emit(const ActivationHook* hook, const char* name, int layer, const float* data, int rows, int cols) const;
+  void emit(const ActivationCallback* hook, const char* name, int layer, const float* data, int rows, int cols) const;
 
   const LoadedModel& model_;
   const ModelConfig& cfg_;

@@ -5,6 +5,7 @@
 
 #include "runtime/batch_runner.h"
 #include "runtime/row_sinks.h"
+#include "core/limits.h"
 
 namespace wick {
 
@@ -52,9 +53,7 @@ Result<Embeddings> Embedder::encode_tokens(const std::vector<std::vector<int>>& 
     for (size_t i = 0; i < lists.size(); ++i) {
       const auto& l = lists[i];
       if (l.empty()) throw Error(ErrorCode::kInvalidArgument, "encode: text " + std::to_string(i) + " has no tokens");
-      if (static_cast<int>(l.size()) > o.context_length)
-        throw Error(ErrorCode::kInvalidArgument, "encode: text " + std::to_string(i) + " has " + std::to_string(l.size()) +
-                                                     " tokens, more than the context length of " + std::to_string(o.context_length));
+      check_fits_context(static_cast<int64_t>(l.size()), 0, o.context_length, "", "encode: text " + std::to_string(i));
       if ((static_cast<int>(l.size()) + block - 1) / block > total_blocks)
         throw Error(ErrorCode::kInvalidArgument, "encode: text " + std::to_string(i) + " does not fit in the KV cache");
     }

@@ -3,9 +3,12 @@
 #include <algorithm>
 
 #include "backends/backend.h"
+#include "backends/devices.h"
 #include "models/model.h"
 #include "models/transformer.h"
 #include "runtime/kv_cache.h"
+#include "runtime/model_internals.h"
+#include "core/limits.h"
 
 namespace wick {
 
@@ -16,7 +19,7 @@ struct Engine::Impl {
   std::unique_ptr<Transformer> transformer;
   std::unique_ptr<KvCache> kv;
   KvLayout layout;
-  ActivationHook hook;
+  ActivationCallback hook;
 
   std::vector<SequenceBlocks> seqs;  // [max_sequences]
   std::vector<char> alive;           // [max_sequences]
@@ -56,7 +59,7 @@ Result<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<const Model> mode
     const ModelConfig& cfg = model->config();
     EngineOptions opts = o;
     const int model_max = cfg.max_context();
-    if (opts.context_length == 0) opts.context_length = std::min(model_max, 8192);
+    if (opts.context_length == 0) opts.context_length = default_context_length(model_max);
     if (opts.context_length < 0 || opts.context_length > model_max)
       throw Error(ErrorCode::kInvalidArgument, "context length " + std::to_string(opts.context_length) +
                                                    " exceeds the model's maximum of " + std::to_string(model_max));
@@ -78,8 +81,8 @@ Result<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<const Model> mode
 
     auto impl = std::make_unique<Impl>();
     impl->model = model;
-    impl->backend = make_cpu_backend(opts.n_threads);
-    impl->transformer = std::make_unique<Transformer>(model->internals(), *impl->backend, opts.max_batch_tokens,
+    impl->backend = make_backend(opts.device, opts.n_threads);
+    impl->transformer = std::make_unique<Transformer>(loaded_model(*model), *impl->backend, opts.max_batch_tokens,
                                                       opts.max_logits_rows, opts.context_length);
     const int n_blocks = (opts.kv_cache_tokens + opts.kv_block_size - 1) / opts.kv_block_size;
     if (opts.kv_dtype != "f32" && opts.kv_dtype != "f16")
@@ -175,13 +178,8 @@ void Engine::Impl::run(std::span<const StepInput> inputs) {
       throw Error(ErrorCode::kInvalidArgument, "step: sequence " + std::to_string(in.seq) + " appears twice");
     step_mark[static_cast<size_t>(in.seq)] = step_counter;
     if (in.n_tokens <= 0 || !in.tokens) throw Error(ErrorCode::kInvalidArgument, "step: an input has no tokens");
-    if (s.length + in.n_tokens > opts.context_length)
-      throw Error(ErrorCode::kInvalidArgument, "sequence " + std::to_string(in.seq) + " of " + std::to_string(s.length + in.n_tokens) +
-                                                   " tokens exceeds the context length " + std::to_string(opts.context_length));
-    for (int t = 0; t < in.n_tokens; ++t)
-      if (in.tokens[t] < 0 || in.tokens[t] >= vocab)
-        throw Error(ErrorCode::kInvalidArgument, "token id " + std::to_string(in.tokens[t]) + " is outside the vocabulary (" +
-                                                     std::to_string(vocab) + ")");
+    check_fits_context(s.length + in.n_tokens, 0, opts.context_length, "", "sequence " + std::to_string(in.seq));
+    check_token_ids(in.tokens, static_cast<size_t>(in.n_tokens), vocab);
     n_tokens += in.n_tokens;
     if (n_tokens > opts.max_batch_tokens)
       throw Error(ErrorCode::kInvalidArgument, "step: more than max_batch_tokens (" + std::to_string(opts.max_batch_tokens) + ") tokens");
@@ -271,7 +269,6 @@ KvCacheStats Engine::kv_stats() const {
 }
 const EngineOptions& Engine::options() const { return impl_->opts; }
 const Model& Engine::model() const { return *impl_->model; }
-std::shared_ptr<const Model> Engine::model_ptr() const { return impl_->model; }
 std::string Engine::backend_name() const {
   return impl_->backend->name() + " x" + std::to_string(impl_->backend->n_threads());
 }

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "runtime/decode_state.h"
+#include "core/limits.h"
 
 namespace wick {
 namespace {
@@ -17,12 +18,7 @@ Result<GenerateResult> generate_from_tokens(Session& session, const std::vector<
     if (params.prompt_logprobs)
       throw Error(ErrorCode::kInvalidArgument, "prompt log-probs need a Generator (wick/generator.h), not a Session");
     if (prompt_tokens.empty()) throw Error(ErrorCode::kInvalidArgument, "the prompt is empty (no tokens)");
-    const int64_t total = static_cast<int64_t>(prompt_tokens.size()) + params.max_new_tokens;
-    if (total > session.context_length())
-      throw Error(ErrorCode::kInvalidArgument,
-                  "prompt (" + std::to_string(prompt_tokens.size()) + " tokens) + max_new_tokens (" +
-                      std::to_string(params.max_new_tokens) + ") = " + std::to_string(total) +
-                      " tokens exceeds the context length of " + std::to_string(session.context_length()));
+    check_fits_context(static_cast<int64_t>(prompt_tokens.size()), params.max_new_tokens, session.context_length());
     DecodeState state(session.model(), params, params.sampling.seed, prompt_tokens);
     session.reset();
     auto t0 = Clock::now();

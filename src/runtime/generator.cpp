@@ -8,6 +8,7 @@
 #include "runtime/batch_runner.h"
 #include "runtime/decode_state.h"
 #include "runtime/row_sinks.h"
+#include "core/limits.h"
 
 namespace wick {
 namespace {
@@ -24,12 +25,7 @@ std::vector<int> encode_text(const Model& model, const std::string& text, bool a
 // A prompt that fits: non-empty, and prompt + max_new_tokens within the context.
 void check_prompt(const Engine& engine, const std::vector<int>& prompt, int max_new_tokens) {
   if (prompt.empty()) throw Error(ErrorCode::kInvalidArgument, "the prompt is empty (no tokens)");
-  const int64_t total = static_cast<int64_t>(prompt.size()) + max_new_tokens;
-  if (total > engine.options().context_length)
-    throw Error(ErrorCode::kInvalidArgument, "prompt (" + std::to_string(prompt.size()) + " tokens) + max_new_tokens (" +
-                                                 std::to_string(max_new_tokens) + ") = " + std::to_string(total) +
-                                                 " tokens exceeds the context length of " +
-                                                 std::to_string(engine.options().context_length));
+  check_fits_context(static_cast<int64_t>(prompt.size()), max_new_tokens, engine.options().context_length);
 }
 
 int blocks_for(const Engine& engine, int64_t tokens) {
@@ -120,30 +116,56 @@ Result<GenerateResult> Generator::generate(const std::string& prompt, const Gene
   });
 }
 
+namespace {
+
+// Generates a continuation of each prompt, all sequences in one batch (BatchRunner), seeds[i]
+// for prompt i. Every generate entry point is this: a single prompt is a batch of one.
+std::vector<GenerateResult> run_batch(Engine& engine, const std::vector<std::vector<int>>& ids, const GenerateParams& params,
+                                      const std::vector<uint64_t>& seeds, const char* what) {
+  const Model& model = engine.model();
+  int blocks = 0;
+  for (const auto& p : ids) {
+    check_prompt(engine, p, params.max_new_tokens);
+    blocks += blocks_for(engine, static_cast<int64_t>(p.size()) + params.max_new_tokens);
+  }
+  check_kv_room(engine, blocks, what);
+  const auto t0 = Clock::now();
+  const size_t n = ids.size();
+  std::vector<std::unique_ptr<DecodeState>> states;
+  std::vector<SeqTask> tasks(n);
+  std::vector<SeqTask*> ptrs;
+  std::vector<std::vector<float>> prompt_lp(n);
+  SequenceGuard guard(engine);
+  for (size_t i = 0; i < n; ++i) {
+    states.push_back(std::make_unique<DecodeState>(model, params, seeds[i], ids[i]));
+    tasks[i].seq = guard.add(engine.add_sequence().value());
+    tasks[i].prompt = ids[i];
+    tasks[i].decode = states[i].get();
+    if (params.prompt_logprobs) {
+      tasks[i].rows_from = 0;
+      tasks[i].on_prompt_rows = prompt_logprob_sink(ids[i], model.config().vocab_size, prompt_lp[i]);
+    }
+    ptrs.push_back(&tasks[i]);
+  }
+  BatchRunner(engine).run(ptrs);
+  const double total = seconds_since(t0);
+  std::vector<GenerateResult> out;
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(std::move(states[i]->finish()));
+    out.back().prompt_logprobs = std::move(prompt_lp[i]);
+    out.back().prefill_seconds = tasks[i].prefill_seconds;
+    out.back().decode_seconds = total - tasks[i].prefill_seconds;
+  }
+  return out;
+}
+
+}  // namespace
+
 Result<GenerateResult> Generator::generate_from_tokens(const std::vector<int>& prompt, const GenerateParams& params) {
   return capture_errors([&] {
     validate_generate_params(params);
-    check_prompt(*engine_, prompt, params.max_new_tokens);
-    check_kv_room(*engine_, blocks_for(*engine_, static_cast<int64_t>(prompt.size()) + params.max_new_tokens), "this request");
-    const auto t0 = Clock::now();
-    DecodeState state(model(), params, params.sampling.seed, prompt);
-    SequenceGuard guard(*engine_);
-    SeqTask task;
-    task.seq = guard.add(engine_->add_sequence().value());
-    task.prompt = prompt;
-    task.decode = &state;
-    std::vector<float> prompt_lp;
-    if (params.prompt_logprobs) {
-      task.rows_from = 0;
-      task.on_prompt_rows = prompt_logprob_sink(prompt, model().config().vocab_size, prompt_lp);
-    }
-    SeqTask* tasks[] = {&task};
-    BatchRunner(*engine_).run(tasks);
-    GenerateResult r = std::move(state.finish());
-    r.prompt_logprobs = std::move(prompt_lp);
-    r.prefill_seconds = task.prefill_seconds;
-    r.decode_seconds = seconds_since(t0) - task.prefill_seconds;
-    return r;
+    // Alone, a sequence samples from the request's seed itself (and may stream its text).
+    return std::move(run_batch(*engine_, {prompt}, params, {params.sampling.seed}, "this request")[0]);
   });
 }
 
@@ -156,44 +178,15 @@ Result<std::vector<GenerateResult>> Generator::generate_batch(const std::vector<
       throw Error(ErrorCode::kInvalidArgument, "generate_batch: " + std::to_string(prompts.size()) +
                                                    " prompts, at most max_sequences (" +
                                                    std::to_string(engine_->options().max_sequences) + ")");
-    GenerateParams quiet = params;
+    GenerateParams quiet = params;  // several sequences' text cannot share one stream
     quiet.on_text = nullptr;
     std::vector<std::vector<int>> ids;
-    int blocks = 0;
+    std::vector<uint64_t> seeds;
     for (const auto& p : prompts) {
       ids.push_back(encode_text(model(), p, params.add_special_tokens));
-      check_prompt(*engine_, ids.back(), params.max_new_tokens);
-      blocks += blocks_for(*engine_, static_cast<int64_t>(ids.back().size()) + params.max_new_tokens);
+      seeds.push_back(sequence_seed(params.sampling.seed, static_cast<int>(seeds.size())));
     }
-    check_kv_room(*engine_, blocks, "this batch");
-    const auto t0 = Clock::now();
-    const size_t n = prompts.size();
-    std::vector<std::unique_ptr<DecodeState>> states;
-    std::vector<SeqTask> tasks(n);
-    std::vector<SeqTask*> ptrs;
-    std::vector<std::vector<float>> prompt_lp(n);
-    SequenceGuard guard(*engine_);
-    for (size_t i = 0; i < n; ++i) {
-      states.push_back(std::make_unique<DecodeState>(model(), quiet, sequence_seed(params.sampling.seed, static_cast<int>(i)), ids[i]));
-      tasks[i].seq = guard.add(engine_->add_sequence().value());
-      tasks[i].prompt = ids[i];
-      tasks[i].decode = states[i].get();
-      if (params.prompt_logprobs) {
-        tasks[i].rows_from = 0;
-        tasks[i].on_prompt_rows = prompt_logprob_sink(ids[i], model().config().vocab_size, prompt_lp[i]);
-      }
-      ptrs.push_back(&tasks[i]);
-    }
-    BatchRunner(*engine_).run(ptrs);
-    const double total = seconds_since(t0);
-    std::vector<GenerateResult> out;
-    for (size_t i = 0; i < n; ++i) {
-      out.push_back(std::move(states[i]->finish()));
-      out.back().prompt_logprobs = std::move(prompt_lp[i]);
-      out.back().prefill_seconds = tasks[i].prefill_seconds;
-      out.back().decode_seconds = total - tasks[i].prefill_seconds;
-    }
-    return out;
+    return run_batch(*engine_, ids, quiet, seeds, "this batch");
   });
 }
 

@@ -132,9 +132,9 @@ std::vector<OutTensor> plan_tensors(const LoadedModel& m) {
 
 Result<QuantizeReport> quantize_to_gguf(const std::string& model_path, const std::string& out_path, const QuantizeOptions& opts) {
   return capture_errors([&] {
-    const auto type = parse_weight_dtype(opts.type);
+    const auto type = dtype_from_name(opts.type);
     if (!type)
-      throw Error(ErrorCode::kInvalidArgument, "unknown type '" + opts.type + "' (known: q8_0, q4_0, q4_k, q6_k, f16, bf16, f32)");
+      throw Error(ErrorCode::kInvalidArgument, "unknown type '" + opts.type + "' (known: " + dtype_name_list() + ")");
     if (!fs::is_directory(model_path))
       throw Error(ErrorCode::kInvalidArgument, model_path + " is not a Hugging Face model directory (config.json, tokenizer.json, safetensors)");
     auto m = load_hf_model(model_path);

@@ -4,8 +4,10 @@
 #include "backends/backend.h"
 #include "models/model.h"
 #include "models/transformer.h"
+#include "runtime/model_internals.h"
 #include "wick/engine.h"
 #include "wick/model.h"
+#include "core/limits.h"
 
 namespace wick {
 
@@ -16,9 +18,9 @@ Result<std::shared_ptr<Model>> Model::load(const std::string& dir, const LoadOpt
     std::shared_ptr<Model> m(new Model());
     std::optional<DType> target;
     if (!opts.dtype.empty()) {
-      target = parse_weight_dtype(opts.dtype);
+      target = dtype_from_name(opts.dtype);
       if (!target)
-        throw Error(ErrorCode::kInvalidArgument, "unknown weight dtype '" + opts.dtype + "' (known: f32, f16, bf16, q8_0, q4_0, q4_k, q6_k)");
+        throw Error(ErrorCode::kInvalidArgument, "unknown weight dtype '" + opts.dtype + "' (known: " + dtype_name_list() + ")");
     }
     const bool gguf = std::filesystem::is_regular_file(dir) && GgufFile::has_magic(dir);
     m->loaded_ = gguf ? load_gguf_model(dir) : load_hf_model(dir);
@@ -32,6 +34,8 @@ Result<std::shared_ptr<Model>> Model::load(const std::string& dir, const LoadOpt
     return m;
   });
 }
+
+const LoadedModel& loaded_model(const Model& model) { return *model.loaded_; }
 
 const ModelConfig& Model::config() const { return loaded_->config; }
 const Tokenizer& Model::tokenizer() const { return *tokenizer_; }
@@ -67,10 +71,11 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
     if (opts.batch_tokens <= 0) throw Error(ErrorCode::kInvalidArgument, "batch_tokens must be positive");
     if (opts.context_length < 0) throw Error(ErrorCode::kInvalidArgument, "context length must be >= 0");
     EngineOptions eo;
+    eo.device = opts.device;
     eo.n_threads = opts.n_threads;
     eo.context_length = opts.context_length;
     eo.max_sequences = 1;
-    const int ctx = opts.context_length > 0 ? opts.context_length : std::min(model->config().max_context(), 8192);
+    const int ctx = opts.context_length > 0 ? opts.context_length : default_context_length(model->config().max_context());
     eo.max_batch_tokens = std::min(opts.batch_tokens, std::max(ctx, 1));
     eo.max_logits_rows = opts.all_logits ? eo.max_batch_tokens : 1;
     eo.kv_cache_tokens = ctx;
@@ -92,9 +97,7 @@ Result<const float*> Session::append(const int* tokens, int count) {
     Impl& s = *impl_;
     if (count <= 0) throw Error(ErrorCode::kInvalidArgument, "append: no tokens");
     const int pos = s.engine->sequence_length(s.seq);
-    if (pos + count > context_length())
-      throw Error(ErrorCode::kInvalidArgument, "sequence of " + std::to_string(pos + count) +
-                                                   " tokens exceeds the context length " + std::to_string(context_length()));
+    check_fits_context(pos + count, 0, context_length(), "", "sequence");
     for (int off = 0; off < count; off += s.batch_tokens) {
       const int n = std::min(count - off, s.batch_tokens);
       const bool last = off + n == count;

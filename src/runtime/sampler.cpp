@@ -93,81 +93,107 @@ void Sampler::apply_penalties(float* z) const {
   }
 }
 
-SampledToken Sampler::sample(const float* raw) {
-  const float* z = raw;
-  if (penalized()) {
-    std::copy(raw, raw + vocab_, work_.begin());
-    apply_penalties(work_.data());
-    z = work_.data();
+// The stages of sample(), in transformers' LogitsProcessor order: penalties, temperature,
+// top-k, top-p, min-p, then one draw. Candidates live in idx_[0..n) (ids, most likely first) and
+// prob_[0..n) (their unnormalized softmax(z / T) probabilities, in double).
+
+const float* Sampler::penalize(const float* raw) {
+  if (!penalized()) return raw;
+  std::copy(raw, raw + vocab_, work_.begin());
+  apply_penalties(work_.data());
+  return work_.data();
+}
+
+int Sampler::order_candidates(const float* z, double inv_t, double mx, double* top_p_base) {
+  auto by_logit = [&](int a, int b) { return z[a] != z[b] ? z[a] > z[b] : a < b; };
+  std::iota(idx_.begin(), idx_.end(), 0);
+  *top_p_base = 0;  // the mass top_p is a fraction of (top-k's survivors, else every token)
+  if (p_.top_k > 0 && p_.top_k < vocab_) {
+    std::partial_sort(idx_.begin(), idx_.begin() + p_.top_k, idx_.end(), by_logit);
+    return p_.top_k;
   }
+  if (p_.top_p < 1) {
+    // Sort only a prefix when it already holds top_p of the mass (the usual case); exact
+    // either way, since the prefix is the most likely tokens.
+    double total = 0;
+    for (int i = 0; i < vocab_; ++i) total += std::exp(z[i] * inv_t - mx);
+    const int k = std::min(vocab_, 1024);
+    std::partial_sort(idx_.begin(), idx_.begin() + k, idx_.end(), by_logit);
+    double head = 0;
+    for (int i = 0; i < k; ++i) head += std::exp(z[idx_[static_cast<size_t>(i)]] * inv_t - mx);
+    *top_p_base = total;
+    if (head < p_.top_p * total && k < vocab_) {
+      std::sort(idx_.begin(), idx_.end(), by_logit);
+      return vocab_;
+    }
+    return k;
+  }
+  return vocab_;
+}
+
+double Sampler::softmax_candidates(const float* z, int n, double inv_t, double mx) {
+  double total = 0;
+  for (int i = 0; i < n; ++i) total += (prob_[static_cast<size_t>(i)] = std::exp(z[idx_[static_cast<size_t>(i)]] * inv_t - mx));
+  return total;
+}
+
+int Sampler::keep_top_p(int n, double base) const {  // smallest prefix whose mass reaches top_p
+  if (p_.top_p >= 1) return n;
+  double cum = 0;
+  int keep = 0;
+  while (keep < n) {
+    cum += prob_[static_cast<size_t>(keep++)];
+    if (cum >= p_.top_p * base) break;
+  }
+  return keep;
+}
+
+int Sampler::keep_min_p(int n) {  // MinPLogitsWarper: drop p < min_p * p_max (compaction keeps the order)
+  if (p_.min_p <= 0) return n;
+  double best = 0;
+  for (int i = 0; i < n; ++i) best = std::max(best, prob_[static_cast<size_t>(i)]);
+  const double floor = p_.min_p * best;
+  int w = 0;
+  for (int i = 0; i < n; ++i)
+    if (prob_[static_cast<size_t>(i)] >= floor) {
+      idx_[static_cast<size_t>(w)] = idx_[static_cast<size_t>(i)];
+      prob_[static_cast<size_t>(w++)] = prob_[static_cast<size_t>(i)];
+    }
+  return w;
+}
+
+int Sampler::draw(int n, double* total_out) {
+  double total = 0;
+  for (int i = 0; i < n; ++i) total += prob_[static_cast<size_t>(i)];
+  *total_out = total;
+  // u in [0, total) from the top 53 bits: reproducible, unlike std::uniform_real_distribution.
+  const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53 * total;
+  double acc = 0;
+  for (int i = 0; i < n; ++i) {
+    acc += prob_[static_cast<size_t>(i)];
+    if (u < acc) return i;
+  }
+  return n - 1;
+}
+
+SampledToken Sampler::sample(const float* raw) {
+  const float* z = penalize(raw);
   SampledToken out;
   if (greedy_) {
     out.token = static_cast<int>(std::max_element(z, z + vocab_) - z);  // the first maximum
   } else {
-    auto by_logit = [&](int a, int b) { return z[a] != z[b] ? z[a] > z[b] : a < b; };
     const double inv_t = 1.0 / p_.temperature;
     double mx = -INFINITY;
     for (int i = 0; i < vocab_; ++i) mx = std::max(mx, z[i] * inv_t);
-    std::iota(idx_.begin(), idx_.end(), 0);
-    int n = vocab_;
-    double top_p_base = 0;  // the mass top_p is a fraction of (top-k's survivors, else every token)
-    if (p_.top_k > 0 && p_.top_k < vocab_) {
-      n = p_.top_k;
-      std::partial_sort(idx_.begin(), idx_.begin() + n, idx_.end(), by_logit);
-    } else if (p_.top_p < 1) {
-      // Sort only a prefix when it already holds top_p of the mass (the usual case); exact
-      // either way, since the prefix is the most likely tokens.
-      double total = 0;
-      for (int i = 0; i < vocab_; ++i) total += std::exp(z[i] * inv_t - mx);
-      int k = std::min(vocab_, 1024);
-      std::partial_sort(idx_.begin(), idx_.begin() + k, idx_.end(), by_logit);
-      double head = 0;
-      for (int i = 0; i < k; ++i) head += std::exp(z[idx_[static_cast<size_t>(i)]] * inv_t - mx);
-      if (head < p_.top_p * total && k < vocab_) std::sort(idx_.begin(), idx_.end(), by_logit);
-      else n = k;
-      top_p_base = total;
-    }
-    // softmax(z / T) over the candidates, unnormalized, in double.
-    double total = 0;
-    for (int i = 0; i < n; ++i)
-      total += (prob_[static_cast<size_t>(i)] = std::exp(z[idx_[static_cast<size_t>(i)]] * inv_t - mx));
-    if (p_.top_p < 1) {  // smallest prefix (by probability) whose mass reaches top_p
-      if (top_p_base == 0) top_p_base = total;
-      double cum = 0;
-      int keep = 0;
-      while (keep < n) {
-        cum += prob_[static_cast<size_t>(keep++)];
-        if (cum >= p_.top_p * top_p_base) break;
-      }
-      n = keep;
-    }
-    if (p_.min_p > 0) {  // MinPLogitsWarper: drop p < min_p * p_max (compaction keeps the order)
-      double best = 0;
-      for (int i = 0; i < n; ++i) best = std::max(best, prob_[static_cast<size_t>(i)]);
-      const double floor = p_.min_p * best;
-      int w = 0;
-      for (int i = 0; i < n; ++i)
-        if (prob_[static_cast<size_t>(i)] >= floor) {
-          idx_[static_cast<size_t>(w)] = idx_[static_cast<size_t>(i)];
-          prob_[static_cast<size_t>(w++)] = prob_[static_cast<size_t>(i)];
-        }
-      n = w;
-    }
-    total = 0;
-    for (int i = 0; i < n; ++i) total += prob_[static_cast<size_t>(i)];
-    // u in [0, total) from the top 53 bits: reproducible, unlike std::uniform_real_distribution.
-    const double u = static_cast<double>(rng_() >> 11) * 0x1.0p-53 * total;
-    double acc = 0;
-    int pick = n - 1;
-    for (int i = 0; i < n; ++i) {
-      acc += prob_[static_cast<size_t>(i)];
-      if (u < acc) {
-        pick = i;
-        break;
-      }
-    }
+    double top_p_base = 0;
+    int n = order_candidates(z, inv_t, mx, &top_p_base);
+    const double total = softmax_candidates(z, n, inv_t, mx);
+    n = keep_top_p(n, top_p_base == 0 ? total : top_p_base);
+    n = keep_min_p(n);
+    double kept = 0;
+    const int pick = draw(n, &kept);
     out.token = idx_[static_cast<size_t>(pick)];
-    out.processed_logprob = static_cast<float>(std::log(prob_[static_cast<size_t>(pick)] / total));
+    out.processed_logprob = static_cast<float>(std::log(prob_[static_cast<size_t>(pick)] / kept));
   }
   out.log_z = log_sum_exp(raw, vocab_);
   out.logprob = static_cast<float>(static_cast<double>(raw[out.token]) - out.log_z);

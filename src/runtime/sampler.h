@@ -42,6 +42,15 @@ class Sampler {
  private:
   bool penalized() const;
   void apply_penalties(float* z) const;
+  // sample()'s stages (sampler.cpp): the penalized logits; the candidates ordered (top-k, or
+  // a prefix holding top_p of the mass), returning their count and the mass top_p refers to;
+  // their probabilities; the top-p and min-p cuts; the draw (index of the pick, kept mass).
+  const float* penalize(const float* raw);
+  int order_candidates(const float* z, double inv_t, double mx, double* top_p_base);
+  double softmax_candidates(const float* z, int n, double inv_t, double mx);
+  int keep_top_p(int n, double base) const;
+  int keep_min_p(int n);
+  int draw(int n, double* kept_mass);
 
   int vocab_;
   SamplingParams p_;

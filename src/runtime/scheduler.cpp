@@ -8,6 +8,7 @@
 
 #include "runtime/batch_runner.h"
 #include "runtime/decode_state.h"
+#include "core/limits.h"
 
 namespace wick {
 namespace {
@@ -474,18 +475,13 @@ Result<RequestId> Scheduler::submit(SchedulerRequest request) {
     validate_generate_params(r.params);
     if (r.prompt.empty()) throw Error(ErrorCode::kInvalidArgument, "the prompt is empty (no tokens)");
     const int vocab = s.engine->model().config().vocab_size;
-    for (int t : r.prompt)
-      if (t < 0 || t >= vocab)
-        throw Error(ErrorCode::kInvalidArgument, "token id " + std::to_string(t) + " is outside the vocabulary (" + std::to_string(vocab) + ")");
+    check_token_ids(r.prompt.data(), r.prompt.size(), vocab);
     if (r.n < 1 || r.n > max_choices())
       throw Error(ErrorCode::kInvalidArgument, "n must be in 1.." + std::to_string(max_choices()) + ", got " + std::to_string(r.n));
     if (!r.seeds.empty() && static_cast<int>(r.seeds.size()) != r.n)
       throw Error(ErrorCode::kInvalidArgument, "seeds: " + std::to_string(r.seeds.size()) + " given for " + std::to_string(r.n) + " choices");
+    check_fits_context(static_cast<int64_t>(r.prompt.size()), r.params.max_new_tokens, o.context_length, "max_tokens");
     const int64_t total = static_cast<int64_t>(r.prompt.size()) + r.params.max_new_tokens;
-    if (total > o.context_length)
-      throw Error(ErrorCode::kInvalidArgument, "prompt (" + std::to_string(r.prompt.size()) + " tokens) + max_tokens (" +
-                                                   std::to_string(r.params.max_new_tokens) + ") = " + std::to_string(total) +
-                                                   " tokens exceeds the context length of " + std::to_string(o.context_length));
     // Alone, the request must fit in the pool: the prompt once, then per choice its new tokens
     // and a copy of the shared partial block.
     const int b = o.kv_block_size;
@@ -556,7 +552,6 @@ bool Scheduler::idle() const {
 }
 
 const Model& Scheduler::model() const { return impl_->engine->model(); }
-std::shared_ptr<const Model> Scheduler::model_ptr() const { return impl_->engine->model_ptr(); }
 const EngineOptions& Scheduler::engine_options() const { return impl_->opts.engine; }
 int Scheduler::max_choices() const {
   const EngineOptions& o = impl_->opts.engine;

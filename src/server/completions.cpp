@@ -132,8 +132,7 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
     auto p = std::make_unique<Prompt>();
     p->ids = in.is_tokens ? in.tokens : encode(m, in.text, r.add_special_tokens, "prompt");
     if (p->ids.empty()) throw bad_request("the prompt is empty (no tokens)", "prompt");
-    for (int t : p->ids)
-      if (t >= vocab) throw bad_request("token id " + std::to_string(t) + " is outside the vocabulary (" + std::to_string(vocab) + ")", "prompt");
+    check_tokens(p->ids, vocab, "prompt");
     p->text = in.is_tokens ? c->tok->decode(p->ids, false) : in.text;
     c->prompt_tokens += static_cast<int64_t>(p->ids.size());
     SchedulerRequest q;

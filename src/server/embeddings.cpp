@@ -49,11 +49,8 @@ void handle_embeddings(ServerContext& ctx, const httplib::Request& req, httplib:
     ids.push_back(in.is_tokens ? in.tokens : encode(m, in.text, r.add_special_tokens, "input"));
     const auto& t = ids.back();
     if (t.empty()) throw bad_request("input " + std::to_string(i) + " has no tokens", "input");
-    if (static_cast<int>(t.size()) > ctx_len)
-      throw bad_request("input " + std::to_string(i) + " has " + std::to_string(t.size()) + " tokens, more than the context length of " +
-                            std::to_string(ctx_len), "input");
-    for (int id : t)
-      if (id >= vocab) throw bad_request("token id " + std::to_string(id) + " is outside the vocabulary (" + std::to_string(vocab) + ")", "input");
+    check_input_fits(i, t.size(), ctx_len, "input");
+    check_tokens(t, vocab, "input");
     prompt_tokens += static_cast<int64_t>(t.size());
     sinks.push_back(std::make_unique<PoolingSink>(H, static_cast<int>(t.size()), r.pooling));
     PoolingSink* sink = sinks.back().get();

@@ -121,9 +121,7 @@ void handle_detokenize(ServerContext& ctx, const httplib::Request& req, httplib:
   ModelPool::Lease lease = ctx.pool.acquire(r.model);
   access_info().model = lease->name;
   const Tokenizer& tok = lease->model->tokenizer();
-  for (int id : r.tokens)
-    if (id >= tok.vocab_size())
-      throw bad_request("token id " + std::to_string(id) + " is outside the vocabulary (" + std::to_string(tok.vocab_size()) + ")", "tokens");
+  check_tokens(r.tokens, tok.vocab_size(), "tokens");
   reply_json(res, 200, {{"content", tok.decode(r.tokens, false)}});
 }
 

@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "core/limits.h"
 #include "server/openai_format.h"
 
 namespace wick::server {
@@ -51,6 +52,22 @@ void check_context(const LoadedModel& m, int64_t prompt, int64_t max_tokens) {
                           std::to_string(prompt + max_tokens) + " tokens (" + std::to_string(prompt) + " in the prompt, " +
                           std::to_string(max_tokens) + " in the completion). Please reduce the length of the prompt or completion.",
                       "max_tokens");
+}
+
+void check_tokens(const std::vector<int>& ids, int64_t vocab, const char* field) {
+  try {
+    check_token_ids(ids.data(), ids.size(), vocab);
+  } catch (const Error& e) {
+    throw bad_request(e.what(), field);
+  }
+}
+
+void check_input_fits(size_t index, size_t tokens, int64_t context_length, const char* field) {
+  try {
+    check_fits_context(static_cast<int64_t>(tokens), 0, context_length, "", std::string(field) + " " + std::to_string(index));
+  } catch (const Error& e) {
+    throw bad_request(e.what(), field);
+  }
 }
 
 int max_tokens_of(const LoadedModel& m, const SamplingRequest& s, int64_t prompt, int64_t fallback) {

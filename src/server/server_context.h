@@ -52,6 +52,10 @@ GenerateParams generate_params(const SamplingRequest& s, int max_tokens);
 std::vector<int> encode(const LoadedModel& m, const std::string& text, bool add_special, const char* field);
 // 400 naming both numbers when prompt + max_tokens exceeds the context.
 void check_context(const LoadedModel& m, int64_t prompt_tokens, int64_t max_tokens);
+// core/limits.h's rules as 400s naming the request field: every id inside the vocabulary, and
+// one input of `tokens` within the context ("input 2 (600 tokens) exceeds ...").
+void check_tokens(const std::vector<int>& ids, int64_t vocab, const char* field);
+void check_input_fits(size_t index, size_t tokens, int64_t context_length, const char* field);
 // The max_tokens of a request: given, else `fallback` (-1: what the context leaves).
 int max_tokens_of(const LoadedModel& m, const SamplingRequest& s, int64_t prompt_tokens, int64_t fallback);
 

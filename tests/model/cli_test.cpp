@@ -128,6 +128,29 @@ TEST_F(Cli, InspectJson) {
   EXPECT_EQ(j["parameters"], 656000);  // tied: the 2048x128 matrix counted once
 }
 
+// `wick devices` lists what --device takes; a device this build or machine lacks is a clear
+// error, and --device cpu / auto run.
+TEST_F(Cli, DevicesAndDeviceFlag) {
+  WICK_REQUIRE_TESTDATA();
+  std::string out;
+  ASSERT_EQ(run_command(bin("wick") + " devices --json", &out), 0) << out;
+  const auto j = nlohmann::json::parse(out);
+  ASSERT_FALSE(j["devices"].empty());
+  EXPECT_EQ(j["devices"][0]["name"], "cpu");
+  EXPECT_GT(j["devices"][0]["cores"].get<int>(), 0);
+  EXPECT_GT(j["devices"][0]["memory_bytes"].get<uint64_t>(), 0u);
+  EXPECT_FALSE(j["devices"][0]["isa"].get<std::string>().empty());
+  EXPECT_EQ(j["auto"], "cpu");
+  for (const char* d : {"cpu", "auto"}) {
+    ASSERT_EQ(run_command(bin("wick") + " generate -m " + tinystories() + " -p Once -n 3 --json --device " + d, &out), 0) << out;
+    EXPECT_EQ(nlohmann::json::parse(out)["tokens"].size(), 3u) << d;
+  }
+  EXPECT_NE(run_command(bin("wick") + " generate -m " + tinystories() + " -p Once -n 3 --device cuda:0 2>&1", &out), 0);
+  EXPECT_NE(out.find("device \"cuda:0\": this build of wick has no CUDA backend (devices: cpu)"), std::string::npos) << out;
+  EXPECT_NE(run_command(bin("wick") + " generate -m " + tinystories() + " -p Once -n 3 --device tpu 2>&1", &out), 0);
+  EXPECT_NE(out.find("unknown device \"tpu\""), std::string::npos) << out;
+}
+
 TEST_F(Cli, ErrorsGoToStderrWithNonZeroStatus) {
   WICK_REQUIRE_TESTDATA();
   std::string out;

@@ -388,7 +388,7 @@ TEST_F(Policy, BadInputGivesClearErrors) {
   ASSERT_TRUE(emb);
   expect_error(emb.value()->encode({}), "no texts");
   expect_error(emb.value()->encode_tokens({{1, 2}, {}}), "text 1 has no tokens");
-  expect_error(emb.value()->encode_tokens({std::vector<int>(513, 5)}, {}), "text 0 has 513 tokens, more than the context length of 512");
+  expect_error(emb.value()->encode_tokens({std::vector<int>(513, 5)}, {}), "text 0 (513 tokens) exceeds the context length of 512");
   expect_error(parse_pooling("max"), "unknown pooling 'max'");
   EXPECT_EQ(gen->engine().kv_stats().used_blocks, 0) << "failed requests leak no blocks";
 }

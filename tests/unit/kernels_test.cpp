@@ -1,5 +1,6 @@
-// Every CPU kernel, on every instruction set this machine supports, against the scalar
-// reference backend, for every weight dtype.
+// Every backend op, on every backend (the CPU on each instruction set it has kernels for), against
+// the scalar reference backend, for every weight dtype: tests take a backend factory
+// (test::BackendCase), so a new backend runs these same tests with its own tolerance.
 #include <gtest/gtest.h>
 
 #include "core/quant.h"
@@ -54,12 +55,12 @@ void expect_close(const std::vector<float>& a, const std::vector<float>& b, doub
     ASSERT_NEAR(a[i], b[i], tol * std::max(1.0f, std::fabs(b[i]))) << what << " at " << i;
 }
 
-class KernelTest : public ::testing::TestWithParam<std::tuple<CpuIsa, DType>> {};
+class KernelTest : public ::testing::TestWithParam<std::tuple<test::BackendCase, DType>> {};
 
 TEST_P(KernelTest, MatmulMatchesReferenceAndIsBatchInvariant) {
-  WICK_REQUIRE_ISA(std::get<0>(GetParam()));
-  auto [isa, dt] = GetParam();
-  auto cpu = make_cpu_backend_for_isa(3, isa);
+  const auto& [be, dt] = GetParam();
+  WICK_REQUIRE_BACKEND(be);
+  auto cpu = be.make(3);
   auto ref = make_reference_backend();
   std::mt19937 rng(1);
   for (auto [rows, cols, n] : {std::tuple{37, 70, 1}, std::tuple{64, 128, 5}, std::tuple{5, 3, 2}, std::tuple{130, 33, 17}, std::tuple{37, 1100, 9}}) {
@@ -70,7 +71,7 @@ TEST_P(KernelTest, MatmulMatchesReferenceAndIsBatchInvariant) {
     std::vector<float> y1(static_cast<size_t>(n * rows)), y2(y1.size());
     cpu->matmul(y1.data(), x.data(), n, w.t, &b.t);
     ref->matmul(y2.data(), x.data(), n, w.t, &b.t);
-    expect_close(y1, y2, 1e-5, "matmul");
+    expect_close(y1, y2, 1e-5 * be.tol, "matmul");
     // Batch invariance: each token alone gives the same bits as in the batch (F16/BF16 take
     // the convert-to-scratch path from 8 tokens up and read the rows directly below that).
     std::vector<float> one(static_cast<size_t>(rows));
@@ -84,15 +85,15 @@ TEST_P(KernelTest, MatmulMatchesReferenceAndIsBatchInvariant) {
     cpu->matmul(y3.data(), x.data(), n, w.t, nullptr, rows + 3);
     ref->matmul(y2.data(), x.data(), n, w.t, nullptr);
     for (int t = 0; t < n; ++t)
-      for (int r = 0; r < rows; ++r) ASSERT_NEAR(y3[static_cast<size_t>(t * (rows + 3) + r)], y2[static_cast<size_t>(t * rows + r)], 1e-4);
+      for (int r = 0; r < rows; ++r) ASSERT_NEAR(y3[static_cast<size_t>(t * (rows + 3) + r)], y2[static_cast<size_t>(t * rows + r)], 1e-4 * be.tol);
     EXPECT_EQ(y3[static_cast<size_t>(rows)], -7.0f) << "padding between strided rows untouched";
   }
 }
 
 TEST_P(KernelTest, EmbedAndNormMatchReference) {
-  WICK_REQUIRE_ISA(std::get<0>(GetParam()));
-  auto [isa, dt] = GetParam();
-  auto cpu = make_cpu_backend_for_isa(2, isa);
+  const auto& [be, dt] = GetParam();
+  WICK_REQUIRE_BACKEND(be);
+  auto cpu = be.make(2);
   auto ref = make_reference_backend();
   std::mt19937 rng(2);
   auto table = random_tensor(dt, 50, 24, rng);
@@ -105,26 +106,29 @@ TEST_P(KernelTest, EmbedAndNormMatchReference) {
   std::vector<float> na(a.size()), nb(a.size());
   cpu->rms_norm(na.data(), a.data(), 4, 24, g.t, 1e-6f);
   ref->rms_norm(nb.data(), a.data(), 4, 24, g.t, 1e-6f);
-  expect_close(na, nb, 1e-5, "rms_norm");
+  expect_close(na, nb, 1e-5 * be.tol, "rms_norm");
+  std::vector<float> in_place = a;  // Qwen3's q/k norms run in place, over rows of head_dim
+  cpu->rms_norm(in_place.data(), in_place.data(), 4, 24, g.t, 1e-6f);
+  EXPECT_EQ(in_place, na) << "rms_norm in place differs from out of place";
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryIsaAndDtype, KernelTest,
-                         ::testing::Combine(::testing::ValuesIn(test::every_cpu_isa()),
+INSTANTIATE_TEST_SUITE_P(EveryBackendAndDtype, KernelTest,
+                         ::testing::Combine(::testing::ValuesIn(test::every_backend()),
                                             ::testing::Values(DType::F32, DType::F16, DType::BF16)),
                          [](const auto& info) {
-                           return std::string(cpu_isa_name(std::get<0>(info.param))) + "_" + dtype_name(std::get<1>(info.param));
+                           return std::get<0>(info.param).name + "_" + dtype_name(std::get<1>(info.param));
                          });
 
 // Block-quantized weights: Q8_0 / Q4_0 through the integer kernels (activations quantized to
 // 8 bits, so within the activation rounding of the float reference), Q4_K / Q6_K through
 // dequantization (within float rounding). Every dtype: a row's result is the same bits in a
 // batch of 5 as alone (batch invariance).
-class QuantMatmulTest : public ::testing::TestWithParam<std::tuple<CpuIsa, DType>> {};
+class QuantMatmulTest : public ::testing::TestWithParam<std::tuple<test::BackendCase, DType>> {};
 
 TEST_P(QuantMatmulTest, MatchesReferenceAndIsBatchInvariant) {
-  WICK_REQUIRE_ISA(std::get<0>(GetParam()));
-  auto [isa, dt] = GetParam();
-  auto cpu = make_cpu_backend_for_isa(2, isa);
+  const auto& [be, dt] = GetParam();
+  WICK_REQUIRE_BACKEND(be);
+  auto cpu = be.make(2);
   auto ref = make_reference_backend();
   std::mt19937 rng(9);
   const int rows = 37, cols = 512, n = 5;
@@ -161,7 +165,7 @@ TEST_P(QuantMatmulTest, MatchesReferenceAndIsBatchInvariant) {
         double mag = 0;
         for (int i = 0; i < cols; ++i) mag += std::fabs(static_cast<double>(wd[static_cast<size_t>(i)]) * x[static_cast<size_t>(t * cols + i)]);
         const double want = static_cast<double>(dot) + static_cast<const float*>(b.t.data)[r];
-        ASSERT_NEAR(y1[static_cast<size_t>(t * rows + r)], want, 1e-5 * (mag + 1)) << dtype_name(dt) << " row " << r << " token " << t;
+        ASSERT_NEAR(y1[static_cast<size_t>(t * rows + r)], want, 1e-5 * be.tol * (mag + 1)) << dtype_name(dt) << " row " << r << " token " << t;
       }
     }
   } else {
@@ -179,7 +183,7 @@ TEST_P(QuantMatmulTest, MatchesReferenceAndIsBatchInvariant) {
           mag += std::fabs(term);
         }
         const double want = dot + static_cast<const float*>(b.t.data)[r];
-        ASSERT_NEAR(y1[static_cast<size_t>(t * rows + r)], want, 1e-5 * (mag + 1)) << dtype_name(dt) << " row " << r << " token " << t;
+        ASSERT_NEAR(y1[static_cast<size_t>(t * rows + r)], want, 1e-5 * be.tol * (mag + 1)) << dtype_name(dt) << " row " << r << " token " << t;
         ASSERT_NEAR(y2[static_cast<size_t>(t * rows + r)], want, 1e-5 * (mag + 1)) << "the reference backend, row " << r;
       }
     }
@@ -198,18 +202,19 @@ TEST_P(QuantMatmulTest, MatchesReferenceAndIsBatchInvariant) {
   EXPECT_EQ(e1, want);
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryIsaAndQuantType, QuantMatmulTest,
-                         ::testing::Combine(::testing::ValuesIn(test::every_cpu_isa()),
+INSTANTIATE_TEST_SUITE_P(EveryBackendAndQuantType, QuantMatmulTest,
+                         ::testing::Combine(::testing::ValuesIn(test::every_backend()),
                                             ::testing::Values(DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K)),
                          [](const auto& info) {
-                           return std::string(cpu_isa_name(std::get<0>(info.param))) + "_" + dtype_name(std::get<1>(info.param));
+                           return std::get<0>(info.param).name + "_" + dtype_name(std::get<1>(info.param));
                          });
 
-class IsaTest : public ::testing::TestWithParam<CpuIsa> {};
+class OpTest : public ::testing::TestWithParam<test::BackendCase> {};
 
-TEST_P(IsaTest, RopeSiluAddMatchReference) {
-  WICK_REQUIRE_ISA(GetParam());
-  auto cpu = make_cpu_backend_for_isa(2, GetParam());
+TEST_P(OpTest, RopeSiluAddMatchReference) {
+  const test::BackendCase& be = GetParam();
+  WICK_REQUIRE_BACKEND(be);
+  auto cpu = be.make(2);
   auto ref = make_reference_backend();
   std::mt19937 rng(3);
   const int n = 3, heads = 2, hd = 8, stride = 20;
@@ -217,7 +222,7 @@ TEST_P(IsaTest, RopeSiluAddMatchReference) {
   auto y = x;
   cpu->rope(x.data(), n, heads, hd, stride, cs.data(), sn.data());
   ref->rope(y.data(), n, heads, hd, stride, cs.data(), sn.data());
-  expect_close(x, y, 1e-6, "rope");
+  expect_close(x, y, 1e-6 * be.tol, "rope");
   auto u = random_vec(40000, rng);
   std::vector<float> g, g2;
   for (Activation act : {Activation::kSilu, Activation::kRelu, Activation::kGelu, Activation::kGeluTanh}) {
@@ -226,18 +231,19 @@ TEST_P(IsaTest, RopeSiluAddMatchReference) {
     g2 = g;
     cpu->gated_activation(g.data(), u.data(), 40000, act);
     ref->gated_activation(g2.data(), u.data(), 40000, act);
-    expect_close(g, g2, 1e-6, std::string("gated_activation ") + activation_name(act));
+    expect_close(g, g2, 1e-6 * be.tol, std::string("gated_activation ") + activation_name(act));
   }
   cpu->add(g.data(), u.data(), 40000);
   ref->add(g2.data(), u.data(), 40000);
-  expect_close(g, g2, 1e-6, "add");
+  expect_close(g, g2, 1e-6 * be.tol, "add");
 }
 
 // The energy head's ops: activations and LayerNorm against the double-precision reference, and
 // a row's result independent of the batch it is in.
-TEST_P(IsaTest, ActivationsAndLayerNormMatchReference) {
-  WICK_REQUIRE_ISA(GetParam());
-  auto cpu = make_cpu_backend_for_isa(2, GetParam());
+TEST_P(OpTest, ActivationsAndLayerNormMatchReference) {
+  const test::BackendCase& be = GetParam();
+  WICK_REQUIRE_BACKEND(be);
+  auto cpu = be.make(2);
   auto ref = make_reference_backend();
   std::mt19937 rng(5);
   for (Activation act : {Activation::kSilu, Activation::kRelu, Activation::kGelu, Activation::kGeluTanh}) {
@@ -246,7 +252,7 @@ TEST_P(IsaTest, ActivationsAndLayerNormMatchReference) {
     auto y = x;
     cpu->activation(x.data(), 40000, act);
     ref->activation(y.data(), 40000, act);
-    expect_close(x, y, 1e-6, std::string("activation ") + activation_name(act));
+    expect_close(x, y, 1e-6 * be.tol, std::string("activation ") + activation_name(act));
   }
   const int n = 5, dim = 300;
   auto x = random_vec(n * dim, rng);
@@ -256,17 +262,18 @@ TEST_P(IsaTest, ActivationsAndLayerNormMatchReference) {
   std::vector<float> y1(x.size()), y2(x.size()), one(static_cast<size_t>(dim));
   cpu->layer_norm(y1.data(), x.data(), n, dim, wv, &bv, 1e-5f);
   ref->layer_norm(y2.data(), x.data(), n, dim, wv, &bv, 1e-5f);
-  expect_close(y1, y2, 1e-5, "layer_norm");
+  expect_close(y1, y2, 1e-5 * be.tol, "layer_norm");
   cpu->layer_norm(one.data(), x.data() + 3 * dim, 1, dim, wv, &bv, 1e-5f);
   EXPECT_EQ(0, std::memcmp(one.data(), y1.data() + 3 * dim, sizeof(float) * dim)) << "batch invariant";
   cpu->layer_norm(y1.data(), x.data(), n, dim, wv, nullptr, 1e-5f);
   ref->layer_norm(y2.data(), x.data(), n, dim, wv, nullptr, 1e-5f);
-  expect_close(y1, y2, 1e-5, "layer_norm without bias");
+  expect_close(y1, y2, 1e-5 * be.tol, "layer_norm without bias");
 }
 
-TEST_P(IsaTest, AttentionMatchesReferenceWithGqaAndWindow) {
-  WICK_REQUIRE_ISA(GetParam());
-  auto cpu = make_cpu_backend_for_isa(3, GetParam());
+TEST_P(OpTest, AttentionMatchesReferenceWithGqaAndWindow) {
+  const test::BackendCase& be = GetParam();
+  WICK_REQUIRE_BACKEND(be);
+  auto cpu = be.make(3);
   auto ref = make_reference_backend();
   std::mt19937 rng(4);
   const int heads = 4, kvh = 2, hd = 16, ctx = 40, n = 6, pos0 = 20;
@@ -282,15 +289,16 @@ TEST_P(IsaTest, AttentionMatchesReferenceWithGqaAndWindow) {
     cpu->attention(a);
     a.out = o2.data();
     ref->attention(a);
-    expect_close(o1, o2, 1e-5, "attention window " + std::to_string(window));
+    expect_close(o1, o2, 1e-5 * be.tol, "attention window " + std::to_string(window));
   }
 }
 
 // A KV cache stored in F16: the CPU backend's stores round exactly as the reference's, and its
 // attention over half-precision keys/values matches the reference's (which widens each value).
-TEST_P(IsaTest, F16KvCacheMatchesReference) {
-  WICK_REQUIRE_ISA(GetParam());
-  auto cpu = make_cpu_backend_for_isa(2, GetParam());
+TEST_P(OpTest, F16KvCacheMatchesReference) {
+  const test::BackendCase& be = GetParam();
+  WICK_REQUIRE_BACKEND(be);
+  auto cpu = be.make(2);
   auto ref = make_reference_backend();
   std::mt19937 rng(6);
   const int heads = 4, kvh = 2, hd = 24, kvd = kvh * hd, ctx = 37, n = 5;  // hd 24: vector body + scalar tail
@@ -315,18 +323,19 @@ TEST_P(IsaTest, F16KvCacheMatchesReference) {
     cpu->attention(a);
     a.out = o2.data();
     ref->attention(a);
-    expect_close(o1, o2, 1e-5, "f16 attention window " + std::to_string(window));
+    expect_close(o1, o2, 1e-5 * be.tol, "f16 attention window " + std::to_string(window));
     // And within half-precision rounding of the F32 cache.
     ref->attention({o32.data(), q.data(), k.data(), v.data(), n, positions.data(), tables.data(), ctx, heads, kvh, hd, window, 0.2f});
-    expect_close(o1, o32, 2e-3, "f16 vs f32 cache");
+    expect_close(o1, o32, 2e-3 * be.tol, "f16 vs f32 cache");
   }
 }
 
 // Two sequences in one batch over a shuffled block pool give what each gives alone over a
 // contiguous cache (the paged layout changes where rows live, not what is computed).
-TEST_P(IsaTest, PagedAttentionEqualsContiguous) {
-  WICK_REQUIRE_ISA(GetParam());
-  auto cpu = make_cpu_backend_for_isa(2, GetParam());
+TEST_P(OpTest, PagedAttentionEqualsContiguous) {
+  const test::BackendCase& be = GetParam();
+  WICK_REQUIRE_BACKEND(be);
+  auto cpu = be.make(2);
   auto ref = make_reference_backend();
   std::mt19937 rng(5);
   const int heads = 4, kvh = 2, hd = 8, kvd = kvh * hd, B = 4, n_blocks = 12;
@@ -359,7 +368,7 @@ TEST_P(IsaTest, PagedAttentionEqualsContiguous) {
     ref->attention({alone.data(), q.data(), ka.data(), va.data(), 3, pos.data(), flat.data(), len_a, heads, kvh, hd, window, 0.3f});
     ref->attention({alone.data() + 3 * heads * hd, q.data() + 3 * heads * hd, kb.data(), vb.data(), 2, pos.data() + 3,
                     flat.data(), len_b, heads, kvh, hd, window, 0.3f});
-    expect_close(paged, alone, 1e-5, "paged attention window " + std::to_string(window));
+    expect_close(paged, alone, 1e-5 * be.tol, "paged attention window " + std::to_string(window));
   }
   std::vector<float> back(static_cast<size_t>(2 * kvd));
   const int32_t rows[] = {static_cast<int32_t>(5 * B + 1), static_cast<int32_t>(7 * B)};  // b's position 1, a's position 0
@@ -370,8 +379,8 @@ TEST_P(IsaTest, PagedAttentionEqualsContiguous) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryIsa, IsaTest, ::testing::ValuesIn(test::every_cpu_isa()),
-                         [](const auto& info) { return std::string(cpu_isa_name(info.param)); });
+INSTANTIATE_TEST_SUITE_P(EveryBackend, OpTest, ::testing::ValuesIn(test::every_backend()),
+                         [](const auto& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace wick

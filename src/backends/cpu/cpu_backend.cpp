@@ -46,14 +46,7 @@ class CpuBackend final : public Backend {
 
   void rms_norm(float* y, const float* x, int n, int dim, const Tensor& weight, float eps) override {
     const float* g = f32_vector(weight, 0);
-    pool_.parallel_for(n, [&](int64_t t, int) {
-      const float* xr = x + t * dim;
-      float* yr = y + t * dim;
-      // transformers' LlamaRMSNorm: variance in float32, x * rsqrt(var + eps), then * weight.
-      const float var = k_.dot(xr, xr, dim) / static_cast<float>(dim);
-      const float inv = 1.0f / std::sqrt(var + eps);
-      for (int i = 0; i < dim; ++i) yr[i] = (xr[i] * inv) * g[i];
-    });
+    pool_.parallel_for(n, [&](int64_t t, int) { k_.rms_norm_row(x + t * dim, g, dim, eps, y + t * dim); });
   }
 
   void matmul(float* y, const float* x, int n, const Tensor& w, const Tensor* bias, int64_t y_stride) override {
@@ -125,18 +118,7 @@ class CpuBackend final : public Backend {
   void rope(float* x, int n, int n_heads, int head_dim, int64_t row_stride, const float* cos,
             const float* sin) override {
     const int half = head_dim / 2;
-    pool_.parallel_for(n, [&](int64_t t, int) {
-      const float* c = cos + t * half;
-      const float* s = sin + t * half;
-      for (int h = 0; h < n_heads; ++h) {
-        float* v = x + t * row_stride + h * head_dim;
-        for (int i = 0; i < half; ++i) {
-          const float a = v[i], b = v[i + half];
-          v[i] = a * c[i] - b * s[i];
-          v[i + half] = b * c[i] + a * s[i];
-        }
-      }
-    });
+    pool_.parallel_for(n, [&](int64_t t, int) { k_.rope_row(x + t * row_stride, n_heads, head_dim, cos + t * half, sin + t * half); });
   }
 
   void attention(const AttentionArgs& a) override {
@@ -187,21 +169,13 @@ class CpuBackend final : public Backend {
 
   void gated_activation(float* gate, const float* up, int64_t count, Activation act) override {
     chunked(count, [&](int64_t b, int64_t e) {
-      if (act == Activation::kSilu) {  // SwiGLU, the common case: a loop the compiler can see through
-        for (int64_t i = b; i < e; ++i) {
-          const float g = gate[i];
-          gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-        }
-        return;
-      }
+      if (act == Activation::kSilu) return k_.silu_mul(gate + b, up + b, e - b);  // SwiGLU, the common case
       for (int64_t i = b; i < e; ++i) gate[i] = activate(gate[i], act) * up[i];
     });
   }
 
   void add(float* y, const float* x, int64_t count) override {
-    chunked(count, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) y[i] += x[i];
-    });
+    chunked(count, [&](int64_t b, int64_t e) { k_.add(y + b, x + b, e - b); });
   }
 
   void activation(float* x, int64_t count, Activation act) override {

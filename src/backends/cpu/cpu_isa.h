@@ -1,5 +1,6 @@
 // Runtime selection of the instruction set the CPU kernels are compiled for. The same kernel
-// source (cpu_kernels.inc) is compiled once per ISA; the best one the processor supports is
+// source (cpu_kernels.inc: kernels_elementwise / float_gemm / int8_gemm / attention .inc) is
+// compiled once per ISA; the best one the processor supports is
 // used unless a test forces another.
 #pragma once
 
@@ -51,6 +52,12 @@ struct CpuKernels {
   // given what prepare_act_pairs wrote. Batch invariant too.
   void (*int8_gemm)(const void* w, DType wt, int64_t row_bytes, int rows, const ActQ8Row& x0, const void* pairs, int n, int64_t k,
                     float* y, int64_t y_stride);
+  // Per-row ops of the forward pass (kernels_elementwise.inc): RMSNorm of one row (y may be x),
+  // rotary embedding of one token's heads, gate = silu(gate) * up, y += x.
+  void (*rms_norm_row)(const float* x, const float* g, int dim, float eps, float* y);
+  void (*rope_row)(float* x, int n_heads, int head_dim, const float* cos, const float* sin);
+  void (*silu_mul)(float* gate, const float* up, int64_t n);
+  void (*add)(float* y, const float* x, int64_t n);
 };
 
 const CpuKernels& cpu_kernels(CpuIsa isa);

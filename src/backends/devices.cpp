@@ -1,0 +1,59 @@
+#include "backends/devices.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+#include "backends/cpu/cpu_isa.h"
+#include "wick/error.h"
+
+namespace wick {
+namespace {
+
+std::string cpu_model_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
+    }
+  return "unknown CPU";
+}
+
+std::string device_names() {
+  std::string out;
+  for (const DeviceInfo& d : list_devices()) out += (out.empty() ? "" : ", ") + d.name;
+  return out;
+}
+
+}  // namespace
+
+std::vector<DeviceInfo> list_devices() {
+  DeviceInfo cpu;
+  cpu.name = "cpu";
+  cpu.description = cpu_model_name();
+  cpu.isa = cpu_isa_name(best_cpu_isa());
+  cpu.cores = static_cast<int>(std::thread::hardware_concurrency());
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  cpu.memory_bytes = pages > 0 && page > 0 ? static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) : 0;
+  // GPUs join this list when wick is built with its CUDA backend (not yet: issue 16).
+  return {cpu};
+}
+
+std::string resolve_device(const std::string& device) {
+  if (device == "auto" || device.empty()) return list_devices().front().name;
+  if (device == "cpu") return device;
+  if (device == "cuda" || device.rfind("cuda:", 0) == 0)
+    throw Error(ErrorCode::kUnsupported, "device \"" + device + "\": this build of wick has no CUDA backend (devices: " + device_names() + ")");
+  throw Error(ErrorCode::kInvalidArgument, "unknown device \"" + device + "\" (cpu, cuda, cuda:N or auto; this machine: " + device_names() + ")");
+}
+
+std::unique_ptr<Backend> make_backend(const std::string& device, int n_threads) {
+  const std::string d = resolve_device(device);
+  (void)d;  // "cpu": the only backend so far
+  return make_cpu_backend(n_threads);
+}
+
+}  // namespace wick

@@ -1,0 +1,34 @@
+// The machines' compute devices and the backend for a device name. EngineOptions::device and
+// every CLI's --device take: "cpu", "cuda" / "cuda:N" (a GPU, when wick is built with CUDA) or
+// "auto" (the best the machine has). `wick devices` prints list_devices().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "backends/backend.h"
+
+namespace wick {
+
+struct DeviceInfo {
+  std::string name;         // what --device takes: "cpu", "cuda:0"
+  std::string description;  // "AMD EPYC 9654 96-Core Processor"
+  std::string isa;          // CPU: the instruction set the kernels run with ("avx512vnni")
+  int cores = 0;            // CPU: logical cores
+  uint64_t memory_bytes = 0;
+};
+
+// Every device this build can run on, the one "auto" picks first.
+std::vector<DeviceInfo> list_devices();
+
+// The backend for `device` ("auto", "cpu", "cuda[:N]") with n_threads CPU threads (0 = all
+// cores). Throws kInvalidArgument for an unknown name and kUnsupported for a device this build
+// or machine lacks, naming the devices it has.
+std::unique_ptr<Backend> make_backend(const std::string& device, int n_threads);
+
+// "auto" -> the name it resolves to; others as given, after checking they exist.
+std::string resolve_device(const std::string& device);
+
+}  // namespace wick

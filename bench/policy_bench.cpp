@@ -67,12 +67,16 @@ int main(int argc, char** argv) {
   p.sampling.seed = 7;
   p.max_new_tokens = new_tokens;
   p.ignore_eos = true;
-  nlohmann::json out = {{"model", dir}, {"backend", gen.value()->engine().backend_name()}, {"prompt_tokens", prompt_len},
-                        {"new_tokens", new_tokens}, {"candidates", nlohmann::json::array()}, {"embeddings", nlohmann::json::array()}};
+  nlohmann::json out = {{"model", dir},
+                        {"backend", gen.value()->engine().backend_name()},
+                        {"prompt_tokens", prompt_len},
+                        {"new_tokens", new_tokens},
+                        {"candidates", nlohmann::json::array()},
+                        {"embeddings", nlohmann::json::array()}};
   if (!as_json)
     std::printf("%s, %s, prompt %d tokens, %d new tokens per candidate\n\n%4s %12s %12s %12s %14s %14s %9s\n", dir.c_str(),
-                gen.value()->engine().backend_name().c_str(), prompt_len, new_tokens, "n", "batched s", "cand/s", "tok/s",
-                "sequential s", "seq cand/s", "speed-up");
+                gen.value()->engine().backend_name().c_str(), prompt_len, new_tokens, "n", "batched s", "cand/s", "tok/s", "sequential s",
+                "seq cand/s", "speed-up");
   {  // warm-up: first touch of the KV pages and scratch buffers
     wick::GenerateParams w = p;
     w.max_new_tokens = 2;
@@ -97,8 +101,11 @@ int main(int argc, char** argv) {
       sequential = since(t0);
     }
     const double tok_s = r->generated_tokens / batched;
-    out["candidates"].push_back({{"n", n}, {"batched_seconds", batched}, {"candidates_per_second", n / batched},
-                                 {"generated_tokens_per_second", tok_s}, {"prefill_seconds", r->prefill_seconds},
+    out["candidates"].push_back({{"n", n},
+                                 {"batched_seconds", batched},
+                                 {"candidates_per_second", n / batched},
+                                 {"generated_tokens_per_second", tok_s},
+                                 {"prefill_seconds", r->prefill_seconds},
                                  {"sequential_seconds", sequential},
                                  {"speedup", sequential > 0 ? sequential / batched : 0}});
     if (!as_json) {
@@ -124,7 +131,10 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "error: %s\n", e.error().what());
       return 1;
     }
-    out["embeddings"].push_back({{"texts", b}, {"tokens_per_text", embed_tokens}, {"seconds", s}, {"embeddings_per_second", b / s},
+    out["embeddings"].push_back({{"texts", b},
+                                 {"tokens_per_text", embed_tokens},
+                                 {"seconds", s},
+                                 {"embeddings_per_second", b / s},
                                  {"tokens_per_second", b * embed_tokens / s}});
     if (!as_json) {
       std::printf("%6d %12.2f %14.2f %14.1f\n", b, s, b / s, b * embed_tokens / s);

@@ -81,8 +81,10 @@ int main(int argc, char** argv) {
   std::string testdata;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a == "--json") as_json = true;
-    else if (a == "--testdata" && i + 1 < argc) testdata = argv[++i];
+    if (a == "--json")
+      as_json = true;
+    else if (a == "--testdata" && i + 1 < argc)
+      testdata = argv[++i];
     else {
       std::fprintf(stderr, "usage: wick_tokenizer_bench [--testdata DIR] [--json]\n");
       return 2;
@@ -136,15 +138,25 @@ int main(int argc, char** argv) {
     const double mbs = corpus.text.size() / s_full / 1e6;
     const double naive_mbs = sample.size() / s_naive / 1e6;
     const double speedup = s_naive / s_fast_sample;
-    results.push_back({{"tokenizer", name}, {"load_ms", load_ms}, {"mb_per_s", mbs}, {"tokens_per_s", n_tokens / s_full},
-                       {"naive_mb_per_s", naive_mbs}, {"speedup_vs_naive_on_sample", speedup}, {"tokens", n_tokens},
+    results.push_back({{"tokenizer", name},
+                       {"load_ms", load_ms},
+                       {"mb_per_s", mbs},
+                       {"tokens_per_s", n_tokens / s_full},
+                       {"naive_mb_per_s", naive_mbs},
+                       {"speedup_vs_naive_on_sample", speedup},
+                       {"tokens", n_tokens},
                        {"bytes_per_token", static_cast<double>(corpus.text.size()) / n_tokens}});
     if (!as_json)
       std::printf("%-20s %9.1f %9.2f %11.0f %12.3f %8.1fx %8.2f\n", name.c_str(), load_ms, mbs, n_tokens / s_full, naive_mbs, speedup,
                   static_cast<double>(corpus.text.size()) / n_tokens);
   }
   if (as_json)
-    std::printf("%s\n", nlohmann::json{{"corpus_bytes", corpus.text.size()}, {"english_bytes", corpus.english}, {"code_bytes", corpus.code},
-                                       {"lean_bytes", corpus.lean}, {"results", results}}.dump(2).c_str());
+    std::printf("%s\n", nlohmann::json{{"corpus_bytes", corpus.text.size()},
+                                       {"english_bytes", corpus.english},
+                                       {"code_bytes", corpus.code},
+                                       {"lean_bytes", corpus.lean},
+                                       {"results", results}}
+                            .dump(2)
+                            .c_str());
   return 0;
 }

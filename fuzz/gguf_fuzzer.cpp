@@ -24,15 +24,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto tok = wick::load_gguf_tokenizer(*file);
     std::vector<int> ids;
     tok->encode("Hello world <s> 123", {true, true}, ids);
-  } catch (const wick::Error&) {
-  }
+  } catch (const wick::Error&) {}
   try {
     auto m = wick::load_gguf_model(std::move(file));
     // Touch every bound weight's bytes: a view that passed validation must lie in the file.
     for (const auto& L : m->weights.layers)
       for (const wick::Tensor* t : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
         if (!t->empty()) g_sink ^= static_cast<const uint8_t*>(t->data)[t->nbytes() - 1];
-  } catch (const wick::Error&) {
-  }
+  } catch (const wick::Error&) {}
   return 0;
 }

@@ -19,14 +19,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     try {
       const CommandReply c = parse_command_reply(j);
       (void)proof_checks(c);
-    } catch (const std::runtime_error&) {
-    }
+    } catch (const std::runtime_error&) {}
     try {
       const TacticReply t = parse_tactic_reply(j);
       (void)closes_proof(t);
       (void)goals_text(t.goals);
-    } catch (const std::runtime_error&) {
-    }
+    } catch (const std::runtime_error&) {}
   }
   // The same bytes as a theorems file (JSONL or .lean by the first byte).
   char path[] = "/tmp/wick-fuzz-theoremsXXXXXX";
@@ -41,8 +39,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)theorem_command(t, "");
       (void)proof_text(t, "", {"simp", "a\nb"});
     }
-  } catch (const std::runtime_error&) {
-  }
+  } catch (const std::runtime_error&) {}
   std::remove(file.c_str());
   return 0;
 }

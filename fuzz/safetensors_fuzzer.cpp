@@ -15,7 +15,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     wick::SafetensorsFile f(std::vector<uint8_t>(data, data + size), "fuzz.safetensors");
     for (const auto& [name, t] : f.tensors())
       if (t.nbytes() > 0) g_sink ^= static_cast<const uint8_t*>(t.data)[t.nbytes() - 1];
-  } catch (const wick::Error&) {
-  }
+  } catch (const wick::Error&) {}
   return 0;
 }

@@ -13,15 +13,15 @@ std::string testdata_dir();
 bool in_ci();
 // A test that cannot run for want of `what` (test data, python3-torch, ...): skipped with a loud
 // message locally, a failure in CI, where a skip would hide a missing install step.
-#define WICK_MISSING(what)                                                                              \
-  do {                                                                                                  \
-    if (::wick::test::in_ci()) FAIL() << "*** " << (what) << " (CI is set: it must be present) ***";   \
-    GTEST_SKIP() << "*** " << (what) << ": this test did not run ***";                                  \
+#define WICK_MISSING(what)                                                                           \
+  do {                                                                                               \
+    if (::wick::test::in_ci()) FAIL() << "*** " << (what) << " (CI is set: it must be present) ***"; \
+    GTEST_SKIP() << "*** " << (what) << ": this test did not run ***";                               \
   } while (0)
 // Skips (fails in CI) the current test when the test data is missing.
-#define WICK_REQUIRE_TESTDATA()                                                                   \
-  do {                                                                                            \
-    if (::wick::test::testdata_dir().empty())                                                     \
+#define WICK_REQUIRE_TESTDATA()                                                                           \
+  do {                                                                                                    \
+    if (::wick::test::testdata_dir().empty())                                                             \
       WICK_MISSING("TEST DATA MISSING: set WICK_TESTDATA or put ../shared/testdata beside the checkout"); \
   } while (0)
 

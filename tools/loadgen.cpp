@@ -27,12 +27,13 @@ namespace {
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-const char* const kWords[] = {
-    "the", "cat", "sat", "on", "a", "mat", "and", "then", "it", "ran", "to", "big", "red", "ball", "in", "park", "with",
-    "her", "friend", "who", "was", "very", "happy", "one", "day", "they", "saw", "bird", "tree", "sun", "little", "girl",
-    "boy", "dog", "played", "went", "home", "said", "mom", "dad", "good", "night", "water", "fish", "swim", "jump", "look",
-    "funny", "toy", "car", "box", "green", "blue", "yellow", "house", "garden", "flower", "rain", "snow", "cold", "warm",
-    "apple", "cake", "eat", "drink", "milk", "sleep", "bed", "book", "read", "story", "sing", "song", "dance", "laugh"};
+const char* const kWords[] = {"the",    "cat",    "sat",  "on",    "a",     "mat",  "and",   "then",   "it",     "ran",    "to",
+                              "big",    "red",    "ball", "in",    "park",  "with", "her",   "friend", "who",    "was",    "very",
+                              "happy",  "one",    "day",  "they",  "saw",   "bird", "tree",  "sun",    "little", "girl",   "boy",
+                              "dog",    "played", "went", "home",  "said",  "mom",  "dad",   "good",   "night",  "water",  "fish",
+                              "swim",   "jump",   "look", "funny", "toy",   "car",  "box",   "green",  "blue",   "yellow", "house",
+                              "garden", "flower", "rain", "snow",  "cold",  "warm", "apple", "cake",   "eat",    "drink",  "milk",
+                              "sleep",  "bed",    "book", "read",  "story", "sing", "song",  "dance",  "laugh"};
 
 struct Options {
   std::string url = "http://127.0.0.1:8080", endpoint = "/v1/completions", model, api_key, prompt;
@@ -70,8 +71,12 @@ std::string prompt_for(const Options& o, int index) {
 // One streaming request, parsed and checked as it arrives.
 Sample run_one(httplib::Client& cli, const Options& o, int index) {
   Sample s;
-  json body = {{"prompt", prompt_for(o, index)}, {"max_tokens", o.max_tokens}, {"temperature", o.temperature},
-               {"seed", index}, {"stream", true}, {"stream_options", {{"include_usage", true}}}};
+  json body = {{"prompt", prompt_for(o, index)},
+               {"max_tokens", o.max_tokens},
+               {"temperature", o.temperature},
+               {"seed", index},
+               {"stream", true},
+               {"stream_options", {{"include_usage", true}}}};
   if (!o.model.empty()) body["model"] = o.model;
   if (o.ignore_eos) body["ignore_eos"] = true;
   httplib::Request req;
@@ -121,13 +126,16 @@ Sample run_one(httplib::Client& cli, const Options& o, int index) {
       for (const auto& c : j["choices"]) {
         if (c.contains("finish_reason") && c["finish_reason"].is_string()) finished = true;
         std::string text;
-        if (c.contains("text") && c["text"].is_string()) text = c["text"];
+        if (c.contains("text") && c["text"].is_string())
+          text = c["text"];
         else if (c.contains("delta") && c["delta"].is_object() && c["delta"].contains("content") && c["delta"]["content"].is_string())
           text = c["delta"]["content"];
         if (text.empty()) continue;
         const auto now = Clock::now();
-        if (s.ttft < 0) s.ttft = std::chrono::duration<double>(now - start).count();
-        else s.itl.push_back(std::chrono::duration<double>(now - last).count());
+        if (s.ttft < 0)
+          s.ttft = std::chrono::duration<double>(now - start).count();
+        else
+          s.itl.push_back(std::chrono::duration<double>(now - last).count());
         last = now;
         ++chunks_with_text;
       }
@@ -147,8 +155,10 @@ Sample run_one(httplib::Client& cli, const Options& o, int index) {
     s.error = "HTTP " + std::to_string(res.status) + ": " + res.body.substr(0, 300);
     return s;
   }
-  if (!done) s.error = "the stream did not end with [DONE]";
-  else if (!finished) s.error = "no finish_reason";
+  if (!done)
+    s.error = "the stream did not end with [DONE]";
+  else if (!finished)
+    s.error = "no finish_reason";
   if (s.tokens == 0) s.tokens = chunks_with_text;
   s.ok = s.error.empty();
   return s;
@@ -225,13 +235,22 @@ int main(int argc, char** argv) {
     itl.insert(itl.end(), s.itl.begin(), s.itl.end());
     e2e.push_back(s.e2e);
   }
-  json out = {{"requests", o.requests}, {"ok", ok}, {"errors", o.requests - ok}, {"error_samples", errors},
-              {"concurrency", o.concurrency}, {"wall_seconds", wall}, {"generated_tokens", tokens},
-              {"prompt_tokens", prompt_tokens}, {"tokens_per_second", wall > 0 ? tokens / wall : 0},
+  json out = {{"requests", o.requests},
+              {"ok", ok},
+              {"errors", o.requests - ok},
+              {"error_samples", errors},
+              {"concurrency", o.concurrency},
+              {"wall_seconds", wall},
+              {"generated_tokens", tokens},
+              {"prompt_tokens", prompt_tokens},
+              {"tokens_per_second", wall > 0 ? tokens / wall : 0},
               {"requests_per_second", wall > 0 ? ok / wall : 0},
-              {"ttft_p50", percentile(ttft, 50)}, {"ttft_p99", percentile(ttft, 99)},
-              {"itl_p50", percentile(itl, 50)}, {"itl_p99", percentile(itl, 99)},
-              {"e2e_p50", percentile(e2e, 50)}, {"e2e_p99", percentile(e2e, 99)}};
+              {"ttft_p50", percentile(ttft, 50)},
+              {"ttft_p99", percentile(ttft, 99)},
+              {"itl_p50", percentile(itl, 50)},
+              {"itl_p99", percentile(itl, 99)},
+              {"e2e_p50", percentile(e2e, 50)},
+              {"e2e_p99", percentile(e2e, 99)}};
   if (o.as_json) {
     std::printf("%s\n", out.dump().c_str());
   } else {

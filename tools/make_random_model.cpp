@@ -149,12 +149,14 @@ int main(int argc, char** argv) {
 
     fs::create_directories(out_dir);
     { std::ofstream(fs::path(out_dir) / "config.json") << cfg.dump(2) << "\n"; }
-    { std::ofstream(fs::path(out_dir) / "generation_config.json")
-          << json{{"bos_token_id", cfg["bos_token_id"]}, {"eos_token_id", cfg["eos_token_id"]}}.dump(2) << "\n"; }
+    {
+      std::ofstream(fs::path(out_dir) / "generation_config.json")
+          << json{{"bos_token_id", cfg["bos_token_id"]}, {"eos_token_id", cfg["eos_token_id"]}}.dump(2) << "\n";
+    }
     const std::string tok_folder = tokenizer.empty() ? p->tokenizer : tokenizer;
     if (testdata.empty() || !fs::exists(fs::path(testdata) / tok_folder / "tokenizer.json"))
-      throw Error(ErrorCode::kNotFound, "tokenizer " + tok_folder + " not found in the test data folder '" + testdata +
-                                            "' (set WICK_TESTDATA or --testdata)");
+      throw Error(ErrorCode::kNotFound,
+                  "tokenizer " + tok_folder + " not found in the test data folder '" + testdata + "' (set WICK_TESTDATA or --testdata)");
     for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) {
       const fs::path src = fs::path(testdata) / tok_folder / f;
       if (fs::exists(src)) {
@@ -166,7 +168,11 @@ int main(int argc, char** argv) {
     const ArchSpec* spec = nullptr;
     const ModelConfig mc = read_hf_config(out_dir, &spec);
     // Expand the weight table; with tied embeddings only the embedding matrix is stored.
-    struct W { std::string name; std::vector<int64_t> shape; std::string canonical; };
+    struct W {
+      std::string name;
+      std::vector<int64_t> shape;
+      std::string canonical;
+    };
     std::vector<W> weights;
     for (const auto& s : spec->weight_table(mc)) {
       if (mc.tie_word_embeddings && s.canonical == "output") continue;
@@ -181,8 +187,10 @@ int main(int argc, char** argv) {
     uint64_t total = 0;
     for (int sh = 0; sh < shards; ++sh) {
       char name[64];
-      if (shards == 1) std::snprintf(name, sizeof name, "model.safetensors");
-      else std::snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", sh + 1, shards);
+      if (shards == 1)
+        std::snprintf(name, sizeof name, "model.safetensors");
+      else
+        std::snprintf(name, sizeof name, "model-%05d-of-%05d.safetensors", sh + 1, shards);
       std::vector<SafetensorsWriter::Entry> entries;
       std::vector<const W*> mine;
       for (size_t i = static_cast<size_t>(sh); i < weights.size(); i += static_cast<size_t>(shards)) {
@@ -202,7 +210,11 @@ int main(int argc, char** argv) {
         const bool is_embd = w->canonical == "token_embd";
         const bool is_head = w->canonical == "output";
         const float fan_in = w->shape.size() == 2 ? static_cast<float>(w->shape[1]) : 1.0f;
-        const float amp = std::sqrt(3.0f) * scale * (is_embd ? 1.0f : is_bias ? 0.1f : is_norm ? 0.1f : (is_head ? 4.0f : 1.0f) / std::sqrt(fan_in));
+        const float amp = std::sqrt(3.0f) * scale *
+                          (is_embd   ? 1.0f
+                           : is_bias ? 0.1f
+                           : is_norm ? 0.1f
+                                     : (is_head ? 4.0f : 1.0f) / std::sqrt(fan_in));
         vals.resize(static_cast<size_t>(numel));
         for (auto& v : vals) v = (is_norm ? 1.0f : 0.0f) + amp * rng.uniform();
         buf.resize(static_cast<size_t>(dtype_row_bytes(dtype, static_cast<uint64_t>(numel))));

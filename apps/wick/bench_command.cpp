@@ -154,15 +154,26 @@ int BenchCommand::run() const {
   std::string dtypes;
   for (const auto& [k, v] : info.params_by_dtype) dtypes += (dtypes.empty() ? "" : "+") + k;
   if (json) {
-    std::cout << dump({{"model", model_dir}, {"dtypes", dtypes}, {"backend", s.backend_name()}, {"threads", threads},
-                       {"prompt_tokens", prompt}, {"gen_tokens", gen}, {"repeat", repeat},
-                       {"pp_tokens_per_second", spp.mean}, {"pp_stdev", spp.stdev},
-                       {"tg_tokens_per_second", stg.mean}, {"tg_stdev", stg.stdev},
-                       {"ttft_seconds", sttft.mean}, {"peak_rss_bytes", rss},
+    std::cout << dump({{"model", model_dir},
+                       {"dtypes", dtypes},
+                       {"backend", s.backend_name()},
+                       {"threads", threads},
+                       {"prompt_tokens", prompt},
+                       {"gen_tokens", gen},
+                       {"repeat", repeat},
+                       {"pp_tokens_per_second", spp.mean},
+                       {"pp_stdev", spp.stdev},
+                       {"tg_tokens_per_second", stg.mean},
+                       {"tg_stdev", stg.stdev},
+                       {"ttft_seconds", sttft.mean},
+                       {"peak_rss_bytes", rss},
                        {"weight_bytes_per_token", info.bytes_read_per_token},
-                       {"decode_bytes_per_second", achieved}, {"memory_bandwidth_bytes_per_second", bw.bytes_per_second},
-                       {"bandwidth_fraction", fraction}, {"candidates_per_call", candidates},
-                       {"candidates_per_second", scand.mean}, {"embeddings_per_second", sembed.mean}})
+                       {"decode_bytes_per_second", achieved},
+                       {"memory_bandwidth_bytes_per_second", bw.bytes_per_second},
+                       {"bandwidth_fraction", fraction},
+                       {"candidates_per_call", candidates},
+                       {"candidates_per_second", scand.mean},
+                       {"embeddings_per_second", sembed.mean}})
               << "\n";
     return 0;
   }
@@ -171,7 +182,8 @@ int BenchCommand::run() const {
   std::printf("tg%-5d      %9.2f ± %.2f tokens/s\n", gen, stg.mean, stg.stdev);
   std::printf("ttft         %9.1f ms (prompt of %d tokens)\n", sttft.mean * 1e3, prompt);
   if (candidates > 0) {
-    std::printf("candidates   %9.2f ± %.2f candidates/s (%d per call, 16 tokens each, 64-token prompt)\n", scand.mean, scand.stdev, candidates);
+    std::printf("candidates   %9.2f ± %.2f candidates/s (%d per call, 16 tokens each, 64-token prompt)\n", scand.mean, scand.stdev,
+                candidates);
     std::printf("embeddings   %9.2f ± %.2f texts/s (8 texts of ~64 tokens, mean pooling)\n", sembed.mean, sembed.stdev);
   }
   std::printf("peak RSS     %s\n", human_bytes(rss).c_str());

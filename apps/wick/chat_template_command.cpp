@@ -24,8 +24,8 @@ CLI::App* ChatTemplateCommand::add(CLI::App& app) {
   auto* c = app.add_subcommand("chat-template", "render a chat template for a conversation (as transformers' apply_chat_template)");
   auto* m = c->add_option("-m,--model", model, "model directory or GGUF file: its chat template, bos/eos tokens");
   c->add_option("--template", template_file, "a Jinja template file (overrides the model's)");
-  c->add_option("--context", context_file,
-                "JSON file: {messages, add_generation_prompt, tools, bos_token, eos_token, ...any variables}")->required();
+  c->add_option("--context", context_file, "JSON file: {messages, add_generation_prompt, tools, bos_token, eos_token, ...any variables}")
+      ->required();
   c->footer("Writes exactly the rendered prompt to stdout (no newline added). A template error exits with status 1.");
   (void)m;
   return c;

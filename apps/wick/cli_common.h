@@ -28,7 +28,7 @@ std::string dump(const json& j);  // one line, invalid UTF-8 replaced
 struct EngineFlags {
   int threads = 0, ctx = 0, kv_tokens = 0, batch = 256;
   std::string device = "auto";
-  std::string dtype;  // --dtype: convert the weights at load
+  std::string dtype;             // --dtype: convert the weights at load
   std::string kv_dtype = "f32";  // --kv-type
   void add(CLI::App* app);
   EngineOptions options() const;

@@ -27,8 +27,8 @@ int run_devices(bool as_json) {
   if (as_json) {
     json arr = json::array();
     for (const auto& d : devices)
-      arr.push_back({{"name", d.name}, {"description", d.description}, {"isa", d.isa}, {"cores", d.cores},
-                     {"memory_bytes", d.memory_bytes}});
+      arr.push_back(
+          {{"name", d.name}, {"description", d.description}, {"isa", d.isa}, {"cores", d.cores}, {"memory_bytes", d.memory_bytes}});
     std::cout << json{{"devices", arr}, {"auto", wick::resolve_device("auto")}}.dump() << "\n";
     return 0;
   }
@@ -52,17 +52,34 @@ int run_inspect(const std::string& dir, bool as_json) {
   for (const auto& [k, v] : info.params_by_dtype) dtypes[k] = v;
   json sw = json::array();
   for (int w : c.sliding_window) sw.push_back(w);
-  json j = {{"model_type", c.model_type}, {"architecture", c.architecture}, {"vocab_size", c.vocab_size},
-            {"hidden_size", c.hidden_size}, {"intermediate_size", c.intermediate_size}, {"num_layers", c.num_layers},
-            {"num_heads", c.num_heads}, {"num_kv_heads", c.num_kv_heads}, {"head_dim", c.head_dim},
-            {"max_position_embeddings", c.max_position_embeddings}, {"max_context", c.max_context()},
-            {"rope_theta", c.rope_theta}, {"rope_scaling", rope_type_name(c.rope.type)},
-            {"rms_norm_eps", c.rms_norm_eps}, {"tie_word_embeddings", c.tie_word_embeddings},
-            {"sliding_window", sw}, {"qk_norm", c.qk_norm}, {"hidden_act", wick::activation_name(c.hidden_act)},
-            {"torch_dtype", c.torch_dtype}, {"parameters", info.n_params},
-            {"parameters_by_dtype", dtypes}, {"weight_bytes", info.weight_bytes},
-            {"kv_cache_bytes", kv_bytes}, {"kv_cache_context", ctx}, {"memory_bytes", info.weight_bytes + kv_bytes},
-            {"bos_token_id", c.bos_token_id}, {"eos_token_ids", c.eos_token_ids}, {"weights", info.weights_description}};
+  json j = {{"model_type", c.model_type},
+            {"architecture", c.architecture},
+            {"vocab_size", c.vocab_size},
+            {"hidden_size", c.hidden_size},
+            {"intermediate_size", c.intermediate_size},
+            {"num_layers", c.num_layers},
+            {"num_heads", c.num_heads},
+            {"num_kv_heads", c.num_kv_heads},
+            {"head_dim", c.head_dim},
+            {"max_position_embeddings", c.max_position_embeddings},
+            {"max_context", c.max_context()},
+            {"rope_theta", c.rope_theta},
+            {"rope_scaling", rope_type_name(c.rope.type)},
+            {"rms_norm_eps", c.rms_norm_eps},
+            {"tie_word_embeddings", c.tie_word_embeddings},
+            {"sliding_window", sw},
+            {"qk_norm", c.qk_norm},
+            {"hidden_act", wick::activation_name(c.hidden_act)},
+            {"torch_dtype", c.torch_dtype},
+            {"parameters", info.n_params},
+            {"parameters_by_dtype", dtypes},
+            {"weight_bytes", info.weight_bytes},
+            {"kv_cache_bytes", kv_bytes},
+            {"kv_cache_context", ctx},
+            {"memory_bytes", info.weight_bytes + kv_bytes},
+            {"bos_token_id", c.bos_token_id},
+            {"eos_token_ids", c.eos_token_ids},
+            {"weights", info.weights_description}};
   if (as_json) {
     std::cout << j.dump() << "\n";
     return 0;
@@ -72,8 +89,9 @@ int run_inspect(const std::string& dir, bool as_json) {
   std::printf("parameters     %.3f M", info.n_params / 1e6);
   for (const auto& [k, v] : info.params_by_dtype) std::printf("  [%s: %llu]", k.c_str(), static_cast<unsigned long long>(v));
   std::printf("\nlayers         %d, hidden %d, intermediate %d\n", c.num_layers, c.hidden_size, c.intermediate_size);
-  std::printf("attention      %d heads, %d kv heads, head_dim %d%s\n", c.num_heads, c.num_kv_heads, c.head_dim,
-              c.sliding_window.empty() || c.sliding_window[0] == 0 ? "" : (", sliding window " + std::to_string(c.sliding_window[0])).c_str());
+  std::printf(
+      "attention      %d heads, %d kv heads, head_dim %d%s\n", c.num_heads, c.num_kv_heads, c.head_dim,
+      c.sliding_window.empty() || c.sliding_window[0] == 0 ? "" : (", sliding window " + std::to_string(c.sliding_window[0])).c_str());
   std::printf("layer shape    %s MLP%s\n", wick::activation_name(c.hidden_act), c.qk_norm ? ", q/k norms per head" : "");
   std::printf("vocab          %d, tied embeddings: %s\n", c.vocab_size, c.tie_word_embeddings ? "yes" : "no");
   std::printf("context        %d (rope theta %g, scaling %s)\n", c.max_context(), c.rope_theta, rope_type_name(c.rope.type));
@@ -93,8 +111,10 @@ int tokenize_jsonl(const wick::Tokenizer& t, const wick::EncodeOptions& opts) {
       const json in = json::parse(line);
       const std::string text = in.is_object() ? in.at("text").get<std::string>() : in.get<std::string>();
       auto ids = t.encode(text, opts);
-      if (ids) out = {{"ids", ids.value()}};
-      else out = {{"error", ids.error().what()}};
+      if (ids)
+        out = {{"ids", ids.value()}};
+      else
+        out = {{"error", ids.error().what()}};
     } catch (const json::exception& e) {
       out = {{"error", std::string("line is not a JSON string or {\"text\":...}: ") + e.what()}};
     }
@@ -151,8 +171,7 @@ int main(int argc, char** argv) {
   tok->add_flag("--add-special", tok_special, "add BOS/EOS as the tokenizer config says");
   tok->add_flag("--plain-special", tok_plain, "treat special-token text in the input as plain text (untrusted input)");
   tok->add_flag("--json", tok_json, "print {\"ids\":[...],\"tokens\":[...]}");
-  tok->add_flag("--jsonl", tok_jsonl,
-                "batch: read one JSON string per line from stdin, print one {\"ids\":[...]} per line");
+  tok->add_flag("--jsonl", tok_jsonl, "batch: read one JSON string per line from stdin, print one {\"ids\":[...]} per line");
   tok->add_option("text", tok_text, "text to tokenize (or --jsonl)");
   auto* detok = app.add_subcommand("detokenize", "token ids -> text");
   auto* dm = detok->add_option("-m,--model", tok_dir, "model directory");
@@ -210,8 +229,10 @@ int main(int argc, char** argv) {
           return 2;
         }
       const std::string text = t->decode(detok_ids, tok_skip);
-      if (tok_json) std::cout << json{{"text", text}}.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
-      else std::cout << text << "\n";
+      if (tok_json)
+        std::cout << json{{"text", text}}.dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+      else
+        std::cout << text << "\n";
     }
   }
   return 0;

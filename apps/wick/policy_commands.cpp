@@ -24,9 +24,12 @@ std::unique_ptr<Generator> make_generator(const std::string& dir, const EngineFl
 std::string one_line(const std::string& s) {
   std::string o;
   for (char c : s) {
-    if (c == '\n') o += "\\n";
-    else if (c == '\t') o += "\\t";
-    else o += c;
+    if (c == '\n')
+      o += "\\n";
+    else if (c == '\t')
+      o += "\\t";
+    else
+      o += c;
   }
   return o;
 }
@@ -65,11 +68,15 @@ int GenerateCommand::run() const {
   const auto& g = r.value();
   const double tps = g.decode_seconds > 0 && g.tokens.size() > 1 ? (g.tokens.size() - 1) / g.decode_seconds : 0;
   if (json) {
-    nlohmann::json out = {{"prompt_tokens", g.prompt_tokens}, {"tokens", g.tokens}, {"text", g.text},
-                          {"logprobs", g.logprobs}, {"logprob", g.logprob}, {"finish_reason", g.finish_reason},
-                          {"stop_reason", g.stop_reason},
-                          {"timings", {{"prefill_seconds", g.prefill_seconds}, {"decode_seconds", g.decode_seconds},
-                                       {"decode_tokens_per_second", tps}}}};
+    nlohmann::json out = {
+        {"prompt_tokens", g.prompt_tokens},
+        {"tokens", g.tokens},
+        {"text", g.text},
+        {"logprobs", g.logprobs},
+        {"logprob", g.logprob},
+        {"finish_reason", g.finish_reason},
+        {"stop_reason", g.stop_reason},
+        {"timings", {{"prefill_seconds", g.prefill_seconds}, {"decode_seconds", g.decode_seconds}, {"decode_tokens_per_second", tps}}}};
     if (prompt_logprobs) out["prompt_logprobs"] = g.prompt_logprobs;
     out.update(logprobs_json(g));
     std::cout << dump(out) << "\n";
@@ -108,8 +115,13 @@ int CandidatesCommand::run() const {
     nlohmann::json list = nlohmann::json::array();
     for (size_t i = 0; i < c.candidates.size(); ++i) {
       const GenerateResult& g = c.candidates[i];
-      nlohmann::json e = {{"text", g.text}, {"tokens", g.tokens}, {"logprob", g.logprob}, {"logprobs", g.logprobs},
-                          {"finish_reason", g.finish_reason}, {"stop_reason", g.stop_reason}, {"index", c.indices[i]}};
+      nlohmann::json e = {{"text", g.text},
+                          {"tokens", g.tokens},
+                          {"logprob", g.logprob},
+                          {"logprobs", g.logprobs},
+                          {"finish_reason", g.finish_reason},
+                          {"stop_reason", g.stop_reason},
+                          {"index", c.indices[i]}};
       e.update(logprobs_json(g));
       list.push_back(e);
     }
@@ -119,8 +131,10 @@ int CandidatesCommand::run() const {
                        {"requested", c.requested},
                        {"duplicates_removed", c.duplicates_removed},
                        {"generated_tokens", c.generated_tokens},
-                       {"timings", {{"prefill_seconds", c.prefill_seconds}, {"decode_seconds", c.decode_seconds},
-                                    {"generated_tokens_per_second", secs > 0 ? c.generated_tokens / secs : 0}}}})
+                       {"timings",
+                        {{"prefill_seconds", c.prefill_seconds},
+                         {"decode_seconds", c.decode_seconds},
+                         {"generated_tokens_per_second", secs > 0 ? c.generated_tokens / secs : 0}}}})
               << "\n";
     return 0;
   }
@@ -153,8 +167,11 @@ int ScoreCommand::run() const {
   if (!r) return fail(r.error());
   const ScoreResult& s = r.value();
   if (json) {
-    std::cout << dump({{"logprob", s.logprob}, {"tokens", s.tokens}, {"logprobs", s.logprobs},
-                       {"prompt_tokens", s.prompt_tokens.size()}, {"greedy", s.greedy}})
+    std::cout << dump({{"logprob", s.logprob},
+                       {"tokens", s.tokens},
+                       {"logprobs", s.logprobs},
+                       {"prompt_tokens", s.prompt_tokens.size()},
+                       {"greedy", s.greedy}})
               << "\n";
   } else {
     std::printf("%.6f\n", s.logprob);
@@ -190,8 +207,12 @@ int EmbedCommand::run() const {
   if (!r) return fail(r.error());
   const Embeddings& e = r.value();
   if (json) {
-    std::cout << dump({{"dim", e.dim}, {"embeddings", e.vectors}, {"token_counts", e.token_counts},
-                       {"pooling", pooling}, {"normalized", normalize}, {"seconds", e.seconds}})
+    std::cout << dump({{"dim", e.dim},
+                       {"embeddings", e.vectors},
+                       {"token_counts", e.token_counts},
+                       {"pooling", pooling},
+                       {"normalized", normalize},
+                       {"seconds", e.seconds}})
               << "\n";
     return 0;
   }

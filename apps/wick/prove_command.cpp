@@ -64,7 +64,8 @@ CLI::App* ProveCommand::add(CLI::App& parent) {
   c->add_option("--policy-url", policy_url, "use a `wick serve` endpoint (/v1/candidates, /v1/embeddings) as the policy")->excludes(m);
   c->add_option("--policy-model", policy_model, "the model name at --policy-url");
   c->add_option("--api-key", api_key, "bearer token for --policy-url");
-  c->add_option("--theorems", theorems, "theorems: DeepSeek-Prover / miniF2F JSONL, or a .lean file of `theorem ... := by sorry`")->required();
+  c->add_option("--theorems", theorems, "theorems: DeepSeek-Prover / miniF2F JSONL, or a .lean file of `theorem ... := by sorry`")
+      ->required();
   c->add_option("--repl", repl, "the command line that starts one Lean REPL (e.g. 'lake env .lake/build/bin/repl')")->required();
   c->add_option("--repl-cwd", repl_cwd, "working directory of the REPLs (the Lean project)");
   c->add_option("--header", header, "the proof header every REPL imports (default: the first theorem's header)");
@@ -74,11 +75,12 @@ CLI::App* ProveCommand::add(CLI::App& parent) {
   c->add_option("--repl-max-commands", max_commands, "restart a REPL after this many requests (its memory grows)");
   c->add_option("--config", config_file, "search settings: a TOML file with a [search] table");
   c->add_option("--head", head_dir, "an energy head directory (head.json + head.safetensors)");
-  c->add_option("--template", template_name, "policy prompt preset (" + [] {
-    std::string s;
-    for (const auto& n : PromptTemplate::preset_names()) s += (s.empty() ? "" : ", ") + n;
-    return s;
-  }() + ")");
+  c->add_option(
+      "--template", template_name, "policy prompt preset (" + [] {
+        std::string s;
+        for (const auto& n : PromptTemplate::preset_names()) s += (s.empty() ? "" : ", ") + n;
+        return s;
+      }() + ")");
   c->add_option("--template-string", template_string, "a policy prompt with one {state}");
   c->add_option("--chat-template", chat_template,
                 "send the (templated) state as a chat message: 'model' for the model's chat template, or a Jinja file");
@@ -223,7 +225,8 @@ int ProveCommand::run() const {
       std::fprintf(stderr, "wick: error: --chat-template needs a local model (-m); a policy server applies its own templates\n");
       return 2;
     }
-    policy = search::make_remote_policy(policy_url, api_key, policy_model, ps, template_string.empty() ? template_name : "", template_string);
+    policy =
+        search::make_remote_policy(policy_url, api_key, policy_model, ps, template_string.empty() ? template_name : "", template_string);
   }
 
   search::ReplOptions ro;
@@ -286,13 +289,27 @@ int ProveCommand::run() const {
     tactics += r.tactics_tried;
   }
   const search::PoolStats st = pool.stats();
-  nlohmann::json summary = {{"theorems", mine.size()}, {"proved", proved}, {"pass_rate", mine.empty() ? 0.0 : double(proved) / mine.size()},
-                            {"nodes", nodes}, {"expansions", expanded}, {"tactics", tactics}, {"wall_seconds", wall},
-                            {"expansions_per_second", wall > 0 ? expanded / wall : 0}, {"nodes_per_second", wall > 0 ? nodes / wall : 0},
-                            {"policy_seconds", policy_s}, {"repl_seconds", repl_s}, {"energy_seconds", energy_s},
-                            {"repl", {{"requests", st.tactics}, {"replayed", st.replayed}, {"timeouts", st.timeouts}, {"crashes", st.crashes},
-                                      {"restarts", st.restarts}, {"checks", st.checks}}},
-                            {"jobs", jobs}, {"lean_workers", lean_workers}};
+  nlohmann::json summary = {{"theorems", mine.size()},
+                            {"proved", proved},
+                            {"pass_rate", mine.empty() ? 0.0 : double(proved) / mine.size()},
+                            {"nodes", nodes},
+                            {"expansions", expanded},
+                            {"tactics", tactics},
+                            {"wall_seconds", wall},
+                            {"expansions_per_second", wall > 0 ? expanded / wall : 0},
+                            {"nodes_per_second", wall > 0 ? nodes / wall : 0},
+                            {"policy_seconds", policy_s},
+                            {"repl_seconds", repl_s},
+                            {"energy_seconds", energy_s},
+                            {"repl",
+                             {{"requests", st.tactics},
+                              {"replayed", st.replayed},
+                              {"timeouts", st.timeouts},
+                              {"crashes", st.crashes},
+                              {"restarts", st.restarts},
+                              {"checks", st.checks}}},
+                            {"jobs", jobs},
+                            {"lean_workers", lean_workers}};
   if (json) {
     std::cout << dump(summary) << "\n";
   } else {
@@ -300,11 +317,12 @@ int ProveCommand::run() const {
     for (const auto& r : results)
       std::printf("%-28s %6s %7d %8d %7d %9.2f%s%s\n", r.name.substr(0, 28).c_str(), r.proved ? "yes" : "no", r.nodes, r.expanded, r.depth,
                   r.wall_seconds, r.error.empty() ? "" : "  ", r.error.substr(0, 80).c_str());
-    std::printf("proved %zu/%zu (%.1f%%) in %.1f s: %.2f expansions/s, %lld tactics; time in policy %.1f s, REPL %.1f s, energy %.1f s; "
-                "REPL timeouts %llu, crashes %llu, restarts %llu\n",
-                proved, mine.size(), mine.empty() ? 0.0 : 100.0 * proved / mine.size(), wall, wall > 0 ? expanded / wall : 0,
-                static_cast<long long>(tactics), policy_s, repl_s, energy_s, static_cast<unsigned long long>(st.timeouts),
-                static_cast<unsigned long long>(st.crashes), static_cast<unsigned long long>(st.restarts));
+    std::printf(
+        "proved %zu/%zu (%.1f%%) in %.1f s: %.2f expansions/s, %lld tactics; time in policy %.1f s, REPL %.1f s, energy %.1f s; "
+        "REPL timeouts %llu, crashes %llu, restarts %llu\n",
+        proved, mine.size(), mine.empty() ? 0.0 : 100.0 * proved / mine.size(), wall, wall > 0 ? expanded / wall : 0,
+        static_cast<long long>(tactics), policy_s, repl_s, energy_s, static_cast<unsigned long long>(st.timeouts),
+        static_cast<unsigned long long>(st.crashes), static_cast<unsigned long long>(st.restarts));
   }
   return 0;
 }
@@ -343,8 +361,11 @@ int EnergyCommand::run() const {
   auto e = head.value()->energies(emb->vectors);
   if (!e) return fail(e.error());
   if (json) {
-    std::cout << dump({{"energies", e.value()}, {"dim", emb->dim}, {"token_counts", emb->token_counts},
-                       {"embedding_dtype", hc.embedding_dtype}, {"warning", warning}})
+    std::cout << dump({{"energies", e.value()},
+                       {"dim", emb->dim},
+                       {"token_counts", emb->token_counts},
+                       {"embedding_dtype", hc.embedding_dtype},
+                       {"warning", warning}})
               << "\n";
   } else {
     for (size_t i = 0; i < states.size(); ++i) std::printf("%.6f\t%s\n", e.value()[i], states[i].substr(0, 100).c_str());

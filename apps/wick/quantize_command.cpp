@@ -39,14 +39,19 @@ int QuantizeCommand::run() const {
   if (json) {
     nlohmann::json by = nlohmann::json::object();
     for (const auto& [dtype, n] : q.params_by_dtype) by[dtype] = n;
-    std::cout << dump({{"file", out}, {"type", type}, {"tensors", q.n_tensors}, {"params", q.n_params}, {"file_bytes", q.file_bytes},
-                       {"params_by_dtype", by}, {"seconds", secs}})
+    std::cout << dump({{"file", out},
+                       {"type", type},
+                       {"tensors", q.n_tensors},
+                       {"params", q.n_params},
+                       {"file_bytes", q.file_bytes},
+                       {"params_by_dtype", by},
+                       {"seconds", secs}})
               << "\n";
   } else {
     std::string mix;
     for (const auto& [dtype, n] : q.params_by_dtype) mix += (mix.empty() ? "" : ", ") + dtype + " " + std::to_string(n);
-    std::printf("%s: %d tensors, %llu parameters (%s), %s, %.1f s\n", out.c_str(), q.n_tensors,
-                static_cast<unsigned long long>(q.n_params), mix.c_str(), human_bytes(static_cast<double>(q.file_bytes)).c_str(), secs);
+    std::printf("%s: %d tensors, %llu parameters (%s), %s, %.1f s\n", out.c_str(), q.n_tensors, static_cast<unsigned long long>(q.n_params),
+                mix.c_str(), human_bytes(static_cast<double>(q.file_bytes)).c_str(), secs);
   }
   return 0;
 }

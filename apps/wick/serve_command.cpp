@@ -9,7 +9,8 @@ namespace wick::cli {
 
 CLI::App* ServeCommand::add(CLI::App& app) {
   auto* c = app.add_subcommand("serve", "serve models over HTTP (OpenAI-compatible API, /execute, /metrics)");
-  c->add_option("-m,--model", models, "a model to serve: PATH or NAME=PATH (HF directory or GGUF file); repeat for several, the first is the default")
+  c->add_option("-m,--model", models,
+                "a model to serve: PATH or NAME=PATH (HF directory or GGUF file); repeat for several, the first is the default")
       ->required();
   c->add_option("--host", host, "address to listen on (default 127.0.0.1: this machine only)");
   c->add_option("--port", port, "port (0: any free port, printed at start)");
@@ -30,8 +31,10 @@ int ServeCommand::run() const {
   server::ServeOptions o;
   for (const std::string& m : models) {
     const size_t eq = m.find('=');
-    if (eq != std::string::npos && eq > 0) o.models.emplace_back(m.substr(0, eq), m.substr(eq + 1));
-    else o.models.emplace_back(server::model_name_from_path(m), m);
+    if (eq != std::string::npos && eq > 0)
+      o.models.emplace_back(m.substr(0, eq), m.substr(eq + 1));
+    else
+      o.models.emplace_back(server::model_name_from_path(m), m);
   }
   o.host = host;
   o.port = port;

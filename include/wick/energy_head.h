@@ -32,7 +32,7 @@ struct EnergyHeadConfig {
   double layer_norm_eps = 1e-5;
   Pooling pooling = Pooling::kMean;
   bool normalize_input = false;
-  std::string embedding_dtype;     // e.g. "bfloat16", "float16", "float32", "q8_0"; "" = unknown
+  std::string embedding_dtype;            // e.g. "bfloat16", "float16", "float32", "q8_0"; "" = unknown
   std::string template_text = "{state}";  // how a proof state becomes the embedded text
 };
 

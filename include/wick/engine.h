@@ -15,15 +15,15 @@
 namespace wick {
 
 struct EngineOptions {
-  std::string device = "auto";  // "cpu", "cuda[:N]" or "auto" (the best the machine has; `wick devices`)
-  int n_threads = 0;          // 0: all cores
-  int context_length = 0;     // longest sequence; 0: the model's maximum, capped at 8192
-  int max_batch_tokens = 256; // tokens in one forward pass (all sequences together)
-  int max_logits_rows = 64;   // rows of logits one step can return (hidden-state rows: up to
-                              // max_batch_tokens)
-  int max_sequences = 64;     // sequences alive at once
-  int kv_block_size = 16;     // tokens per KV block
-  int kv_cache_tokens = 0;    // size of the KV pool in tokens; 0: max(context_length, 4096)
+  std::string device = "auto";   // "cpu", "cuda[:N]" or "auto" (the best the machine has; `wick devices`)
+  int n_threads = 0;             // 0: all cores
+  int context_length = 0;        // longest sequence; 0: the model's maximum, capped at 8192
+  int max_batch_tokens = 256;    // tokens in one forward pass (all sequences together)
+  int max_logits_rows = 64;      // rows of logits one step can return (hidden-state rows: up to
+                                 // max_batch_tokens)
+  int max_sequences = 64;        // sequences alive at once
+  int kv_block_size = 16;        // tokens per KV block
+  int kv_cache_tokens = 0;       // size of the KV pool in tokens; 0: max(context_length, 4096)
   std::string kv_dtype = "f32";  // "f32", or "f16": half the KV memory and bandwidth, keys and
                                  // values rounded to half precision (logits differ slightly)
   // Prefix caching: full KV blocks stay indexed by their token prefix after their sequence

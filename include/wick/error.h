@@ -13,14 +13,14 @@
 namespace wick {
 
 enum class ErrorCode {
-  kInvalidArgument,   // bad user input (flags, prompt too long, ...)
-  kNotFound,          // missing file or tensor
-  kCorruptFile,       // malformed header, offsets out of range, truncated data
-  kUnsupported,       // unknown model_type, dtype, tokenizer component
-  kShapeMismatch,     // tensor shape or dtype differs from what the config implies
-  kIo,                // read / mmap failure
-  kResourceExhausted, // a queue or pool is full: retry later
-  kCancelled,         // the request was cancelled (client gone, server stopping)
+  kInvalidArgument,    // bad user input (flags, prompt too long, ...)
+  kNotFound,           // missing file or tensor
+  kCorruptFile,        // malformed header, offsets out of range, truncated data
+  kUnsupported,        // unknown model_type, dtype, tokenizer component
+  kShapeMismatch,      // tensor shape or dtype differs from what the config implies
+  kIo,                 // read / mmap failure
+  kResourceExhausted,  // a queue or pool is full: retry later
+  kCancelled,          // the request was cancelled (client gone, server stopping)
   kInternal,
 };
 
@@ -28,8 +28,7 @@ const char* error_code_name(ErrorCode code);
 
 class Error : public std::runtime_error {
  public:
-  Error(ErrorCode code, std::string message)
-      : std::runtime_error(std::move(message)), code_(code) {}
+  Error(ErrorCode code, std::string message) : std::runtime_error(std::move(message)), code_(code) {}
   ErrorCode code() const { return code_; }
 
  private:
@@ -40,15 +39,24 @@ class Error : public std::runtime_error {
 template <typename T>
 class Result {
  public:
-  Result(T value) : v_(std::move(value)) {}          // NOLINT(implicit)
-  Result(Error error) : v_(std::move(error)) {}      // NOLINT(implicit)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(implicit)
+  Result(Error error) : v_(std::move(error)) {}  // NOLINT(implicit)
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
 
-  T& value() & { check(); return std::get<0>(v_); }
-  const T& value() const& { check(); return std::get<0>(v_); }
-  T&& value() && { check(); return std::get<0>(std::move(v_)); }
+  T& value() & {
+    check();
+    return std::get<0>(v_);
+  }
+  const T& value() const& {
+    check();
+    return std::get<0>(v_);
+  }
+  T&& value() && {
+    check();
+    return std::get<0>(std::move(v_));
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }

@@ -60,8 +60,7 @@ class Generator {
   // sequences, which decode as one batch with their own seeds; finished ones leave the batch.
   // 1 <= n <= max_candidates(). on_text is not called.
   Result<CandidatesResult> generate_candidates(const std::string& prompt, int n, const GenerateParams& params);
-  Result<CandidatesResult> generate_candidates_from_tokens(const std::vector<int>& prompt_tokens, int n,
-                                                           const GenerateParams& params);
+  Result<CandidatesResult> generate_candidates_from_tokens(const std::vector<int>& prompt_tokens, int n, const GenerateParams& params);
 
   // Teacher-forced log-prob of `continuation` after `prompt`, tokenized as the model reads the
   // whole text: the continuation's tokens are those of encode(prompt + continuation) past its

@@ -21,7 +21,7 @@ struct ModelInfo {
   uint64_t weight_bytes = 0;
   std::vector<std::pair<std::string, uint64_t>> params_by_dtype;  // e.g. {"F32", 656384}
   std::string weights_description;                                // file or shard list
-  uint64_t bytes_read_per_token = 0;  // weights one decode step reads: every matrix and norm, one embedding row
+  uint64_t bytes_read_per_token = 0;                              // weights one decode step reads: every matrix and norm, one embedding row
 };
 
 struct LoadOptions {
@@ -51,11 +51,11 @@ class Model {
 };
 
 struct SessionOptions {
-  std::string device = "auto";  // "cpu", "cuda[:N]" or "auto" (EngineOptions::device)
-  int n_threads = 0;        // 0: all cores
-  int context_length = 0;   // 0: the model's maximum (max_position_embeddings), capped at 8192
-  int batch_tokens = 256;   // tokens per forward call during prefill (longer prompts run in chunks)
-  bool all_logits = false;  // keep the logits of every prompt token (for scoring)
+  std::string device = "auto";   // "cpu", "cuda[:N]" or "auto" (EngineOptions::device)
+  int n_threads = 0;             // 0: all cores
+  int context_length = 0;        // 0: the model's maximum (max_position_embeddings), capped at 8192
+  int batch_tokens = 256;        // tokens per forward call during prefill (longer prompts run in chunks)
+  bool all_logits = false;       // keep the logits of every prompt token (for scoring)
   std::string kv_dtype = "f32";  // KV cache storage: "f32" or "f16" (EngineOptions::kv_dtype)
 };
 
@@ -68,9 +68,7 @@ class Session {
   // Appends tokens to the sequence and returns the logits of the last one ([vocab]), or of every
   // token of the last chunk ([n, vocab]) with all_logits.
   Result<const float*> append(const int* tokens, int n);
-  Result<const float*> append(const std::vector<int>& tokens) {
-    return append(tokens.data(), static_cast<int>(tokens.size()));
-  }
+  Result<const float*> append(const std::vector<int>& tokens) { return append(tokens.data(), static_cast<int>(tokens.size())); }
   void reset();  // empties the sequence (keeps the allocations)
   int position() const;
   int context_length() const;

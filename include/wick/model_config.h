@@ -45,22 +45,22 @@ struct ModelConfig {
   int num_layers = 0;
   int num_heads = 0;
   int num_kv_heads = 0;
-  int head_dim = 0;                     // explicit in config or hidden_size / num_heads
+  int head_dim = 0;  // explicit in config or hidden_size / num_heads
   int max_position_embeddings = 0;
   int original_max_position_embeddings = 0;  // phi3 (top level), for longrope
   double rms_norm_eps = 1e-6;
   double rope_theta = 10000.0;
   RopeScaling rope;
   bool tie_word_embeddings = false;
-  bool qkv_bias = false;     // q/k/v projections have biases (qwen2, llama attention_bias)
-  bool o_bias = false;       // o_proj has a bias (llama attention_bias)
-  bool mlp_bias = false;     // gate/up/down have biases (llama mlp_bias)
+  bool qkv_bias = false;            // q/k/v projections have biases (qwen2, llama attention_bias)
+  bool o_bias = false;              // o_proj has a bias (llama attention_bias)
+  bool mlp_bias = false;            // gate/up/down have biases (llama mlp_bias)
   std::vector<int> sliding_window;  // per layer; 0 = full causal attention
   // Layer shape: the per-layer features a family declares (its parse_config sets them); the
   // shared forward pass (models/transformer.cpp) reads these flags instead of the family name.
-  bool qk_norm = false;      // RMSNorm of each query and key head (weights [head_dim]) before rope (qwen3)
+  bool qk_norm = false;                       // RMSNorm of each query and key head (weights [head_dim]) before rope (qwen3)
   Activation hidden_act = Activation::kSilu;  // the MLP's act(gate) * up
-  std::string torch_dtype;   // as declared ("float32", "bfloat16", ...), informational
+  std::string torch_dtype;                    // as declared ("float32", "bfloat16", ...), informational
   int bos_token_id = -1;
   std::vector<int> eos_token_ids;
 

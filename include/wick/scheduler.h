@@ -32,8 +32,8 @@
 namespace wick {
 
 struct SchedulerOptions {
-  EngineOptions engine;     // engine.prefix_cache is honoured (on by default here)
-  int max_waiting = 256;    // requests waiting for admission beyond which submit() refuses
+  EngineOptions engine;   // engine.prefix_cache is honoured (on by default here)
+  int max_waiting = 256;  // requests waiting for admission beyond which submit() refuses
   SchedulerOptions() { engine.prefix_cache = true; }
 };
 
@@ -41,11 +41,11 @@ struct SchedulerOptions {
 struct TokenEvent {
   int choice = 0;
   int token = -1;
-  float logprob = 0;                                // log p under the model's unmodified distribution
-  const std::vector<TokenLogprob>* top = nullptr;   // the step's most likely tokens (params.top_logprobs)
-  std::string text;  // text this token completed (may be empty: an incomplete UTF-8 character or a
-                     // possible stop-string prefix is held back); pieces concatenate to the result's text
-  bool last = false; // the choice finished with this token
+  float logprob = 0;                               // log p under the model's unmodified distribution
+  const std::vector<TokenLogprob>* top = nullptr;  // the step's most likely tokens (params.top_logprobs)
+  std::string text;                                // text this token completed (may be empty: an incomplete UTF-8 character or a
+                                                   // possible stop-string prefix is held back); pieces concatenate to the result's text
+  bool last = false;                               // the choice finished with this token
 };
 
 // Every callback runs on the scheduler thread, between steps: keep them short (e.g. push to a
@@ -66,21 +66,21 @@ struct RequestCallbacks {
 
 struct SchedulerRequest {
   std::vector<int> prompt;
-  int n = 1;                  // choices sampled from the one prompt (its KV blocks shared)
-  GenerateParams params;      // params.on_text is not used (see RequestCallbacks::on_token);
-                              // max_new_tokens 0: prompt only (scoring, embeddings)
+  int n = 1;                    // choices sampled from the one prompt (its KV blocks shared)
+  GenerateParams params;        // params.on_text is not used (see RequestCallbacks::on_token);
+                                // max_new_tokens 0: prompt only (scoring, embeddings)
   std::vector<uint64_t> seeds;  // per choice; empty: params.sampling.seed when n == 1, else
                                 // sequence_seed(params.sampling.seed, i)
-  int rows_from = INT_MAX;    // prompt positions >= rows_from return rows to on_prompt_rows
-  bool hidden = false;        // those rows are final-norm hidden states instead of logits
+  int rows_from = INT_MAX;      // prompt positions >= rows_from return rows to on_prompt_rows
+  bool hidden = false;          // those rows are final-norm hidden states instead of logits
   RequestCallbacks callbacks;
 };
 
 using RequestId = uint64_t;
 
 struct SchedulerStats {
-  int running = 0;            // requests admitted and not finished
-  int waiting = 0;            // requests queued for admission (preempted ones included)
+  int running = 0;  // requests admitted and not finished
+  int waiting = 0;  // requests queued for admission (preempted ones included)
   int live_sequences = 0;
   KvCacheStats kv;
   uint64_t prompt_tokens = 0;         // prompt tokens of admitted requests (each request once)
@@ -111,7 +111,7 @@ class Scheduler {
   bool idle() const;  // nothing queued or running
   const Model& model() const;
   const EngineOptions& engine_options() const;  // with the defaults resolved
-  int max_choices() const;  // the largest n a request may ask for
+  int max_choices() const;                      // the largest n a request may ask for
 
   struct Impl;
 

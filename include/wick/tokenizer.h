@@ -38,9 +38,9 @@ class Tokenizer {
   std::string token_text(int id) const;  // the raw vocabulary string ("▁Once", "<0x0A>")
   std::optional<int> token_id(const std::string& token) const;
   bool is_special(int id) const;
-  int bos_id() const;  // -1 if none
-  int eos_id() const;  // -1 if none
-  bool adds_bos() const;  // encode(add_special_tokens=true) starts with BOS
+  int bos_id() const;                        // -1 if none
+  int eos_id() const;                        // -1 if none
+  bool adds_bos() const;                     // encode(add_special_tokens=true) starts with BOS
   const std::string& chat_template() const;  // "" if the source has none
   const std::string& source() const;         // the file it was loaded from
   bool is_byte_token(int id) const;          // a <0xAB> byte-fallback token
@@ -70,7 +70,7 @@ class StreamDecoder {
   const Tokenizer& tok_;
   bool skip_special_;
   std::vector<int> ids_;
-  size_t emitted_ = 0;      // bytes of decode(ids_) already returned (or primed)
+  size_t emitted_ = 0;  // bytes of decode(ids_) already returned (or primed)
 };
 
 }  // namespace wick

@@ -23,10 +23,10 @@ namespace wick {
 // block_tables[t][j / block_size] * block_size + j % block_size of k_cache / v_cache. A
 // contiguous cache is the special case of one block of max_ctx rows.
 struct AttentionArgs {
-  float* out;                          // [n_tokens, n_heads * head_dim]
-  const float* q;                      // [n_tokens, n_heads * head_dim], rotary already applied
-  const void* k_cache;                 // [rows, n_kv_heads * head_dim] of kv_dtype: the layer's block pool
-  const void* v_cache;                 // same layout as k_cache
+  float* out;           // [n_tokens, n_heads * head_dim]
+  const float* q;       // [n_tokens, n_heads * head_dim], rotary already applied
+  const void* k_cache;  // [rows, n_kv_heads * head_dim] of kv_dtype: the layer's block pool
+  const void* v_cache;  // same layout as k_cache
   int n_tokens;
   const int32_t* positions;            // [n_tokens] position of each query in its sequence
   const int32_t* const* block_tables;  // [n_tokens] the block table of each query's sequence
@@ -34,9 +34,9 @@ struct AttentionArgs {
   int n_heads;
   int n_kv_heads;
   int head_dim;
-  int window;                          // > 0: a query at position i sees keys j with i - window < j <= i
-  float scale;                         // softmax scale, 1 / sqrt(head_dim)
-  DType kv_dtype = DType::F32;         // F32 or F16
+  int window;                   // > 0: a query at position i sees keys j with i - window < j <= i
+  float scale;                  // softmax scale, 1 / sqrt(head_dim)
+  DType kv_dtype = DType::F32;  // F32 or F16
 };
 
 class Backend {
@@ -59,8 +59,7 @@ class Backend {
   // Rotary embedding in the rotate_half convention of transformers' apply_rotary_pos_emb:
   // for i < d/2: (x_i, x_{i+d/2}) <- (x_i c_i - x_{i+d/2} s_i, x_{i+d/2} c_i + x_i s_i).
   // x: [n, row_stride] holding n_heads heads of head_dim; cos/sin: [n, head_dim / 2].
-  virtual void rope(float* x, int n, int n_heads, int head_dim, int64_t row_stride, const float* cos,
-                    const float* sin) = 0;
+  virtual void rope(float* x, int n, int n_heads, int head_dim, int64_t row_stride, const float* cos, const float* sin) = 0;
   // Causal (optionally sliding-window) grouped-query attention over the cache. Keys of the
   // current tokens must already be in the cache (see scatter_rows).
   virtual void attention(const AttentionArgs& a) = 0;

@@ -46,8 +46,10 @@ std::string resolve_device(const std::string& device) {
   if (device == "auto" || device.empty()) return list_devices().front().name;
   if (device == "cpu") return device;
   if (device == "cuda" || device.rfind("cuda:", 0) == 0)
-    throw Error(ErrorCode::kUnsupported, "device \"" + device + "\": this build of wick has no CUDA backend (devices: " + device_names() + ")");
-  throw Error(ErrorCode::kInvalidArgument, "unknown device \"" + device + "\" (cpu, cuda, cuda:N or auto; this machine: " + device_names() + ")");
+    throw Error(ErrorCode::kUnsupported,
+                "device \"" + device + "\": this build of wick has no CUDA backend (devices: " + device_names() + ")");
+  throw Error(ErrorCode::kInvalidArgument,
+              "unknown device \"" + device + "\" (cpu, cuda, cuda:N or auto; this machine: " + device_names() + ")");
 }
 
 std::unique_ptr<Backend> make_backend(const std::string& device, int n_threads) {

@@ -21,22 +21,25 @@ struct Kwarg {
 
 struct Expr {
   enum class Kind {
-    kLiteral,    // value
-    kName,       // name
-    kList,       // items
-    kTuple,      // items
-    kDict,       // keys[i]: items[i]
-    kGetAttr,    // a.name
-    kGetItem,    // a[b]
-    kSlice,      // a[b:c:d] (any may be null)
-    kCall,       // a(items, kwargs)
-    kFilter,     // a | name(items, kwargs)
-    kTest,       // a is [not] name(items)
-    kNeg, kPos, kNot,  // a
-    kBinary,     // a op b: + - * / // % ** ~
-    kAnd, kOr,   // a and/or b (short circuit)
-    kCompare,    // a op b op c ...: ops[i] between operands
-    kCond,       // b if a else c
+    kLiteral,  // value
+    kName,     // name
+    kList,     // items
+    kTuple,    // items
+    kDict,     // keys[i]: items[i]
+    kGetAttr,  // a.name
+    kGetItem,  // a[b]
+    kSlice,    // a[b:c:d] (any may be null)
+    kCall,     // a(items, kwargs)
+    kFilter,   // a | name(items, kwargs)
+    kTest,     // a is [not] name(items)
+    kNeg,
+    kPos,
+    kNot,     // a
+    kBinary,  // a op b: + - * / // % ** ~
+    kAnd,
+    kOr,       // a and/or b (short circuit)
+    kCompare,  // a op b op c ...: ops[i] between operands
+    kCond,     // b if a else c
   };
   Kind kind;
   int line = 0;
@@ -70,7 +73,8 @@ struct Stmt {
     kSet,       // set targets = expr, or set ns.attr = expr (attr non-empty)
     kSetBlock,  // {% set name %}body{% endset %}
     kMacro,     // macro name(params): body
-    kBreak, kContinue,
+    kBreak,
+    kContinue,
   };
   Kind kind;
   int line = 0;

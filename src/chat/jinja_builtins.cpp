@@ -30,26 +30,27 @@ void Args::check(const char* what, size_t max_pos, std::initializer_list<const c
 
 namespace {
 
-const std::set<std::string> kFilters = {
-    "abs", "attr", "capitalize", "count", "d", "default", "dictsort", "e", "escape", "first", "float", "format", "indent",
-    "int", "items", "join", "last", "length", "list", "lower", "map", "max", "min", "reject", "rejectattr", "replace",
-    "reverse", "round", "safe", "select", "selectattr", "sort", "string", "sum", "title", "tojson", "trim", "unique",
-    "upper", "wordcount"};
+const std::set<std::string> kFilters = {"abs",        "attr",    "capitalize", "count",  "d",      "default", "dictsort",   "e",
+                                        "escape",     "first",   "float",      "format", "indent", "int",     "items",      "join",
+                                        "last",       "length",  "list",       "lower",  "map",    "max",     "min",        "reject",
+                                        "rejectattr", "replace", "reverse",    "round",  "safe",   "select",  "selectattr", "sort",
+                                        "string",     "sum",     "title",      "tojson", "trim",   "unique",  "upper",      "wordcount"};
 const std::set<std::string> kTests = {
-    "boolean", "callable", "defined", "divisibleby", "eq", "equalto", "escaped", "even", "false", "float", "ge", "gt",
-    "greaterthan", "in", "integer", "iterable", "le", "lessthan", "lower", "lt", "mapping", "ne", "none", "number",
-    "odd", "sameas", "sequence", "string", "true", "undefined", "upper", "==", "!=", "<", "<=", ">", ">="};
+    "boolean", "callable", "defined",     "divisibleby", "eq",      "equalto",  "escaped",  "even",     "false", "float",
+    "ge",      "gt",       "greaterthan", "in",          "integer", "iterable", "le",       "lessthan", "lower", "lt",
+    "mapping", "ne",       "none",        "number",      "odd",     "sameas",   "sequence", "string",   "true",  "undefined",
+    "upper",   "==",       "!=",          "<",           "<=",      ">",        ">="};
 const std::set<std::string> kStrMethods = {
-    "strip", "lstrip", "rstrip", "split", "rsplit", "splitlines", "startswith", "endswith", "replace", "upper", "lower",
-    "title", "capitalize", "swapcase", "find", "rfind", "index", "rindex", "count", "join", "isdigit", "isalpha",
-    "isalnum", "isspace", "islower", "isupper", "isnumeric", "isdecimal", "removeprefix", "removesuffix", "format",
-    "center", "ljust", "rjust", "zfill", "partition", "rpartition"};
+    "strip",   "lstrip",  "rstrip",     "split",    "rsplit",  "splitlines", "startswith", "endswith",  "replace",      "upper",
+    "lower",   "title",   "capitalize", "swapcase", "find",    "rfind",      "index",      "rindex",    "count",        "join",
+    "isdigit", "isalpha", "isalnum",    "isspace",  "islower", "isupper",    "isnumeric",  "isdecimal", "removeprefix", "removesuffix",
+    "format",  "center",  "ljust",      "rjust",    "zfill",   "partition",  "rpartition"};
 const std::set<std::string> kDictMethods = {"items", "keys", "values", "get", "copy"};
 const std::set<std::string> kListMethods = {"index", "count", "copy"};
 // Methods the sandbox refuses (they modify a value): a call fails when it runs, as in
 // transformers (jinja2's ImmutableSandboxedEnvironment raises SecurityError).
-const std::set<std::string> kUnsafeMethods = {"append", "extend", "insert", "pop", "remove", "clear", "sort",
-                                              "reverse", "update", "popitem", "setdefault"};
+const std::set<std::string> kUnsafeMethods = {"append", "extend",  "insert", "pop",     "remove",    "clear",
+                                              "sort",   "reverse", "update", "popitem", "setdefault"};
 const std::set<std::string> kGlobals = {"range", "dict", "namespace", "raise_exception", "strftime_now"};
 
 int64_t int_arg(const Value* v, int64_t fallback, const char* what) {
@@ -172,8 +173,10 @@ Value filter_tojson(const Value& v, const Args& a) {
   o.ensure_ascii = bool_arg(a.get(0, "ensure_ascii"), false);
   if (const Value* ind = a.get(1, "indent"); ind && !ind->is_none()) {
     o.pretty = true;
-    if (ind->is_string()) o.indent_unit = ind->str();
-    else o.indent_unit = std::string(static_cast<size_t>(std::max<int64_t>(0, int_arg(ind, 0, "tojson indent"))), ' ');
+    if (ind->is_string())
+      o.indent_unit = ind->str();
+    else
+      o.indent_unit = std::string(static_cast<size_t>(std::max<int64_t>(0, int_arg(ind, 0, "tojson indent"))), ' ');
   }
   if (const Value* sep = a.get(2, "separators"); sep && !sep->is_none()) {
     if (!sep->is_list() || sep->items().size() != 2 || !sep->items()[0].is_string() || !sep->items()[1].is_string())
@@ -205,7 +208,8 @@ std::string html_escape(const std::string& s) {
 
 std::string filter_indent(const std::string& s0, const Args& a) {
   const Value* w = a.get(0, "width");
-  const std::string unit = w && w->is_string() ? w->str() : std::string(static_cast<size_t>(std::max<int64_t>(0, int_arg(w, 4, "indent"))), ' ');
+  const std::string unit =
+      w && w->is_string() ? w->str() : std::string(static_cast<size_t>(std::max<int64_t>(0, int_arg(w, 4, "indent"))), ' ');
   const bool first = bool_arg(a.get(1, "first"), false), blank = bool_arg(a.get(2, "blank"), false);
   std::vector<std::string> lines = split_lines(s0 + "\n");
   std::string rv;
@@ -223,8 +227,7 @@ std::string filter_indent(const std::string& s0, const Args& a) {
 bool is_filter(const std::string& name) { return kFilters.count(name) > 0; }
 bool is_test(const std::string& name) { return kTests.count(name) > 0; }
 bool is_method(const std::string& name) {
-  return kStrMethods.count(name) || kDictMethods.count(name) || kListMethods.count(name) || kUnsafeMethods.count(name) ||
-         name == "cycle";
+  return kStrMethods.count(name) || kDictMethods.count(name) || kListMethods.count(name) || kUnsafeMethods.count(name) || name == "cycle";
 }
 bool is_global_function(const std::string& name) { return kGlobals.count(name) > 0; }
 
@@ -302,8 +305,10 @@ Value apply_filter(const std::string& name, const Value& v, const Args& a) {
     for (const Value& item : iterate(v)) {
       const Value x = attr ? attribute_of(item, attr->to_str()) : item;
       if (!x.is_number() || !total.is_number()) fail("sum: unsupported operand types");
-      if (x.is_float() || total.is_float()) total = Value(total.as_double() + x.as_double());
-      else total = Value(total.as_int() + x.as_int());
+      if (x.is_float() || total.is_float())
+        total = Value(total.as_double() + x.as_double());
+      else
+        total = Value(total.as_int() + x.as_int());
     }
     return total;
   }
@@ -444,7 +449,8 @@ Value call_global(const std::string& name, const Args& a) {
     a.check("range", 3, {});
     if (a.pos.empty()) fail("range expected at least 1 argument, got 0");
     int64_t start = 0, stop = 0, step = 1;
-    if (a.pos.size() == 1) stop = int_arg(&a.pos[0], 0, "range");
+    if (a.pos.size() == 1)
+      stop = int_arg(&a.pos[0], 0, "range");
     else {
       start = int_arg(&a.pos[0], 0, "range");
       stop = int_arg(&a.pos[1], 0, "range");
@@ -502,9 +508,12 @@ Value call_method(const Value& obj, const std::string& name, const Args& a) {
     if (name == "copy") return Value(std::make_shared<DictData>(d));
     std::vector<Value> out;
     for (const auto& [k, v] : d.items) {
-      if (name == "items") out.push_back(Value::list({Value(k), v}, true));
-      else if (name == "keys") out.emplace_back(k);
-      else out.push_back(v);
+      if (name == "items")
+        out.push_back(Value::list({Value(k), v}, true));
+      else if (name == "keys")
+        out.emplace_back(k);
+      else
+        out.push_back(v);
     }
     return Value::list(std::move(out));
   }
@@ -584,8 +593,10 @@ Value get_slice(const Value& obj, const Value& start_v, const Value& stop_v, con
   std::vector<Value> items;
   std::string text;
   for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-    if (obj.is_list()) items.push_back(obj.items()[static_cast<size_t>(i)]);
-    else text += cps[static_cast<size_t>(i)];
+    if (obj.is_list())
+      items.push_back(obj.items()[static_cast<size_t>(i)]);
+    else
+      text += cps[static_cast<size_t>(i)];
   }
   if (obj.is_string()) return Value(text);
   return Value::list(std::move(items), obj.list_ptr()->tuple);

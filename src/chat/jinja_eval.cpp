@@ -25,9 +25,7 @@ struct Scope {
 
 enum class Flow { kNormal, kBreak, kContinue };
 
-[[noreturn]] void undefined_error(const Value& v) {
-  fail(v.undefined_name().empty() ? "an undefined value was used" : v.undefined_name());
-}
+[[noreturn]] void undefined_error(const Value& v) { fail(v.undefined_name().empty() ? "an undefined value was used" : v.undefined_name()); }
 
 Value arith(const std::string& op, const Value& a, const Value& b) {
   if (a.is_undefined()) undefined_error(a);
@@ -158,9 +156,12 @@ class Interpreter {
       return;
     }
     std::vector<Value> parts;
-    if (v.is_list()) parts = v.items();
-    else if (v.is_string()) for (auto& cp : code_points(v.str())) parts.emplace_back(std::move(cp));
-    else error_at(line, std::string("cannot unpack non-iterable ") + v.type_name() + " object");
+    if (v.is_list())
+      parts = v.items();
+    else if (v.is_string())
+      for (auto& cp : code_points(v.str())) parts.emplace_back(std::move(cp));
+    else
+      error_at(line, std::string("cannot unpack non-iterable ") + v.type_name() + " object");
     if (parts.size() != targets.size())
       error_at(line, "cannot unpack " + std::to_string(parts.size()) + " values into " + std::to_string(targets.size()) + " names");
     for (size_t i = 0; i < targets.size(); ++i) scope.vars[targets[i]] = parts[i];
@@ -169,13 +170,16 @@ class Interpreter {
   Flow exec_for(const Stmt& s, Scope& scope, std::string& out) {
     const Value seq = eval(*s.expr, scope);
     std::vector<Value> items;
-    if (seq.is_list()) items = seq.items();
-    else if (seq.is_undefined()) items = {};
+    if (seq.is_list())
+      items = seq.items();
+    else if (seq.is_undefined())
+      items = {};
     else if (seq.is_dict())
       for (const auto& kv : seq.dict_ptr()->items) items.emplace_back(kv.first);
     else if (seq.is_string())
       for (auto& cp : code_points(seq.str())) items.emplace_back(std::move(cp));
-    else error_at(s.line, std::string("'") + seq.type_name() + "' object is not iterable");
+    else
+      error_at(s.line, std::string("'") + seq.type_name() + "' object is not iterable");
     if (s.cond) {  // `for x in xs if cond`: the loop sees only the items that pass
       std::vector<Value> kept;
       for (const Value& it : items) {
@@ -207,9 +211,9 @@ class Interpreter {
       d.set("previtem", i > 0 ? items[static_cast<size_t>(i - 1)] : Value(Undefined{"there is no previous item"}));
       d.set("nextitem", i + 1 < n ? items[static_cast<size_t>(i + 1)] : Value(Undefined{"there is no next item"}));
       d.set("cycle", Value::function([i](Args& a) {
-        if (a.pos.empty()) fail("no items for cycling given");
-        return a.pos[static_cast<size_t>(i) % a.pos.size()];
-      }));
+              if (a.pos.empty()) fail("no items for cycling given");
+              return a.pos[static_cast<size_t>(i) % a.pos.size()];
+            }));
       iter.vars["loop"] = loop;
       if (exec(s.body, iter, out) == Flow::kBreak) break;
     }
@@ -241,7 +245,9 @@ class Interpreter {
           scope.vars[p.name] = v;
           found = true;
         }
-      if (!found) scope.vars[p.name] = p.default_value ? eval(*p.default_value, scope) : Value(Undefined{"parameter '" + p.name + "' was not provided"});
+      if (!found)
+        scope.vars[p.name] =
+            p.default_value ? eval(*p.default_value, scope) : Value(Undefined{"parameter '" + p.name + "' was not provided"});
     }
     for (const auto& [k, v] : a.kw) {
       bool known = false;
@@ -308,7 +314,8 @@ class Interpreter {
         }
         return Value(Undefined{"'" + e.name + "' is undefined"});
       }
-      case K::kList: case K::kTuple: {
+      case K::kList:
+      case K::kTuple: {
         std::vector<Value> items;
         for (const auto& x : e.items) items.push_back(eval(*x, scope));
         return Value::list(std::move(items), e.kind == K::kTuple);
@@ -340,10 +347,12 @@ class Interpreter {
         return Value(e.negated ? !r : r);
       }
       case K::kNot: return Value(!eval(*e.a, scope).truthy());
-      case K::kNeg: case K::kPos: {
+      case K::kNeg:
+      case K::kPos: {
         const Value v = eval(*e.a, scope);
         if (v.is_undefined()) undefined_error(v);
-        if (!v.is_number()) error_at(e.line, std::string("bad operand type for unary ") + (e.kind == K::kNeg ? "-" : "+") + ": '" + v.type_name() + "'");
+        if (!v.is_number())
+          error_at(e.line, std::string("bad operand type for unary ") + (e.kind == K::kNeg ? "-" : "+") + ": '" + v.type_name() + "'");
         if (e.kind == K::kPos) return v.is_bool() ? Value(v.as_int()) : v;
         return v.is_float() ? Value(-v.as_double()) : Value(-v.as_int());
       }
@@ -367,10 +376,14 @@ class Interpreter {
           Value right = eval(*e.items[i], scope);
           const std::string& op = e.ops[i];
           bool r;
-          if (op == "==") r = equals(left, right);
-          else if (op == "!=") r = !equals(left, right);
-          else if (op == "in") r = contains(right, left);
-          else if (op == "not in") r = !contains(right, left);
+          if (op == "==")
+            r = equals(left, right);
+          else if (op == "!=")
+            r = !equals(left, right);
+          else if (op == "in")
+            r = contains(right, left);
+          else if (op == "not in")
+            r = !contains(right, left);
           else {
             if (left.is_undefined()) undefined_error(left);
             if (right.is_undefined()) undefined_error(right);

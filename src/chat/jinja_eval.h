@@ -11,9 +11,9 @@
 namespace wick::jinja {
 
 struct RenderLimits {
-  int max_call_depth = 100;                   // nested macro calls
+  int max_call_depth = 100;                    // nested macro calls
   size_t max_output_bytes = size_t{64} << 20;  // a template that loops away fails instead
-  int64_t max_loop_iterations = 10'000'000;     // over all loops of one render
+  int64_t max_loop_iterations = 10'000'000;    // over all loops of one render
 };
 
 // `context` holds the render variables. Throws wick::Error (kInvalidArgument) with the

@@ -48,10 +48,14 @@ std::string unescape(const std::string& s, int line) {
       for (int k = 0; k < digits; ++k) {
         const char h = s[i + 1 + static_cast<size_t>(k)];
         v <<= 4;
-        if (h >= '0' && h <= '9') v |= static_cast<uint32_t>(h - '0');
-        else if (h >= 'a' && h <= 'f') v |= static_cast<uint32_t>(h - 'a' + 10);
-        else if (h >= 'A' && h <= 'F') v |= static_cast<uint32_t>(h - 'A' + 10);
-        else lex_error(line, "bad escape in a string");
+        if (h >= '0' && h <= '9')
+          v |= static_cast<uint32_t>(h - '0');
+        else if (h >= 'a' && h <= 'f')
+          v |= static_cast<uint32_t>(h - 'a' + 10);
+        else if (h >= 'A' && h <= 'F')
+          v |= static_cast<uint32_t>(h - 'A' + 10);
+        else
+          lex_error(line, "bad escape in a string");
       }
       i += static_cast<size_t>(digits);
       return v;
@@ -75,7 +79,8 @@ std::string unescape(const std::string& s, int line) {
       default:
         if (e >= '0' && e <= '7') {
           uint32_t v = static_cast<uint32_t>(e - '0');
-          for (int k = 0; k < 2 && i + 1 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '7'; ++k) v = v * 8 + static_cast<uint32_t>(s[++i] - '0');
+          for (int k = 0; k < 2 && i + 1 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '7'; ++k)
+            v = v * 8 + static_cast<uint32_t>(s[++i] - '0');
           append_utf8(v, out);
         } else {
           out += '\\';
@@ -203,8 +208,10 @@ class Lexer {
         if (e >= s_.size()) lex_error(line_, "unclosed string literal");
         const std::string raw = s_.substr(pos_ + 1, e - pos_ - 1);
         // Adjacent string literals are one string, as in Python.
-        if (!out_.empty() && out_.back().type == Token::Type::kString && last_was_string_) out_.back().value += unescape(raw, line_);
-        else out_.push_back({Token::Type::kString, unescape(raw, line_), line_});
+        if (!out_.empty() && out_.back().type == Token::Type::kString && last_was_string_)
+          out_.back().value += unescape(raw, line_);
+        else
+          out_.push_back({Token::Type::kString, unescape(raw, line_), line_});
         line_ += count_lines(pos_, e);
         pos_ = e + 1;
         last_was_string_ = true;
@@ -243,8 +250,8 @@ class Lexer {
         pos_ = e;
         continue;
       }
-      static const char* const kOps[] = {"//", "**", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "<", ">",
-                                         "=", "(", ")", "[", "]", "{", "}", ",", ".", ":", "|", ";"};
+      static const char* const kOps[] = {"//", "**", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "<",
+                                         ">",  "=",  "(",  ")",  "[",  "]",  "{", "}", ",", ".", ":", "|", ";"};
       const char* op = nullptr;
       for (const char* o : kOps)
         if (s_.compare(pos_, std::strlen(o), o) == 0) {

@@ -236,8 +236,10 @@ class Parser {
       if (!items.empty()) expect_op(",");
       if (cur().type == TT::kVarEnd || cur().type == TT::kBlockEnd || op(")") || (name("if") && !with_cond)) break;
       items.push_back(expression(with_cond));
-      if (op(",")) is_tuple = true;
-      else break;
+      if (op(","))
+        is_tuple = true;
+      else
+        break;
     }
     if (!is_tuple) {
       if (items.size() == 1) return std::move(items[0]);
@@ -365,9 +367,12 @@ class Parser {
     const int line = tk.line;
     if (tk.type == TT::kName) {
       auto e = make(K::kLiteral, line);
-      if (tk.value == "true" || tk.value == "True") e->value = true;
-      else if (tk.value == "false" || tk.value == "False") e->value = false;
-      else if (tk.value == "none" || tk.value == "None") e->value = None{};
+      if (tk.value == "true" || tk.value == "True")
+        e->value = true;
+      else if (tk.value == "false" || tk.value == "False")
+        e->value = false;
+      else if (tk.value == "none" || tk.value == "None")
+        e->value = None{};
       else {
         e->kind = K::kName;
         e->name = tk.value;
@@ -377,7 +382,8 @@ class Parser {
     }
     if (tk.type == TT::kString || tk.type == TT::kInt || tk.type == TT::kFloat) {
       auto e = make(K::kLiteral, line);
-      if (tk.type == TT::kString) e->value = tk.value;
+      if (tk.type == TT::kString)
+        e->value = tk.value;
       else if (tk.type == TT::kInt) {
         try {
           e->value = static_cast<int64_t>(std::stoll(tk.value));
@@ -528,8 +534,8 @@ class Parser {
         e->a = std::move(node);
         if (op("(")) {
           call_args(e->items, e->kwargs);
-        } else if ((cur().type == TT::kName || cur().type == TT::kString || cur().type == TT::kInt || cur().type == TT::kFloat ||
-                    op("(") || op("[") || op("{")) &&
+        } else if ((cur().type == TT::kName || cur().type == TT::kString || cur().type == TT::kInt || cur().type == TT::kFloat || op("(") ||
+                    op("[") || op("{")) &&
                    !name("else") && !name("or") && !name("and")) {
           if (name("is")) error("tests cannot be chained with 'is'");
           e->items.push_back(postfix(primary()));
@@ -556,7 +562,8 @@ class Parser {
   }
   void check(const Expr* e) {
     if (!e) return;
-    if (e->kind == K::kFilter && !is_filter(e->name)) fail("template line " + std::to_string(e->line) + ": unsupported filter '" + e->name + "'");
+    if (e->kind == K::kFilter && !is_filter(e->name))
+      fail("template line " + std::to_string(e->line) + ": unsupported filter '" + e->name + "'");
     if (e->kind == K::kTest && !is_test(e->name)) fail("template line " + std::to_string(e->line) + ": unsupported test '" + e->name + "'");
     if (e->kind == K::kCall) {
       if (e->a->kind == K::kName && !is_global_function(e->a->name) && !macros_.count(e->a->name))

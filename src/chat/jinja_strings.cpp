@@ -42,8 +42,8 @@ std::string encode(const std::vector<int32_t>& cps, size_t from = 0, size_t to =
 
 // Python's str.isspace() code points.
 bool is_space_cp(int32_t c) {
-  return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 || c == 0x1680 ||
-         (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
+  return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
+         c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
 }
 bool is_cased(int32_t c) {
   const auto cat = utf8proc_category(c);
@@ -153,9 +153,11 @@ std::string brace_format(const std::string& fmt, const Args& a) {
   size_t auto_index = 0;
   for (size_t i = 0; i < fmt.size(); ++i) {
     const char c = fmt[i];
-    if (c == '}' ) {
-      if (i + 1 < fmt.size() && fmt[i + 1] == '}') ++i;
-      else fail("Single '}' encountered in format string");
+    if (c == '}') {
+      if (i + 1 < fmt.size() && fmt[i + 1] == '}')
+        ++i;
+      else
+        fail("Single '}' encountered in format string");
       out += '}';
       continue;
     }
@@ -178,9 +180,12 @@ std::string brace_format(const std::string& fmt, const Args& a) {
     }
     if (field.find(':') != std::string::npos) fail("format specs in str.format are not supported");
     const Value* v = nullptr;
-    if (field.empty()) v = a.get(auto_index++, "");
-    else if (std::all_of(field.begin(), field.end(), [](char d) { return d >= '0' && d <= '9'; })) v = a.get(std::stoul(field), "");
-    else v = a.get(SIZE_MAX, field.c_str());
+    if (field.empty())
+      v = a.get(auto_index++, "");
+    else if (std::all_of(field.begin(), field.end(), [](char d) { return d >= '0' && d <= '9'; }))
+      v = a.get(std::stoul(field), "");
+    else
+      v = a.get(SIZE_MAX, field.c_str());
     if (!v) fail("str.format: no argument for {" + field + "}");
     out += conv == 'r' ? v->repr() : v->to_str();
     i = close;
@@ -261,8 +266,8 @@ std::vector<std::string> split_lines(const std::string& s) {
   size_t start = 0;
   for (size_t i = 0; i < cps.size(); ++i) {
     const int32_t c = cps[i];
-    const bool br = c == '\n' || c == '\r' || c == 0x0b || c == 0x0c || c == 0x1c || c == 0x1d || c == 0x1e || c == 0x85 ||
-                    c == 0x2028 || c == 0x2029;
+    const bool br =
+        c == '\n' || c == '\r' || c == 0x0b || c == 0x0c || c == 0x1c || c == 0x1d || c == 0x1e || c == 0x85 || c == 0x2028 || c == 0x2029;
     if (!br) continue;
     out.push_back(encode(cps, start, i));
     if (c == '\r' && i + 1 < cps.size() && cps[i + 1] == '\n') ++i;
@@ -316,20 +321,30 @@ std::string percent_format(const std::string& fmt, const Value& args) {
     }
     char buf[512];
     switch (conv) {
-      case 's': case 'r': {
+      case 's':
+      case 'r': {
         const std::string t = conv == 'r' ? v->repr() : v->to_str();
         std::snprintf(buf, sizeof buf, (spec + "s").c_str(), t.c_str());
         out += std::string(buf).size() < sizeof buf - 1 ? std::string(buf) : t;
         break;
       }
-      case 'd': case 'i': case 'x': case 'X': case 'o': {
+      case 'd':
+      case 'i':
+      case 'x':
+      case 'X':
+      case 'o': {
         if (!v->is_number()) fail(std::string("%") + conv + " format: a number is required, not " + v->type_name());
         const long long x = v->is_float() ? static_cast<long long>(v->as_double()) : v->as_int();
         std::snprintf(buf, sizeof buf, (spec + "ll" + (conv == 'i' ? 'd' : conv)).c_str(), x);
         out += buf;
         break;
       }
-      case 'f': case 'F': case 'e': case 'E': case 'g': case 'G': {
+      case 'f':
+      case 'F':
+      case 'e':
+      case 'E':
+      case 'g':
+      case 'G': {
         if (!v->is_number()) fail(std::string("%") + conv + " format: a number is required, not " + v->type_name());
         std::snprintf(buf, sizeof buf, (spec + conv).c_str(), v->as_double());
         out += buf;
@@ -360,8 +375,8 @@ Value string_method(const std::string& s, const std::string& name, const Args& a
     for (const Value& o : options) {
       if (!o.is_string()) fail(name + "() arguments must be strings");
       const std::string& x = o.str();
-      const bool hit = name == "startswith" ? s.compare(0, x.size(), x) == 0
-                                            : s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
+      const bool hit =
+          name == "startswith" ? s.compare(0, x.size(), x) == 0 : s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
       if (hit) return Value(true);
     }
     return Value(false);
@@ -450,7 +465,8 @@ Value string_method(const std::string& s, const std::string& name, const Args& a
     if (sep.empty()) fail("empty separator");
     const size_t at = name == "partition" ? s.find(sep) : s.rfind(sep);
     if (at == std::string::npos)
-      return name == "partition" ? Value::list({Value(s), Value(""), Value("")}, true) : Value::list({Value(""), Value(""), Value(s)}, true);
+      return name == "partition" ? Value::list({Value(s), Value(""), Value("")}, true)
+                                 : Value::list({Value(""), Value(""), Value(s)}, true);
     return Value::list({Value(s.substr(0, at)), Value(sep), Value(s.substr(at + sep.size()))}, true);
   }
   const std::vector<int32_t> cps = decode(s);

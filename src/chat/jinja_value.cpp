@@ -20,8 +20,10 @@ Value* DictData::find(const std::string& key) {
   return nullptr;
 }
 void DictData::set(const std::string& key, Value v) {
-  if (Value* old = find(key)) *old = std::move(v);
-  else items.emplace_back(key, std::move(v));
+  if (Value* old = find(key))
+    *old = std::move(v);
+  else
+    items.emplace_back(key, std::move(v));
 }
 
 Value Value::list(std::vector<Value> items, bool tuple) {
@@ -86,7 +88,8 @@ const char* Value::type_name() const {
 
 bool Value::truthy() const {
   switch (v_.index()) {
-    case 0: case 1: return false;
+    case 0:
+    case 1: return false;
     case 2: return as_bool();
     case 3: return as_int() != 0;
     case 4: return as_double() != 0.0;
@@ -134,8 +137,10 @@ std::string python_float_repr(double d) {
     out += digits;
   } else {
     const size_t int_digits = static_cast<size_t>(exp10) + 1;
-    if (digits.size() <= int_digits) out = digits + std::string(int_digits - digits.size(), '0') + ".0";
-    else out = digits.substr(0, int_digits) + "." + digits.substr(int_digits);
+    if (digits.size() <= int_digits)
+      out = digits + std::string(int_digits - digits.size(), '0') + ".0";
+    else
+      out = digits.substr(0, int_digits) + "." + digits.substr(int_digits);
   }
   return neg ? "-" + out : out;
 }
@@ -148,11 +153,16 @@ std::string repr_string(const std::string& s) {
   const char q = has_single && !has_double ? '"' : '\'';
   std::string out(1, q);
   for (unsigned char c : s) {
-    if (c == '\\') out += "\\\\";
-    else if (c == static_cast<unsigned char>(q)) out += std::string("\\") + q;
-    else if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == static_cast<unsigned char>(q))
+      out += std::string("\\") + q;
+    else if (c == '\n')
+      out += "\\n";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c == '\t')
+      out += "\\t";
     else if (c < 0x20 || c == 0x7f) {
       char b[8];
       std::snprintf(b, sizeof b, "\\x%02x", c);
@@ -278,13 +288,20 @@ void json_string(const std::string& s, bool ensure_ascii, std::string& out) {
   out += '"';
   for (size_t i = 0; i < s.size();) {
     const unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c == '"') out += "\\\"";
-    else if (c == '\\') out += "\\\\";
-    else if (c == '\n') out += "\\n";
-    else if (c == '\r') out += "\\r";
-    else if (c == '\t') out += "\\t";
-    else if (c == '\b') out += "\\b";
-    else if (c == '\f') out += "\\f";
+    if (c == '"')
+      out += "\\\"";
+    else if (c == '\\')
+      out += "\\\\";
+    else if (c == '\n')
+      out += "\\n";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c == '\b')
+      out += "\\b";
+    else if (c == '\f')
+      out += "\\f";
     else if (c < 0x20) {
       char b[8];
       std::snprintf(b, sizeof b, "\\u%04x", c);
@@ -293,7 +310,8 @@ void json_string(const std::string& s, bool ensure_ascii, std::string& out) {
       // Decode one UTF-8 character and write it as \uXXXX (a surrogate pair above U+FFFF).
       const int len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
       uint32_t cp = c & (len == 4 ? 0x07 : len == 3 ? 0x0f : 0x1f);
-      for (int k = 1; k < len && i + static_cast<size_t>(k) < s.size(); ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + static_cast<size_t>(k)]) & 0x3f);
+      for (int k = 1; k < len && i + static_cast<size_t>(k) < s.size(); ++k)
+        cp = (cp << 6) | (static_cast<unsigned char>(s[i + static_cast<size_t>(k)]) & 0x3f);
       char b[16];
       if (cp >= 0x10000) {
         cp -= 0x10000;
@@ -322,13 +340,17 @@ void json_value(const Value& v, const JsonOptions& o, int depth, std::string& ou
     for (int i = 0; i < d; ++i) out += o.indent_unit;
   };
   if (depth > 512) fail("tojson: nesting too deep");
-  if (v.is_none()) out += "null";
-  else if (v.is_bool()) out += v.as_bool() ? "true" : "false";
-  else if (v.is_int()) out += std::to_string(v.as_int());
+  if (v.is_none())
+    out += "null";
+  else if (v.is_bool())
+    out += v.as_bool() ? "true" : "false";
+  else if (v.is_int())
+    out += std::to_string(v.as_int());
   else if (v.is_float()) {
     const double d = v.as_double();
     out += std::isnan(d) ? "NaN" : std::isinf(d) ? (d > 0 ? "Infinity" : "-Infinity") : python_float_repr(d);
-  } else if (v.is_string()) json_string(v.str(), o.ensure_ascii, out);
+  } else if (v.is_string())
+    json_string(v.str(), o.ensure_ascii, out);
   else if (v.is_list()) {
     const auto& items = v.items();
     if (items.empty()) {

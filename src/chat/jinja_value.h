@@ -51,18 +51,18 @@ class Value {
   using Func = std::shared_ptr<Function>;
 
   Value() : v_(Undefined{}) {}
-  Value(Undefined u) : v_(std::move(u)) {}    // NOLINT
-  Value(None) : v_(None{}) {}                 // NOLINT
-  Value(bool b) : v_(b) {}                    // NOLINT
-  Value(int64_t i) : v_(i) {}                 // NOLINT
+  Value(Undefined u) : v_(std::move(u)) {}       // NOLINT
+  Value(None) : v_(None{}) {}                    // NOLINT
+  Value(bool b) : v_(b) {}                       // NOLINT
+  Value(int64_t i) : v_(i) {}                    // NOLINT
   Value(int i) : v_(static_cast<int64_t>(i)) {}  // NOLINT
-  Value(double d) : v_(d) {}                  // NOLINT
-  Value(std::string s) : v_(std::move(s)) {}  // NOLINT
-  Value(const char* s) : v_(std::string(s)) {}  // NOLINT
-  Value(List l) : v_(std::move(l)) {}         // NOLINT
-  Value(Dict d) : v_(std::move(d)) {}         // NOLINT
-  Value(Namespace n) : v_(std::move(n)) {}    // NOLINT
-  Value(Func f) : v_(std::move(f)) {}         // NOLINT
+  Value(double d) : v_(d) {}                     // NOLINT
+  Value(std::string s) : v_(std::move(s)) {}     // NOLINT
+  Value(const char* s) : v_(std::string(s)) {}   // NOLINT
+  Value(List l) : v_(std::move(l)) {}            // NOLINT
+  Value(Dict d) : v_(std::move(d)) {}            // NOLINT
+  Value(Namespace n) : v_(std::move(n)) {}       // NOLINT
+  Value(Func f) : v_(std::move(f)) {}            // NOLINT
 
   static Value list(std::vector<Value> items = {}, bool tuple = false);
   static Value dict();
@@ -82,8 +82,8 @@ class Value {
   bool is_function() const { return std::holds_alternative<Func>(v_); }
 
   bool as_bool() const { return std::get<bool>(v_); }
-  int64_t as_int() const;     // ints and bools
-  double as_double() const;   // any number
+  int64_t as_int() const;    // ints and bools
+  double as_double() const;  // any number
   const std::string& str() const { return std::get<std::string>(v_); }
   const List& list_ptr() const { return std::get<List>(v_); }
   const std::vector<Value>& items() const { return std::get<List>(v_)->items; }
@@ -94,8 +94,8 @@ class Value {
 
   const char* type_name() const;  // Python's: 'str', 'int', 'NoneType', 'list', 'dict', ...
   bool truthy() const;
-  std::string to_str() const;   // str(v); an undefined value prints as ""
-  std::string repr() const;     // repr(v)
+  std::string to_str() const;  // str(v); an undefined value prints as ""
+  std::string repr() const;    // repr(v)
 
  private:
   std::variant<Undefined, None, bool, int64_t, double, std::string, List, Dict, Namespace, Func> v_;
@@ -109,11 +109,11 @@ class RaisedError : public Error {
   explicit RaisedError(std::string message) : Error(ErrorCode::kInvalidArgument, std::move(message)) {}
 };
 
-bool equals(const Value& a, const Value& b);    // Python ==
-int compare(const Value& a, const Value& b);    // Python <, for numbers, strings and lists; else fails
+bool equals(const Value& a, const Value& b);               // Python ==
+int compare(const Value& a, const Value& b);               // Python <, for numbers, strings and lists; else fails
 bool contains(const Value& container, const Value& item);  // Python `in`
 
-std::string python_float_repr(double d);        // repr(float): shortest round trip, Python's layout
+std::string python_float_repr(double d);  // repr(float): shortest round trip, Python's layout
 // json.dumps(v, ensure_ascii=..., indent=..., separators=..., sort_keys=...).
 struct JsonOptions {
   bool ensure_ascii = false;

@@ -11,9 +11,8 @@ const DTypeInfo& dtype_info(DType t) {
   // 16 bytes of nibbles; Q4_K = 2 f16 + 12 bytes scales + 128 bytes nibbles per 256;
   // Q6_K = 128 + 64 + 16 bytes + f16 per 256.
   static const DTypeInfo kInfo[] = {
-      {"F32", 1, 4, false},   {"F16", 1, 2, false},    {"BF16", 1, 2, false},
-      {"Q8_0", 32, 34, true}, {"Q4_0", 32, 18, true},  {"Q4_K", 256, 144, true},
-      {"Q6_K", 256, 210, true},
+      {"F32", 1, 4, false},   {"F16", 1, 2, false},     {"BF16", 1, 2, false},    {"Q8_0", 32, 34, true},
+      {"Q4_0", 32, 18, true}, {"Q4_K", 256, 144, true}, {"Q6_K", 256, 210, true},
   };
   return kInfo[static_cast<int>(t)];
 }
@@ -53,8 +52,7 @@ const char* dtype_to_safetensors(DType t) {
     case DType::F32: return "F32";
     case DType::F16: return "F16";
     case DType::BF16: return "BF16";
-    default: throw Error(ErrorCode::kUnsupported,
-                         std::string("dtype ") + dtype_name(t) + " cannot be stored in safetensors");
+    default: throw Error(ErrorCode::kUnsupported, std::string("dtype ") + dtype_name(t) + " cannot be stored in safetensors");
   }
 }
 
@@ -63,9 +61,9 @@ uint16_t f32_to_f16(float f) {
   std::memcpy(&x, &f, 4);
   const uint32_t sign = (x >> 16) & 0x8000u;
   uint32_t abs = x & 0x7FFFFFFFu;
-  if (abs > 0x7F800000u) return static_cast<uint16_t>(sign | 0x7E00u);  // nan
+  if (abs > 0x7F800000u) return static_cast<uint16_t>(sign | 0x7E00u);   // nan
   if (abs >= 0x47800000u) return static_cast<uint16_t>(sign | 0x7C00u);  // overflow -> inf
-  if (abs < 0x38800000u) {  // subnormal or zero in half: scale into integer mantissa, round
+  if (abs < 0x38800000u) {                                               // subnormal or zero in half: scale into integer mantissa, round
     float af;
     std::memcpy(&af, &abs, 4);
     // af * 2^24 rounded to nearest even gives the subnormal mantissa (may carry into exp 1).
@@ -84,9 +82,7 @@ uint16_t f32_to_f16(float f) {
 
 void convert_to_f32(DType t, const void* src, float* dst, int64_t n) {
   switch (t) {
-    case DType::F32:
-      std::memcpy(dst, src, static_cast<size_t>(n) * 4);
-      return;
+    case DType::F32: std::memcpy(dst, src, static_cast<size_t>(n) * 4); return;
     case DType::F16: {
       const auto* s = static_cast<const uint16_t*>(src);
       for (int64_t i = 0; i < n; ++i) dst[i] = f16_to_f32(s[i]);
@@ -97,9 +93,7 @@ void convert_to_f32(DType t, const void* src, float* dst, int64_t n) {
       for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(s[i]);
       return;
     }
-    default:
-      throw Error(ErrorCode::kUnsupported,
-                  std::string("no f32 conversion for dtype ") + dtype_name(t) + " yet");
+    default: throw Error(ErrorCode::kUnsupported, std::string("no f32 conversion for dtype ") + dtype_name(t) + " yet");
   }
 }
 

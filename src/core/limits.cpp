@@ -13,7 +13,8 @@ void check_fits_context(int64_t prompt_tokens, int64_t new_tokens, int64_t conte
   const int64_t total = prompt_tokens + new_tokens;
   if (total <= context_length) return;
   std::string msg = what + " (" + std::to_string(prompt_tokens) + " tokens)";
-  if (new_tokens > 0) msg += " + " + std::string(new_tokens_name) + " (" + std::to_string(new_tokens) + ") = " + std::to_string(total) + " tokens";
+  if (new_tokens > 0)
+    msg += " + " + std::string(new_tokens_name) + " (" + std::to_string(new_tokens) + ") = " + std::to_string(total) + " tokens";
   throw Error(ErrorCode::kInvalidArgument, msg + " exceeds the context length of " + std::to_string(context_length));
 }
 

@@ -19,8 +19,8 @@ int default_context_length(int model_max_context);
 // "prompt (P tokens) + max_new_tokens (N) = T tokens exceeds the context length of C".
 // new_tokens_name names the caller's parameter (max_new_tokens, max_tokens); what: "prompt",
 // "sequence 3", "text 2".
-void check_fits_context(int64_t prompt_tokens, int64_t new_tokens, int64_t context_length,
-                        const char* new_tokens_name = "max_new_tokens", const std::string& what = "prompt");
+void check_fits_context(int64_t prompt_tokens, int64_t new_tokens, int64_t context_length, const char* new_tokens_name = "max_new_tokens",
+                        const std::string& what = "prompt");
 
 // Throws kInvalidArgument "token id X is outside the vocabulary (V)" for the first id of
 // ids[0..n) outside [0, vocab).

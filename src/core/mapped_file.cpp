@@ -16,8 +16,7 @@ MappedFile::MappedFile(const std::string& path) : path_(path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
-    throw Error(err == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo,
-                "cannot open " + path + ": " + std::strerror(err));
+    throw Error(err == ENOENT ? ErrorCode::kNotFound : ErrorCode::kIo, "cannot open " + path + ": " + std::strerror(err));
   }
   struct stat st {};
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -183,8 +183,8 @@ void quant_q6_k(const float* x, BlockQ6_K* b, int64_t nb) {
 void check_blocks(DType t, int64_t n) {
   const int bs = dtype_info(t).block_size;
   if (n % bs != 0)
-    throw Error(ErrorCode::kShapeMismatch, std::string(dtype_name(t)) + " rows need a multiple of " + std::to_string(bs) +
-                                               " values, got " + std::to_string(n));
+    throw Error(ErrorCode::kShapeMismatch,
+                std::string(dtype_name(t)) + " rows need a multiple of " + std::to_string(bs) + " values, got " + std::to_string(n));
 }
 
 }  // namespace

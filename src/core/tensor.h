@@ -30,9 +30,7 @@ struct Tensor {
   int64_t cols() const { return ndim >= 2 ? shape[1] : shape[0]; }
   uint64_t row_bytes() const { return dtype_row_bytes(dtype, static_cast<uint64_t>(cols())); }
   uint64_t nbytes() const { return dtype_row_bytes(dtype, static_cast<uint64_t>(numel())); }
-  const uint8_t* row_ptr(int64_t r) const {
-    return static_cast<const uint8_t*>(data) + static_cast<uint64_t>(r) * row_bytes();
-  }
+  const uint8_t* row_ptr(int64_t r) const { return static_cast<const uint8_t*>(data) + static_cast<uint64_t>(r) * row_bytes(); }
   // Rows [begin, begin+count) of a 2-D tensor as a tensor of its own (no copy). Used to split
   // fused projections (Phi-3's qkv_proj / gate_up_proj) into their parts.
   Tensor row_slice(int64_t begin, int64_t count) const {

@@ -53,8 +53,10 @@ void ThreadPool::run(int64_t n_tasks, TaskFn fn, void* ctx) {
   wake_.notify_all();
   drain(0);
   for (int spins = 0; active_.load(std::memory_order_acquire) != 0; ++spins) {
-    if (spins < kSpinIterations) cpu_relax();
-    else std::this_thread::yield();
+    if (spins < kSpinIterations)
+      cpu_relax();
+    else
+      std::this_thread::yield();
   }
 }
 

@@ -34,7 +34,8 @@ class ThreadPool {
       return;
     }
     using F = std::remove_reference_t<Fn>;
-    run(n_tasks, [](void* ctx, int64_t task, int thread) { (*static_cast<F*>(ctx))(task, thread); },
+    run(
+        n_tasks, [](void* ctx, int64_t task, int thread) { (*static_cast<F*>(ctx))(task, thread); },
         const_cast<void*>(static_cast<const void*>(&fn)));
   }
 
@@ -46,11 +47,11 @@ class ThreadPool {
 
   int n_threads_;
   std::vector<std::thread> workers_;
-  std::mutex mu_;                      // guards sleeping on wake_
+  std::mutex mu_;  // guards sleeping on wake_
   std::condition_variable wake_;
   std::atomic<uint64_t> generation_{0};  // bumped (under mu_) to start a call
   std::atomic<bool> stop_{false};
-  std::atomic<int> active_{0};           // workers still draining the current call
+  std::atomic<int> active_{0};  // workers still draining the current call
 
   // The current call; written before generation_ is bumped (release), read after (acquire).
   TaskFn fn_ = nullptr;

@@ -18,21 +18,28 @@ constexpr uint32_t kMaxDims = 4;  // GGML_MAX_DIMS
 constexpr int kMaxArrayDepth = 2;
 
 const GgmlTypeInfo kGgmlTypes[] = {
-    {0, "F32", 1, 4, DType::F32},       {1, "F16", 1, 2, DType::F16},      {2, "Q4_0", 32, 18, DType::Q4_0},
-    {3, "Q4_1", 32, 20, std::nullopt},  {6, "Q5_0", 32, 22, std::nullopt}, {7, "Q5_1", 32, 24, std::nullopt},
-    {8, "Q8_0", 32, 34, DType::Q8_0},   {9, "Q8_1", 32, 36, std::nullopt}, {10, "Q2_K", 256, 84, std::nullopt},
-    {11, "Q3_K", 256, 110, std::nullopt}, {12, "Q4_K", 256, 144, DType::Q4_K}, {13, "Q5_K", 256, 176, std::nullopt},
-    {14, "Q6_K", 256, 210, DType::Q6_K}, {15, "Q8_K", 256, 292, std::nullopt}, {24, "I8", 1, 1, std::nullopt},
-    {25, "I16", 1, 2, std::nullopt},    {26, "I32", 1, 4, std::nullopt},   {27, "I64", 1, 8, std::nullopt},
-    {28, "F64", 1, 8, std::nullopt},    {30, "BF16", 1, 2, DType::BF16},
+    {0, "F32", 1, 4, DType::F32},         {1, "F16", 1, 2, DType::F16},         {2, "Q4_0", 32, 18, DType::Q4_0},
+    {3, "Q4_1", 32, 20, std::nullopt},    {6, "Q5_0", 32, 22, std::nullopt},    {7, "Q5_1", 32, 24, std::nullopt},
+    {8, "Q8_0", 32, 34, DType::Q8_0},     {9, "Q8_1", 32, 36, std::nullopt},    {10, "Q2_K", 256, 84, std::nullopt},
+    {11, "Q3_K", 256, 110, std::nullopt}, {12, "Q4_K", 256, 144, DType::Q4_K},  {13, "Q5_K", 256, 176, std::nullopt},
+    {14, "Q6_K", 256, 210, DType::Q6_K},  {15, "Q8_K", 256, 292, std::nullopt}, {24, "I8", 1, 1, std::nullopt},
+    {25, "I16", 1, 2, std::nullopt},      {26, "I32", 1, 4, std::nullopt},      {27, "I64", 1, 8, std::nullopt},
+    {28, "F64", 1, 8, std::nullopt},      {30, "BF16", 1, 2, DType::BF16},
 };
 
 size_t scalar_size(GgufType t) {
   switch (t) {
-    case GgufType::kU8: case GgufType::kI8: case GgufType::kBool: return 1;
-    case GgufType::kU16: case GgufType::kI16: return 2;
-    case GgufType::kU32: case GgufType::kI32: case GgufType::kF32: return 4;
-    case GgufType::kU64: case GgufType::kI64: case GgufType::kF64: return 8;
+    case GgufType::kU8:
+    case GgufType::kI8:
+    case GgufType::kBool: return 1;
+    case GgufType::kU16:
+    case GgufType::kI16: return 2;
+    case GgufType::kU32:
+    case GgufType::kI32:
+    case GgufType::kF32: return 4;
+    case GgufType::kU64:
+    case GgufType::kI64:
+    case GgufType::kF64: return 8;
     default: return 0;
   }
 }
@@ -44,8 +51,7 @@ struct Reader {
   const std::string& file;
 
   [[noreturn]] void fail(const std::string& what) const {
-    throw Error(ErrorCode::kCorruptFile, file + ": " + what + " (at byte " + std::to_string(pos) + " of " +
-                                             std::to_string(size) + ")");
+    throw Error(ErrorCode::kCorruptFile, file + ": " + what + " (at byte " + std::to_string(pos) + " of " + std::to_string(size) + ")");
   }
   size_t left() const { return size - pos; }
   void need(uint64_t n, const char* what) const {
@@ -149,8 +155,14 @@ const char* gguf_type_name(GgufType t) {
 
 bool GgufValue::is_integer() const {
   switch (type) {
-    case GgufType::kU8: case GgufType::kI8: case GgufType::kU16: case GgufType::kI16: case GgufType::kU32:
-    case GgufType::kI32: case GgufType::kU64: case GgufType::kI64: return true;
+    case GgufType::kU8:
+    case GgufType::kI8:
+    case GgufType::kU16:
+    case GgufType::kI16:
+    case GgufType::kU32:
+    case GgufType::kI32:
+    case GgufType::kU64:
+    case GgufType::kI64: return true;
     default: return false;
   }
 }
@@ -230,8 +242,7 @@ void GgufFile::parse() {
     GgufTensorInfo t;
     t.name = std::string(r.string("tensor name", kMaxKeyLength));
     const uint32_t n_dims = r.read<uint32_t>("tensor n_dims");
-    if (n_dims == 0 || n_dims > kMaxDims)
-      r.fail("tensor '" + t.name + "' has " + std::to_string(n_dims) + " dimensions (1 to 4 allowed)");
+    if (n_dims == 0 || n_dims > kMaxDims) r.fail("tensor '" + t.name + "' has " + std::to_string(n_dims) + " dimensions (1 to 4 allowed)");
     uint64_t elements = 1;
     for (uint32_t d = 0; d < n_dims; ++d) {
       const uint64_t n = r.read<uint64_t>("tensor dimension");
@@ -246,8 +257,8 @@ void GgufFile::parse() {
     if (!info)
       throw Error(ErrorCode::kUnsupported, name_ + ": tensor '" + t.name + "' has unknown ggml type " + std::to_string(t.ggml_type));
     if (t.dims[0] % static_cast<uint64_t>(info->block_size) != 0)
-      r.fail("tensor '" + t.name + "' row of " + std::to_string(t.dims[0]) + " elements is not a whole number of " +
-             info->name + " blocks");
+      r.fail("tensor '" + t.name + "' row of " + std::to_string(t.dims[0]) + " elements is not a whole number of " + info->name +
+             " blocks");
     t.nbytes = elements / static_cast<uint64_t>(info->block_size) * static_cast<uint64_t>(info->type_size);
     if (t.offset % alignment_ != 0)
       r.fail("tensor '" + t.name + "' offset " + std::to_string(t.offset) + " is not aligned to " + std::to_string(alignment_));

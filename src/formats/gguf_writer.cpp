@@ -61,8 +61,10 @@ void GgufWriter::set_array(const std::string& key, GgufType elem, const std::vec
   append<uint32_t>(e, static_cast<uint32_t>(elem));
   append<uint64_t>(e, v.size());
   for (const T& x : v) {
-    if constexpr (std::is_same_v<T, std::string>) append_string(e, x);
-    else append(e, x);
+    if constexpr (std::is_same_v<T, std::string>)
+      append_string(e, x);
+    else
+      append(e, x);
   }
   set_raw(key, GgufType::kArray, e);
 }
@@ -112,7 +114,8 @@ void GgufWriter::write_tensor(const void* data, uint64_t nbytes) {
   if (next_ >= tensors_.size()) throw Error(ErrorCode::kInternal, "GGUF writer: more tensors written than declared");
   const Pending& t = tensors_[next_++];
   if (nbytes != t.nbytes)
-    throw Error(ErrorCode::kInternal, "GGUF writer: tensor '" + t.name + "' has " + std::to_string(t.nbytes) + " bytes, got " + std::to_string(nbytes));
+    throw Error(ErrorCode::kInternal,
+                "GGUF writer: tensor '" + t.name + "' has " + std::to_string(t.nbytes) + " bytes, got " + std::to_string(nbytes));
   put(data, nbytes);
   static const uint8_t zeros[kAlignment] = {};
   const uint64_t pad = align_up(nbytes) - nbytes;

@@ -42,12 +42,19 @@ class GgufWriter {
   void finish();
 
  private:
-  template <typename T> void set_scalar(const std::string& key, GgufType type, T v);
-  template <typename T> void set_array(const std::string& key, GgufType elem, const std::vector<T>& v);
+  template <typename T>
+  void set_scalar(const std::string& key, GgufType type, T v);
+  template <typename T>
+  void set_array(const std::string& key, GgufType elem, const std::vector<T>& v);
   void put(const void* p, size_t n);
   std::vector<uint8_t> kv_;  // encoded metadata
   uint64_t n_kv_ = 0;
-  struct Pending { std::string name; std::vector<uint64_t> dims; uint32_t type; uint64_t offset, nbytes; };
+  struct Pending {
+    std::string name;
+    std::vector<uint64_t> dims;
+    uint32_t type;
+    uint64_t offset, nbytes;
+  };
   std::vector<Pending> tensors_;
   uint64_t data_size_ = 0;
   size_t next_ = 0;

@@ -75,8 +75,8 @@ void parse_common_config(const JsonFields& f, ModelConfig& cfg, int default_head
   const std::string act = f.string_or("hidden_act", "silu");
   const auto hidden_act = activation_from_name(act);
   if (!hidden_act || *hidden_act == Activation::kRelu)  // ReLU MLPs are not gated in transformers' families
-    throw Error(ErrorCode::kUnsupported, f.file() + ": hidden_act \"" + act +
-                                             "\" is not supported (silu, gelu, gelu_pytorch_tanh, gelu_new)");
+    throw Error(ErrorCode::kUnsupported,
+                f.file() + ": hidden_act \"" + act + "\" is not supported (silu, gelu, gelu_pytorch_tanh, gelu_new)");
   cfg.hidden_act = *hidden_act;
   if (f.has("partial_rotary_factor") && f.number_or("partial_rotary_factor", 1.0) != 1.0)
     throw Error(ErrorCode::kUnsupported, f.file() + ": partial_rotary_factor != 1 is not supported");
@@ -93,14 +93,22 @@ void parse_rope_scaling(const JsonFields& f, ModelConfig& cfg) {
   JsonFields r(rs, f.file() + " (rope_scaling)");
   const std::string type = r.string_or("rope_type", r.string_or("type", ""));
   RopeScaling& s = cfg.rope;
-  if (type == "default" || type.empty()) s.type = RopeType::kDefault;
-  else if (type == "linear") s.type = RopeType::kLinear;
-  else if (type == "dynamic") s.type = RopeType::kDynamic;
-  else if (type == "yarn") s.type = RopeType::kYarn;
-  else if (type == "llama3") s.type = RopeType::kLlama3;
-  else if (type == "longrope" || type == "su") s.type = RopeType::kLongRope;
-  else throw Error(ErrorCode::kUnsupported, f.file() + ": rope_scaling type \"" + type + "\" is not supported "
-                                                        "(supported: linear, dynamic, yarn, llama3, longrope/su)");
+  if (type == "default" || type.empty())
+    s.type = RopeType::kDefault;
+  else if (type == "linear")
+    s.type = RopeType::kLinear;
+  else if (type == "dynamic")
+    s.type = RopeType::kDynamic;
+  else if (type == "yarn")
+    s.type = RopeType::kYarn;
+  else if (type == "llama3")
+    s.type = RopeType::kLlama3;
+  else if (type == "longrope" || type == "su")
+    s.type = RopeType::kLongRope;
+  else
+    throw Error(ErrorCode::kUnsupported, f.file() + ": rope_scaling type \"" + type +
+                                             "\" is not supported "
+                                             "(supported: linear, dynamic, yarn, llama3, longrope/su)");
   s.factor = r.number_or("factor", 1.0);
   s.original_max_position_embeddings = r.int_or("original_max_position_embeddings", 0);
   s.low_freq_factor = r.number_or("low_freq_factor", 1.0);
@@ -116,8 +124,8 @@ void parse_rope_scaling(const JsonFields& f, ModelConfig& cfg) {
   // 5.x _compute_yarn_parameters: `if factor is None: factor = max_pos / original_max_pos`.
   if (s.type == RopeType::kYarn && !r.has("factor") && s.original_max_position_embeddings > 0)
     s.factor = static_cast<double>(cfg.max_position_embeddings) / s.original_max_position_embeddings;
-  const bool needs_factor = s.type == RopeType::kLinear || s.type == RopeType::kDynamic ||
-                            s.type == RopeType::kLlama3 || s.type == RopeType::kYarn;
+  const bool needs_factor =
+      s.type == RopeType::kLinear || s.type == RopeType::kDynamic || s.type == RopeType::kLlama3 || s.type == RopeType::kYarn;
   if (needs_factor && !(s.factor > 0)) r.fail("\"factor\" must be a positive number for rope type " + type);
   if (s.type == RopeType::kLlama3) {
     if (s.original_max_position_embeddings <= 0) r.fail("llama3 scaling needs original_max_position_embeddings");
@@ -133,8 +141,7 @@ void parse_rope_scaling(const JsonFields& f, ModelConfig& cfg) {
         v.push_back(x.get<double>());
       }
       if (v.size() != half)
-        r.fail(std::string("\"") + key + "\" has " + std::to_string(v.size()) + " entries, expected head_dim/2 = " +
-               std::to_string(half));
+        r.fail(std::string("\"") + key + "\" has " + std::to_string(v.size()) + " entries, expected head_dim/2 = " + std::to_string(half));
       return v;
     };
     s.short_factor = factors("short_factor");

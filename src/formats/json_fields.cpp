@@ -6,9 +6,7 @@
 
 namespace wick {
 
-void JsonFields::fail(const std::string& what) const {
-  throw Error(ErrorCode::kCorruptFile, file_ + ": " + what);
-}
+void JsonFields::fail(const std::string& what) const { throw Error(ErrorCode::kCorruptFile, file_ + ": " + what); }
 
 int JsonFields::positive_int(const char* key) const {
   if (!has(key)) fail(std::string("required field \"") + key + "\" is missing");

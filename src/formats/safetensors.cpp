@@ -14,9 +14,7 @@ namespace {
 
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;  // the reference implementation's limit
 
-[[noreturn]] void corrupt(const std::string& path, const std::string& what) {
-  throw Error(ErrorCode::kCorruptFile, path + ": " + what);
-}
+[[noreturn]] void corrupt(const std::string& path, const std::string& what) { throw Error(ErrorCode::kCorruptFile, path + ": " + what); }
 
 }  // namespace
 
@@ -35,8 +33,7 @@ void SafetensorsFile::parse(const uint8_t* base, uint64_t size) {
   std::memcpy(&header_len, base, 8);  // little-endian on every platform we build for
   if (header_len > kMaxHeaderBytes) corrupt(path, "header length " + std::to_string(header_len) + " exceeds the 100 MiB limit");
   if (header_len > size - 8)
-    corrupt(path, "header length " + std::to_string(header_len) + " goes beyond the end of the file (" +
-                      std::to_string(size) + " bytes)");
+    corrupt(path, "header length " + std::to_string(header_len) + " goes beyond the end of the file (" + std::to_string(size) + " bytes)");
   const uint64_t data_start = 8 + header_len;
   const uint64_t data_size = size - data_start;
 
@@ -48,7 +45,10 @@ void SafetensorsFile::parse(const uint8_t* base, uint64_t size) {
   }
   if (!header.is_object()) corrupt(path, "header is not a JSON object");
 
-  struct Span { uint64_t begin, end; const std::string* name; };
+  struct Span {
+    uint64_t begin, end;
+    const std::string* name;
+  };
   std::vector<Span> spans;
   for (auto it = header.begin(); it != header.end(); ++it) {
     const std::string& name = it.key();
@@ -66,14 +66,11 @@ void SafetensorsFile::parse(const uint8_t* base, uint64_t size) {
     auto off = entry.find("data_offsets");
     if (dt == entry.end() || !dt->is_string()) corrupt(path, where + " has no dtype");
     if (sh == entry.end() || !sh->is_array()) corrupt(path, where + " has no shape");
-    if (off == entry.end() || !off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() ||
-        !(*off)[1].is_number_unsigned())
+    if (off == entry.end() || !off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() || !(*off)[1].is_number_unsigned())
       corrupt(path, where + " has no valid data_offsets [begin, end]");
     const std::string dtype_str = dt->get<std::string>();
     const auto dtype = dtype_from_safetensors(dtype_str);
-    if (!dtype)
-      throw Error(ErrorCode::kUnsupported, path + ": " + where + " has dtype " + dtype_str +
-                                               ", supported: F32, F16, BF16");
+    if (!dtype) throw Error(ErrorCode::kUnsupported, path + ": " + where + " has dtype " + dtype_str + ", supported: F32, F16, BF16");
     if (sh->size() > 4) corrupt(path, where + " has " + std::to_string(sh->size()) + " dimensions (at most 4 supported)");
     Tensor t;
     t.dtype = *dtype;
@@ -92,15 +89,14 @@ void SafetensorsFile::parse(const uint8_t* base, uint64_t size) {
     const uint64_t end = (*off)[1].get<uint64_t>();
     if (begin > end) corrupt(path, where + " has data_offsets begin " + std::to_string(begin) + " > end " + std::to_string(end));
     if (end > data_size)
-      corrupt(path, where + " data [" + std::to_string(begin) + ", " + std::to_string(end) +
-                        ") goes beyond the data section (" + std::to_string(data_size) + " bytes; file truncated?)");
+      corrupt(path, where + " data [" + std::to_string(begin) + ", " + std::to_string(end) + ") goes beyond the data section (" +
+                        std::to_string(data_size) + " bytes; file truncated?)");
     const uint64_t expected = dtype_row_bytes(t.dtype, numel);
     if (end - begin != expected)
       corrupt(path, where + " of shape " + shape_string(t) + " " + dtype_str + " needs " + std::to_string(expected) +
                         " bytes but data_offsets span " + std::to_string(end - begin));
     const uint64_t elem = static_cast<uint64_t>(dtype_info(t.dtype).block_bytes);
-    if ((data_start + begin) % elem != 0)
-      corrupt(path, where + " data is not aligned to its " + std::to_string(elem) + "-byte elements");
+    if ((data_start + begin) % elem != 0) corrupt(path, where + " data is not aligned to its " + std::to_string(elem) + "-byte elements");
     t.data = base + data_start + begin;
     if (begin != end) spans.push_back({begin, end, &it.key()});
     tensors_.emplace(name, t);

@@ -46,9 +46,12 @@ struct TensorToWrite {
 // tensor's bytes in order (so huge random models never sit in memory whole).
 class SafetensorsWriter {
  public:
-  struct Entry { std::string name; DType dtype; std::vector<int64_t> shape; };
-  SafetensorsWriter(const std::string& path, std::vector<Entry> entries,
-                    const std::map<std::string, std::string>& metadata = {});
+  struct Entry {
+    std::string name;
+    DType dtype;
+    std::vector<int64_t> shape;
+  };
+  SafetensorsWriter(const std::string& path, std::vector<Entry> entries, const std::map<std::string, std::string>& metadata = {});
   ~SafetensorsWriter();
   // Bytes of the next tensor; must be exactly its size.
   void write_next(const void* data, uint64_t nbytes);

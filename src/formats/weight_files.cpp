@@ -27,9 +27,10 @@ WeightFiles::WeightFiles(const std::string& model_dir) {
       throw Error(ErrorCode::kCorruptFile, index.string() + ": no \"weight_map\" object");
     std::set<std::string> seen;
     for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
-      if (!it.value().is_string()) throw Error(ErrorCode::kCorruptFile, index.string() + ": weight_map[" + it.key() + "] is not a file name");
+      if (!it.value().is_string())
+        throw Error(ErrorCode::kCorruptFile, index.string() + ": weight_map[" + it.key() + "] is not a file name");
       const std::string f = it.value().get<std::string>();
-      if (f.find('/') != std::string::npos || f == ".." )
+      if (f.find('/') != std::string::npos || f == "..")
         throw Error(ErrorCode::kCorruptFile, index.string() + ": shard name '" + f + "' is not a plain file name");
       if (seen.insert(f).second) shard_names.push_back(f);
     }
@@ -37,8 +38,7 @@ WeightFiles::WeightFiles(const std::string& model_dir) {
   } else if (fs::exists(single)) {
     shard_names.push_back("model.safetensors");
   } else {
-    throw Error(ErrorCode::kNotFound, "no weights in " + model_dir +
-                                          ": expected model.safetensors or model.safetensors.index.json");
+    throw Error(ErrorCode::kNotFound, "no weights in " + model_dir + ": expected model.safetensors or model.safetensors.index.json");
   }
   for (const auto& name : shard_names) {
     files_.push_back(std::make_unique<SafetensorsFile>((dir / name).string()));

@@ -61,8 +61,8 @@ class GgufFile;
 // designated initializers, and registered_archs() lists them all: that list alone drives the
 // HF and GGUF loaders, the GGUF writer, wick-make-model and every "supported: ..." message.
 struct ArchSpec {
-  const char* model_type;                 // config.json model_type
-  std::vector<const char*> architectures; // config.json architectures (the first is what wick writes)
+  const char* model_type;                  // config.json model_type
+  std::vector<const char*> architectures;  // config.json architectures (the first is what wick writes)
   // Reads the family's own config fields (and declares its layer shape: qk_norm, windows, ...)
   // after the common ones are parsed.
   void (*parse_config)(const JsonFields& f, ModelConfig& cfg);
@@ -100,8 +100,7 @@ const ArchSpec* arch_by_model_type(const std::string& model_type);
 
 // Finds the family for a config's model_type (or, failing that, its architectures list).
 // Throws kUnsupported naming what was found and what is supported.
-const ArchSpec& find_arch(const std::string& model_type, const std::vector<std::string>& architectures,
-                          const std::string& config_path);
+const ArchSpec& find_arch(const std::string& model_type, const std::vector<std::string>& architectures, const std::string& config_path);
 
 // The family of a GGUF file's general.architecture. Throws kUnsupported naming the supported ones.
 const ArchSpec& find_gguf_arch(const std::string& gguf_arch, const std::string& file);

@@ -16,8 +16,7 @@ std::string layer_name(const std::string& pattern, int layer) {
 
 const std::vector<const ArchSpec*>& registered_archs() {
   // Order matters only for GGUF: "llama" files are read by llama_arch, not mistral_arch.
-  static const std::vector<const ArchSpec*> all = {&llama_arch(), &mistral_arch(), &qwen2_arch(), &qwen3_arch(),
-                                                   &phi3_arch()};
+  static const std::vector<const ArchSpec*> all = {&llama_arch(), &mistral_arch(), &qwen2_arch(), &qwen3_arch(), &phi3_arch()};
   return all;
 }
 
@@ -42,8 +41,7 @@ const ArchSpec* arch_by_model_type(const std::string& model_type) {
   return nullptr;
 }
 
-const ArchSpec& find_arch(const std::string& model_type, const std::vector<std::string>& architectures,
-                          const std::string& config_path) {
+const ArchSpec& find_arch(const std::string& model_type, const std::vector<std::string>& architectures, const std::string& config_path) {
   if (const ArchSpec* a = arch_by_model_type(model_type)) return *a;
   if (model_type.empty())
     for (const ArchSpec* a : registered_archs())
@@ -59,8 +57,8 @@ const ArchSpec& find_arch(const std::string& model_type, const std::vector<std::
 const ArchSpec& find_gguf_arch(const std::string& gguf_arch, const std::string& file) {
   for (const ArchSpec* a : registered_archs())
     if (gguf_arch == a->gguf_arch) return *a;
-  throw Error(ErrorCode::kUnsupported, file + ": general.architecture \"" + gguf_arch +
-                                           "\" is not supported; supported: " + supported_gguf_archs());
+  throw Error(ErrorCode::kUnsupported,
+              file + ": general.architecture \"" + gguf_arch + "\" is not supported; supported: " + supported_gguf_archs());
 }
 
 std::vector<WeightSpec> expand_weight_table(const ArchSpec& arch, const ModelConfig& cfg) {
@@ -194,14 +192,26 @@ std::vector<Tensor> canonical_tensor_parts(const ModelWeights& w, const std::str
   const LayerWeights& L = w.layers[layer];
   const std::string name = canonical.substr(dot + 1);
   const std::map<std::string, std::vector<Tensor>> by_name = {
-      {"attn_norm", some({L.attn_norm})}, {"ffn_norm", some({L.ffn_norm})},
-      {"attn_q_norm", some({L.q_norm})}, {"attn_k_norm", some({L.k_norm})},
-      {"attn_q", some({L.wq})}, {"attn_k", some({L.wk})}, {"attn_v", some({L.wv})}, {"attn_output", some({L.wo})},
-      {"attn_q.bias", some({L.bq})}, {"attn_k.bias", some({L.bk})}, {"attn_v.bias", some({L.bv})},
+      {"attn_norm", some({L.attn_norm})},
+      {"ffn_norm", some({L.ffn_norm})},
+      {"attn_q_norm", some({L.q_norm})},
+      {"attn_k_norm", some({L.k_norm})},
+      {"attn_q", some({L.wq})},
+      {"attn_k", some({L.wk})},
+      {"attn_v", some({L.wv})},
+      {"attn_output", some({L.wo})},
+      {"attn_q.bias", some({L.bq})},
+      {"attn_k.bias", some({L.bk})},
+      {"attn_v.bias", some({L.bv})},
       {"attn_output.bias", some({L.bo})},
-      {"attn_qkv", some({L.wq, L.wk, L.wv})}, {"attn_qkv.bias", some({L.bq, L.bk, L.bv})},
-      {"ffn_gate", some({L.w_gate})}, {"ffn_up", some({L.w_up})}, {"ffn_down", some({L.w_down})},
-      {"ffn_gate.bias", some({L.b_gate})}, {"ffn_up.bias", some({L.b_up})}, {"ffn_down.bias", some({L.b_down})},
+      {"attn_qkv", some({L.wq, L.wk, L.wv})},
+      {"attn_qkv.bias", some({L.bq, L.bk, L.bv})},
+      {"ffn_gate", some({L.w_gate})},
+      {"ffn_up", some({L.w_up})},
+      {"ffn_down", some({L.w_down})},
+      {"ffn_gate.bias", some({L.b_gate})},
+      {"ffn_up.bias", some({L.b_up})},
+      {"ffn_down.bias", some({L.b_down})},
       {"ffn_gate_up", some({L.w_gate, L.w_up})},
   };
   auto it = by_name.find(name);

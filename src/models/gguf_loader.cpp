@@ -64,8 +64,8 @@ ModelConfig read_gguf_config(const GgufFile& g, const ArchSpec** arch_out) {
   // Every layer stores tensors: more layers than the file has tensors is corrupt (and must fail
   // before anything is sized by it).
   if (static_cast<size_t>(cfg.num_layers) > g.tensors().size())
-    r.fail(r.key("block_count"), "= " + std::to_string(cfg.num_layers) + " asks for more layers than the " + std::to_string(g.tensors().size()) +
-                                     " tensors the file holds");
+    r.fail(r.key("block_count"), "= " + std::to_string(cfg.num_layers) + " asks for more layers than the " +
+                                     std::to_string(g.tensors().size()) + " tensors the file holds");
   cfg.intermediate_size = r.positive("feed_forward_length");
   cfg.num_heads = r.positive("attention.head_count");
   cfg.num_kv_heads = r.int_opt("attention.head_count_kv") ? r.positive("attention.head_count_kv") : cfg.num_heads;
@@ -99,14 +99,16 @@ ModelConfig read_gguf_config(const GgufFile& g, const ArchSpec** arch_out) {
     throw Error(ErrorCode::kUnsupported, g.name() + ": rope scaling \"" + scaling + "\" in GGUF files is not supported yet (none, linear)");
   }
   if (g.find_tensor("rope_freqs.weight") || g.find_tensor("rope_factors_long.weight"))
-    throw Error(ErrorCode::kUnsupported, g.name() + ": per-frequency rope factors (Llama 3.1 / Phi-3 128k scaling) in GGUF files are not supported yet");
+    throw Error(ErrorCode::kUnsupported,
+                g.name() + ": per-frequency rope factors (Llama 3.1 / Phi-3 128k scaling) in GGUF files are not supported yet");
   const int window = static_cast<int>(r.int_opt("attention.sliding_window").value_or(0));
   if (window < 0) r.fail(r.key("attention.sliding_window"), "must not be negative");
   cfg.sliding_window.assign(static_cast<size_t>(cfg.num_layers), window);
 
   const GgufTensorInfo* embd = g.find_tensor("token_embd.weight");
   if (!embd || embd->dims.size() != 2) throw Error(ErrorCode::kCorruptFile, g.name() + ": no 2-D token_embd.weight");
-  if (embd->dims[1] > (1u << 24)) throw Error(ErrorCode::kCorruptFile, g.name() + ": token_embd.weight has " + std::to_string(embd->dims[1]) + " rows");
+  if (embd->dims[1] > (1u << 24))
+    throw Error(ErrorCode::kCorruptFile, g.name() + ": token_embd.weight has " + std::to_string(embd->dims[1]) + " rows");
   cfg.vocab_size = static_cast<int>(embd->dims[1]);
   cfg.tie_word_embeddings = g.find_tensor("output.weight") == nullptr;
   // Biases are declared by their presence (llama.cpp's loader treats them as optional).
@@ -119,7 +121,8 @@ ModelConfig read_gguf_config(const GgufFile& g, const ArchSpec** arch_out) {
   if (const auto eot = g.get_int("tokenizer.ggml.eot_token_id"); eot && (cfg.eos_token_ids.empty() || *eot != cfg.eos_token_ids[0]))
     cfg.eos_token_ids.push_back(static_cast<int>(*eot));
   for (int id : cfg.eos_token_ids)
-    if (id < 0 || id >= cfg.vocab_size) throw Error(ErrorCode::kCorruptFile, g.name() + ": eos token id " + std::to_string(id) + " is outside the vocabulary");
+    if (id < 0 || id >= cfg.vocab_size)
+      throw Error(ErrorCode::kCorruptFile, g.name() + ": eos token id " + std::to_string(id) + " is outside the vocabulary");
   const auto ftype = g.get_int("general.file_type");
   cfg.torch_dtype = ftype ? "gguf file_type " + std::to_string(*ftype) : "gguf";
   if (arch_out) *arch_out = &arch;
@@ -144,12 +147,14 @@ std::unique_ptr<LoadedModel> load_gguf_model(std::unique_ptr<GgufFile> file) {
                          const GgmlTypeInfo* type = ggml_type_info(info->ggml_type);
                          if (!type || !type->dtype)
                            throw Error(ErrorCode::kUnsupported,
-                                       g.name() + ": tensor '" + name + "' has type " + (type ? type->name : std::to_string(info->ggml_type)) +
+                                       g.name() + ": tensor '" + name + "' has type " +
+                                           (type ? type->name : std::to_string(info->ggml_type)) +
                                            ", which wick does not compute with (supported: " + dtype_name_list(false) + ")");
                          Tensor& t = f.tensor;
                          t.dtype = *type->dtype;
                          t.ndim = static_cast<int>(info->dims.size());
-                         for (int i = 0; i < t.ndim; ++i) t.shape[static_cast<size_t>(i)] = static_cast<int64_t>(info->dims[info->dims.size() - 1 - i]);
+                         for (int i = 0; i < t.ndim; ++i)
+                           t.shape[static_cast<size_t>(i)] = static_cast<int64_t>(info->dims[info->dims.size() - 1 - i]);
                          t.data = g.tensor_data(*info);
                          return f;
                        },

@@ -18,12 +18,12 @@ struct LoadedModel {
   std::string dir;
   ModelConfig config;
   const ArchSpec* arch = nullptr;
-  std::unique_ptr<WeightFiles> files;     // a Hugging Face directory's safetensors, or
-  std::unique_ptr<GgufFile> gguf;         // a GGUF file
-  std::string weights_description;        // "model.safetensors", "3 shards (...)", "model.gguf (GGUF v3)"
+  std::unique_ptr<WeightFiles> files;  // a Hugging Face directory's safetensors, or
+  std::unique_ptr<GgufFile> gguf;      // a GGUF file
+  std::string weights_description;     // "model.safetensors", "3 shards (...)", "model.gguf (GGUF v3)"
   ModelWeights weights;
-  uint64_t n_params = 0;                   // distinct parameters (tied tensors counted once)
-  uint64_t weight_bytes = 0;               // bytes of those parameters as stored
+  uint64_t n_params = 0;      // distinct parameters (tied tensors counted once)
+  uint64_t weight_bytes = 0;  // bytes of those parameters as stored
   std::map<std::string, uint64_t> params_by_dtype;
   std::vector<std::vector<uint8_t>> owned;  // weights converted at load (quantize_loaded_model)
 };
@@ -44,9 +44,9 @@ ModelConfig read_gguf_config(const GgufFile& g, const ArchSpec** arch_out = null
 struct WeightSource {
   std::string (*stored_name)(const WeightSpec& s);
   std::function<FoundTensor(const std::string& name)> find;
-  std::string description;   // for "missing from ..." errors
-  std::string config_name;   // where the expected shapes come from ("config.json", "GGUF metadata")
-  bool allow_quantized;      // block-quantized tensors accepted (GGUF) or not (safetensors)
+  std::string description;  // for "missing from ..." errors
+  std::string config_name;  // where the expected shapes come from ("config.json", "GGUF metadata")
+  bool allow_quantized;     // block-quantized tensors accepted (GGUF) or not (safetensors)
 };
 // Expands m.arch's weight table for m.config, looks every tensor up in `src`, checks shapes and
 // dtypes, resolves tied tensors, counts parameters and binds m.weights.

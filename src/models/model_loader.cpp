@@ -28,7 +28,8 @@ ModelConfig read_hf_config(const std::string& dir, const ArchSpec** arch_out) {
   arch.parse_config(f, cfg);
   apply_generation_config((fs::path(dir) / "generation_config.json").string(), cfg);
   for (int id : cfg.eos_token_ids)
-    if (id >= cfg.vocab_size) f.fail("eos_token_id " + std::to_string(id) + " is outside the vocabulary (" + std::to_string(cfg.vocab_size) + ")");
+    if (id >= cfg.vocab_size)
+      f.fail("eos_token_id " + std::to_string(id) + " is outside the vocabulary (" + std::to_string(cfg.vocab_size) + ")");
   if (arch_out) *arch_out = &arch;
   return cfg;
 }
@@ -51,16 +52,19 @@ std::unique_ptr<LoadedModel> load_hf_model(const std::string& dir) {
   m->files = std::make_unique<WeightFiles>(dir);
   m->weights_description = m->files->describe();
   const WeightFiles& files = *m->files;
-  resolve_weights(*m, {[](const WeightSpec& s) { return s.hf_name; },
-                       [&files](const std::string& name) { return files.find(name); }, files.describe(), "config.json",
-                       false});
+  resolve_weights(*m, {[](const WeightSpec& s) { return s.hf_name; }, [&files](const std::string& name) { return files.find(name); },
+                       files.describe(), "config.json", false});
   return m;
 }
 
 void resolve_weights(LoadedModel& m, const WeightSource& src) {
   const ModelConfig& cfg = m.config;
   // Look every tensor of the expanded table up.
-  struct Entry { WeightSpec spec; std::string stored; FoundTensor found; };
+  struct Entry {
+    WeightSpec spec;
+    std::string stored;
+    FoundTensor found;
+  };
   std::vector<Entry> entries;
   for (WeightSpec& e : expand_weight_table(*m.arch, cfg)) {
     std::string stored = src.stored_name(e);
@@ -79,30 +83,31 @@ void resolve_weights(LoadedModel& m, const WeightSource& src) {
     // when a file also stores lm_head.weight); a file may store either one of the pair.
     if (!s.tied_with.empty() && cfg.tie_word_embeddings) {
       const Entry* other = by_canonical.at(s.tied_with);
-      if (s.canonical == "output" && other->found.tensor.data) f = other->found;
-      else if (!f.tensor.data) f = other->found;
+      if (s.canonical == "output" && other->found.tensor.data)
+        f = other->found;
+      else if (!f.tensor.data)
+        f = other->found;
     }
     if (!f.tensor.data) {
       if (s.flags & kOptional) continue;
-      throw Error(ErrorCode::kNotFound, "tensor '" + e.stored + "' (" + s.canonical + ") is missing from " +
-                                            src.description +
-                                            (!s.tied_with.empty() && !cfg.tie_word_embeddings
-                                                 ? " (" + src.config_name + " says tie_word_embeddings=false)"
-                                                 : ""));
+      throw Error(
+          ErrorCode::kNotFound,
+          "tensor '" + e.stored + "' (" + s.canonical + ") is missing from " + src.description +
+              (!s.tied_with.empty() && !cfg.tie_word_embeddings ? " (" + src.config_name + " says tie_word_embeddings=false)" : ""));
     }
     const Tensor& t = f.tensor;
     if (!same_shape(t, s.shape))
-      throw Error(ErrorCode::kShapeMismatch, *f.file + ": tensor '" + e.stored + "' has shape " + shape_string(t) +
-                                                 ", expected " + shape_string(s.shape.data(), static_cast<int>(s.shape.size())) +
-                                                 " from " + src.config_name);
+      throw Error(ErrorCode::kShapeMismatch, *f.file + ": tensor '" + e.stored + "' has shape " + shape_string(t) + ", expected " +
+                                                 shape_string(s.shape.data(), static_cast<int>(s.shape.size())) + " from " +
+                                                 src.config_name);
     const bool is_float = t.dtype == DType::F32 || t.dtype == DType::F16 || t.dtype == DType::BF16;
     if (!is_float && !src.allow_quantized)
-      throw Error(ErrorCode::kUnsupported, *f.file + ": tensor '" + e.stored + "' has dtype " + dtype_name(t.dtype) +
-                                               ", expected F32, F16 or BF16");
+      throw Error(ErrorCode::kUnsupported,
+                  *f.file + ": tensor '" + e.stored + "' has dtype " + dtype_name(t.dtype) + ", expected F32, F16 or BF16");
     // Norm weights and biases are read as floats by every kernel.
     if (!is_float && t.ndim != 2)
-      throw Error(ErrorCode::kUnsupported, *f.file + ": 1-D tensor '" + e.stored + "' is " + dtype_name(t.dtype) +
-                                               "; vectors must be F32, F16 or BF16");
+      throw Error(ErrorCode::kUnsupported,
+                  *f.file + ": 1-D tensor '" + e.stored + "' is " + dtype_name(t.dtype) + "; vectors must be F32, F16 or BF16");
     tensors[s.canonical] = t;
     if (counted.insert(t.data).second) {
       m.n_params += static_cast<uint64_t>(t.numel());

@@ -19,16 +19,23 @@ std::vector<WeightSpec> phi3_table(const ModelConfig& c) {
   const int64_t H = c.hidden_size, I = c.intermediate_size;
   const int64_t Q = c.q_dim(), KV = c.kv_dim();
   std::vector<WeightSpec> t = decoder_common_weights(c);
-  t.push_back({.canonical = "blk.{L}.attn_qkv", .hf_name = "model.layers.{L}.self_attn.qkv_proj.weight",
-               .shape = {Q + 2 * KV, H}, .flags = kPerLayer});
+  t.push_back({.canonical = "blk.{L}.attn_qkv",
+               .hf_name = "model.layers.{L}.self_attn.qkv_proj.weight",
+               .shape = {Q + 2 * KV, H},
+               .flags = kPerLayer});
   // GGUF keeps the fused matrix under llama.cpp's ffn_up name (its phi3 graph splits it).
-  t.push_back({.canonical = "blk.{L}.ffn_gate_up", .hf_name = "model.layers.{L}.mlp.gate_up_proj.weight",
-               .shape = {2 * I, H}, .flags = kPerLayer, .gguf_name = "blk.{L}.ffn_up.weight"});
+  t.push_back({.canonical = "blk.{L}.ffn_gate_up",
+               .hf_name = "model.layers.{L}.mlp.gate_up_proj.weight",
+               .shape = {2 * I, H},
+               .flags = kPerLayer,
+               .gguf_name = "blk.{L}.ffn_up.weight"});
   if (c.qkv_bias) {  // attention_bias: transformers' Phi3Attention puts it on qkv_proj and o_proj
-    t.push_back({.canonical = "blk.{L}.attn_qkv.bias", .hf_name = "model.layers.{L}.self_attn.qkv_proj.bias",
-                 .shape = {Q + 2 * KV}, .flags = kPerLayer});
-    t.push_back({.canonical = "blk.{L}.attn_output.bias", .hf_name = "model.layers.{L}.self_attn.o_proj.bias",
-                 .shape = {H}, .flags = kPerLayer});
+    t.push_back({.canonical = "blk.{L}.attn_qkv.bias",
+                 .hf_name = "model.layers.{L}.self_attn.qkv_proj.bias",
+                 .shape = {Q + 2 * KV},
+                 .flags = kPerLayer});
+    t.push_back(
+        {.canonical = "blk.{L}.attn_output.bias", .hf_name = "model.layers.{L}.self_attn.o_proj.bias", .shape = {H}, .flags = kPerLayer});
   }
   return t;
 }

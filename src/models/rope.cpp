@@ -29,8 +29,7 @@ std::vector<float> yarn_inv_freq(const ModelConfig& cfg, float* attention_factor
   // The factor as configured (derived from the two lengths at parse time only when absent); the
   // correction range uses the pretraining length, original_max_position_embeddings when given.
   const double factor = s.factor;
-  const int original =
-      s.original_max_position_embeddings > 0 ? s.original_max_position_embeddings : cfg.max_position_embeddings;
+  const int original = s.original_max_position_embeddings > 0 ? s.original_max_position_embeddings : cfg.max_position_embeddings;
   auto get_mscale = [](double scale, double mscale) { return scale <= 1 ? 1.0 : 0.1 * mscale * std::log(scale) + 1.0; };
   if (s.attention_factor) {
     *attention_factor = static_cast<float>(*s.attention_factor);
@@ -39,9 +38,7 @@ std::vector<float> yarn_inv_freq(const ModelConfig& cfg, float* attention_factor
   } else {
     *attention_factor = static_cast<float>(get_mscale(factor, 1.0));
   }
-  auto correction_dim = [&](double rotations) {
-    return (dim * std::log(original / (rotations * 2 * M_PI))) / (2 * std::log(base));
-  };
+  auto correction_dim = [&](double rotations) { return (dim * std::log(original / (rotations * 2 * M_PI))) / (2 * std::log(base)); };
   double low = correction_dim(s.beta_fast), high = correction_dim(s.beta_slow);
   if (s.truncate) {
     low = std::floor(low);
@@ -98,19 +95,13 @@ RotaryEmbedding::RotaryEmbedding(const ModelConfig& cfg) : cfg_(cfg), dim_(cfg.h
   const RopeScaling& s = cfg.rope;
   switch (s.type) {
     case RopeType::kDefault:
-    case RopeType::kDynamic:
-      inv_freq_ = default_inv_freq(cfg.rope_theta, dim_);
-      break;
+    case RopeType::kDynamic: inv_freq_ = default_inv_freq(cfg.rope_theta, dim_); break;
     case RopeType::kLinear:
       inv_freq_ = default_inv_freq(cfg.rope_theta, dim_);
       for (float& f : inv_freq_) f /= static_cast<float>(s.factor);
       break;
-    case RopeType::kYarn:
-      inv_freq_ = yarn_inv_freq(cfg, &attention_factor_);
-      break;
-    case RopeType::kLlama3:
-      inv_freq_ = llama3_inv_freq(cfg);
-      break;
+    case RopeType::kYarn: inv_freq_ = yarn_inv_freq(cfg, &attention_factor_); break;
+    case RopeType::kLlama3: inv_freq_ = llama3_inv_freq(cfg); break;
     case RopeType::kLongRope: {
       // _compute_longrope_parameters: the factor is max_position / original_max_position when
       // the config has original_max_position_embeddings (Phi-3), else rope_scaling.factor.
@@ -120,8 +111,10 @@ RotaryEmbedding::RotaryEmbedding(const ModelConfig& cfg) : cfg_(cfg), dim_(cfg.h
         longrope_original_ = cfg.original_max_position_embeddings;
         factor = static_cast<double>(cfg.max_position_embeddings) / longrope_original_;
       }
-      if (s.attention_factor) attention_factor_ = static_cast<float>(*s.attention_factor);
-      else attention_factor_ = factor <= 1 ? 1.0f : static_cast<float>(std::sqrt(1 + std::log(factor) / std::log(longrope_original_)));
+      if (s.attention_factor)
+        attention_factor_ = static_cast<float>(*s.attention_factor);
+      else
+        attention_factor_ = factor <= 1 ? 1.0f : static_cast<float>(std::sqrt(1 + std::log(factor) / std::log(longrope_original_)));
       inv_freq_ = longrope_inv_freq(cfg, s.short_factor);
       inv_freq_long_ = longrope_inv_freq(cfg, s.long_factor);
       break;

@@ -9,11 +9,16 @@
 namespace wick {
 
 Transformer::Transformer(const LoadedModel& model, Backend& backend, int max_tokens, int max_logit_rows, int max_ctx)
-    : model_(model), cfg_(model.config), be_(backend), rope_(model.config), max_tokens_(max_tokens),
-      max_logit_rows_(max_logit_rows), max_ctx_(max_ctx) {
+    : model_(model),
+      cfg_(model.config),
+      be_(backend),
+      rope_(model.config),
+      max_tokens_(max_tokens),
+      max_logit_rows_(max_logit_rows),
+      max_ctx_(max_ctx) {
   if (max_tokens <= 0 || max_logit_rows <= 0 || max_logit_rows > max_tokens)
-    throw Error(ErrorCode::kInvalidArgument, "transformer: need 0 < logit rows (" + std::to_string(max_logit_rows) +
-                                                 ") <= batch tokens (" + std::to_string(max_tokens) + ")");
+    throw Error(ErrorCode::kInvalidArgument, "transformer: need 0 < logit rows (" + std::to_string(max_logit_rows) + ") <= batch tokens (" +
+                                                 std::to_string(max_tokens) + ")");
   const size_t T = static_cast<size_t>(max_tokens);
   x_.resize(T * cfg_.hidden_size);
   h_.resize(T * cfg_.hidden_size);
@@ -32,12 +37,13 @@ Transformer::Transformer(const LoadedModel& model, Backend& backend, int max_tok
   backend.reserve(widest, max_ctx, max_tokens);
 }
 
-void Transformer::emit(const ActivationCallback* hook, const char* name, int layer, const float* data, int rows,
-                       int cols) const {
+void Transformer::emit(const ActivationCallback* hook, const char* name, int layer, const float* data, int rows, int cols) const {
   if (!hook || !*hook) return;
   char buf[64];
-  if (layer >= 0) std::snprintf(buf, sizeof buf, "blk.%d.%s", layer, name);
-  else std::snprintf(buf, sizeof buf, "%s", name);
+  if (layer >= 0)
+    std::snprintf(buf, sizeof buf, "blk.%d.%s", layer, name);
+  else
+    std::snprintf(buf, sizeof buf, "%s", name);
   (*hook)(buf, data, rows, cols);
 }
 
@@ -46,13 +52,13 @@ const float* Transformer::forward(const TokenBatch& b, const KvLayout& kv, const
   if (n <= 0 || n > max_tokens_)
     throw Error(ErrorCode::kInternal, "forward: " + std::to_string(n) + " tokens, at most " + std::to_string(max_tokens_));
   if (b.n_out < 0 || b.n_out > n || b.n_logits < 0 || b.n_logits > b.n_out || b.n_logits > max_logit_rows_)
-    throw Error(ErrorCode::kInternal, "forward: " + std::to_string(b.n_logits) + " rows of logits, at most " +
-                                          std::to_string(max_logit_rows_));
+    throw Error(ErrorCode::kInternal,
+                "forward: " + std::to_string(b.n_logits) + " rows of logits, at most " + std::to_string(max_logit_rows_));
   check_token_ids(b.tokens, static_cast<size_t>(n), cfg_.vocab_size);
   for (int t = 0; t < n; ++t) {
     if (b.positions[t] < 0 || b.positions[t] >= max_ctx_)
-      throw Error(ErrorCode::kInvalidArgument, "forward: position " + std::to_string(b.positions[t]) +
-                                                   " is beyond the context of " + std::to_string(max_ctx_));
+      throw Error(ErrorCode::kInvalidArgument,
+                  "forward: position " + std::to_string(b.positions[t]) + " is beyond the context of " + std::to_string(max_ctx_));
   }
   const ModelWeights& w = model_.weights;
   const int H = cfg_.hidden_size, I = cfg_.intermediate_size, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
@@ -80,7 +86,7 @@ const float* Transformer::forward(const TokenBatch& b, const KvLayout& kv, const
     be_.matmul(q_.data(), h_.data(), n, L.wq, &L.bq);  // q: [n, Q]
     be_.matmul(k_.data(), h_.data(), n, L.wk, &L.bk);  // k: [n, KV]
     be_.matmul(v_.data(), h_.data(), n, L.wv, &L.bv);  // v: [n, KV]
-    if (cfg_.qk_norm) {  // Qwen3: RMSNorm of every head before rope, q as [n * heads, head_dim]
+    if (cfg_.qk_norm) {                                // Qwen3: RMSNorm of every head before rope, q as [n * heads, head_dim]
       be_.rms_norm(q_.data(), q_.data(), n * cfg_.num_heads, cfg_.head_dim, L.q_norm, eps);
       be_.rms_norm(k_.data(), k_.data(), n * cfg_.num_kv_heads, cfg_.head_dim, L.k_norm, eps);
     }
@@ -88,8 +94,20 @@ const float* Transformer::forward(const TokenBatch& b, const KvLayout& kv, const
     be_.rope(k_.data(), n, cfg_.num_kv_heads, cfg_.head_dim, KV, cos_.data(), sin_.data());
     be_.scatter_rows(k_cache, kv.dtype, b.kv_rows, k_.data(), n, KV);  // into each token's cache row
     be_.scatter_rows(v_cache, kv.dtype, b.kv_rows, v_.data(), n, KV);
-    AttentionArgs a{att_.data(), q_.data(), k_cache, v_cache, n, b.positions, b.block_tables, kv.block_size,
-                    cfg_.num_heads, cfg_.num_kv_heads, cfg_.head_dim, cfg_.sliding_window[static_cast<size_t>(l)], scale, kv.dtype};
+    AttentionArgs a{att_.data(),
+                    q_.data(),
+                    k_cache,
+                    v_cache,
+                    n,
+                    b.positions,
+                    b.block_tables,
+                    kv.block_size,
+                    cfg_.num_heads,
+                    cfg_.num_kv_heads,
+                    cfg_.head_dim,
+                    cfg_.sliding_window[static_cast<size_t>(l)],
+                    scale,
+                    kv.dtype};
     be_.attention(a);                                       // att: [n, Q]
     be_.matmul(proj_.data(), att_.data(), n, L.wo, &L.bo);  // [n, H]
     emit(hook, "attn_out", l, proj_.data(), n, H);

@@ -39,14 +39,14 @@ struct KvLayout {
 // batch of decode steps of different sequences, or a mix). All arrays are owned by the caller.
 struct TokenBatch {
   int n = 0;
-  const int32_t* tokens = nullptr;              // [n]
-  const int32_t* positions = nullptr;           // [n] position of each token in its sequence
-  const int32_t* seq_lens = nullptr;            // [n] its sequence's length after this call (rope scaling)
-  const int32_t* const* block_tables = nullptr; // [n] its sequence's block table
-  const int64_t* kv_rows = nullptr;             // [n] cache row its key/value goes to
-  int n_out = 0;                                // tokens whose final hidden state is wanted
-  const int32_t* out_rows = nullptr;            // [n_out] indices into the n tokens
-  int n_logits = 0;                             // the first n_logits of out_rows also get logits
+  const int32_t* tokens = nullptr;               // [n]
+  const int32_t* positions = nullptr;            // [n] position of each token in its sequence
+  const int32_t* seq_lens = nullptr;             // [n] its sequence's length after this call (rope scaling)
+  const int32_t* const* block_tables = nullptr;  // [n] its sequence's block table
+  const int64_t* kv_rows = nullptr;              // [n] cache row its key/value goes to
+  int n_out = 0;                                 // tokens whose final hidden state is wanted
+  const int32_t* out_rows = nullptr;             // [n_out] indices into the n tokens
+  int n_logits = 0;                              // the first n_logits of out_rows also get logits
 };
 
 class Transformer {

@@ -10,19 +10,19 @@
 namespace wick {
 
 struct LayerWeights {
-  Tensor attn_norm;            // [hidden]
-  Tensor wq, wk, wv, wo;       // [q_dim, hidden], [kv_dim, hidden] x2, [hidden, q_dim]
-  Tensor bq, bk, bv, bo;       // optional biases
-  Tensor q_norm, k_norm;       // [head_dim] each, when the config has qk_norm
-  Tensor ffn_norm;             // [hidden]
-  Tensor w_gate, w_up, w_down; // [inter, hidden] x2, [hidden, inter]
-  Tensor b_gate, b_up, b_down; // optional biases
+  Tensor attn_norm;             // [hidden]
+  Tensor wq, wk, wv, wo;        // [q_dim, hidden], [kv_dim, hidden] x2, [hidden, q_dim]
+  Tensor bq, bk, bv, bo;        // optional biases
+  Tensor q_norm, k_norm;        // [head_dim] each, when the config has qk_norm
+  Tensor ffn_norm;              // [hidden]
+  Tensor w_gate, w_up, w_down;  // [inter, hidden] x2, [hidden, inter]
+  Tensor b_gate, b_up, b_down;  // optional biases
 
   // Every tensor of the layer, empty ones included: the one list for code that walks them all
   // (parameter counts, backends moving weights).
   std::array<const Tensor*, 18> all() const {
-    return {&attn_norm, &wq, &wk, &wv, &wo, &bq, &bk, &bv, &bo, &q_norm, &k_norm,
-            &ffn_norm, &w_gate, &w_up, &w_down, &b_gate, &b_up, &b_down};
+    return {&attn_norm, &wq,     &wk,       &wv,     &wo,   &bq,     &bk,     &bv,   &bo,
+            &q_norm,    &k_norm, &ffn_norm, &w_gate, &w_up, &w_down, &b_gate, &b_up, &b_down};
   }
   // The projection matrices (what quantization re-encodes).
   std::array<Tensor*, 7> matrices() { return {&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down}; }

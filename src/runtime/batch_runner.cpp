@@ -67,8 +67,8 @@ void BatchRunner::run(std::span<SeqTask*> tasks) {
       SeqTask* t = owners_[i];
       const float* rows = engine_.output(static_cast<int>(i));
       const int n_rows = engine_.output_rows(static_cast<int>(i));
-      const float* last = rows ? rows + static_cast<int64_t>(n_rows - 1) * (t->hidden ? engine_.model().config().hidden_size
-                                                                                        : engine_.model().config().vocab_size)
+      const float* last = rows ? rows + static_cast<int64_t>(n_rows - 1) *
+                                            (t->hidden ? engine_.model().config().hidden_size : engine_.model().config().vocab_size)
                                : nullptr;
       if (chunk_pos_[i] >= 0) {  // a prompt chunk
         const int a = chunk_pos_[i], n = inputs_[i].n_tokens;

@@ -18,9 +18,9 @@
 namespace wick {
 
 struct SeqTask {
-  SequenceId seq = -1;            // an engine sequence (the task appends to it)
-  std::span<const int> prompt;    // tokens to prefill before decoding
-  int prefilled = 0;              // how many of them are in the cache
+  SequenceId seq = -1;          // an engine sequence (the task appends to it)
+  std::span<const int> prompt;  // tokens to prefill before decoding
+  int prefilled = 0;            // how many of them are in the cache
   // Prompt positions >= rows_from return their output row (logits, or hidden states when
   // `hidden`); below it only the last prompt position does. INT_MAX: just the last one.
   int rows_from = INT_MAX;

@@ -27,11 +27,12 @@ void validate_generate_params(const GenerateParams& params) {
 DecodeState::DecodeState(const Model& model, const GenerateParams& params, uint64_t seed, std::vector<int> prompt_tokens)
     : model_(model),
       params_(params),
-      sampler_(model.config().vocab_size, [&] {
-        SamplingParams sp = params.sampling;
-        sp.seed = seed;
-        return sp;
-      }()),
+      sampler_(model.config().vocab_size,
+               [&] {
+                 SamplingParams sp = params.sampling;
+                 sp.seed = seed;
+                 return sp;
+               }()),
       stream_(model.tokenizer()),
       stop_ids_(stop_token_ids(model, params)) {
   sampler_.set_prompt(prompt_tokens);

@@ -61,8 +61,8 @@ Result<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<const Model> mode
     const int model_max = cfg.max_context();
     if (opts.context_length == 0) opts.context_length = default_context_length(model_max);
     if (opts.context_length < 0 || opts.context_length > model_max)
-      throw Error(ErrorCode::kInvalidArgument, "context length " + std::to_string(opts.context_length) +
-                                                   " exceeds the model's maximum of " + std::to_string(model_max));
+      throw Error(ErrorCode::kInvalidArgument,
+                  "context length " + std::to_string(opts.context_length) + " exceeds the model's maximum of " + std::to_string(model_max));
     auto positive = [](int v, const char* what) {
       if (v <= 0) throw Error(ErrorCode::kInvalidArgument, std::string(what) + " must be positive, got " + std::to_string(v));
     };
@@ -82,8 +82,8 @@ Result<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<const Model> mode
     auto impl = std::make_unique<Impl>();
     impl->model = model;
     impl->backend = make_backend(opts.device, opts.n_threads);
-    impl->transformer = std::make_unique<Transformer>(loaded_model(*model), *impl->backend, opts.max_batch_tokens,
-                                                      opts.max_logits_rows, opts.context_length);
+    impl->transformer = std::make_unique<Transformer>(loaded_model(*model), *impl->backend, opts.max_batch_tokens, opts.max_logits_rows,
+                                                      opts.context_length);
     const int n_blocks = (opts.kv_cache_tokens + opts.kv_block_size - 1) / opts.kv_block_size;
     if (opts.kv_dtype != "f32" && opts.kv_dtype != "f16")
       throw Error(ErrorCode::kInvalidArgument, "kv_dtype must be \"f32\" or \"f16\", got \"" + opts.kv_dtype + "\"");
@@ -151,9 +151,7 @@ int Engine::cached_prefix_tokens(std::span<const int> tokens, int max_tokens) co
   return impl_->kv->cached_prefix(tokens.data(), static_cast<int>(tokens.size()), std::min(max_tokens, impl_->opts.context_length));
 }
 
-int Engine::blocks_needed(SequenceId seq, int new_length) const {
-  return impl_->kv->blocks_needed(impl_->checked(seq), new_length);
-}
+int Engine::blocks_needed(SequenceId seq, int new_length) const { return impl_->kv->blocks_needed(impl_->checked(seq), new_length); }
 
 Result<int> Engine::reuse_prefix(SequenceId seq, std::span<const int> tokens, int max_tokens) {
   return capture_errors([&] {
@@ -185,7 +183,8 @@ void Engine::Impl::run(std::span<const StepInput> inputs) {
       throw Error(ErrorCode::kInvalidArgument, "step: more than max_batch_tokens (" + std::to_string(opts.max_batch_tokens) + ") tokens");
     n_logits_rows += in.output == StepOutput::kAllLogits ? in.n_tokens : in.output == StepOutput::kLastLogits ? 1 : 0;
     if (n_logits_rows > opts.max_logits_rows)
-      throw Error(ErrorCode::kInvalidArgument, "step: more than max_logits_rows (" + std::to_string(opts.max_logits_rows) + ") rows of logits");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "step: more than max_logits_rows (" + std::to_string(opts.max_logits_rows) + ") rows of logits");
     blocks += kv->blocks_needed(s, s.length + in.n_tokens);
   }
   if (blocks > kv->free_blocks())
@@ -253,8 +252,7 @@ const float* Engine::output(int i) const {
   const Impl& s = *impl_;
   if (i < 0 || i >= s.last_step_inputs || s.out_count[static_cast<size_t>(i)] == 0) return nullptr;
   const int row = s.first_out_row[static_cast<size_t>(i)];
-  if (s.out_hidden[static_cast<size_t>(i)])
-    return s.transformer->hidden() + static_cast<int64_t>(row) * s.model->config().hidden_size;
+  if (s.out_hidden[static_cast<size_t>(i)]) return s.transformer->hidden() + static_cast<int64_t>(row) * s.model->config().hidden_size;
   return s.transformer->logits() + static_cast<int64_t>(row) * s.model->config().vocab_size;
 }
 
@@ -269,9 +267,7 @@ KvCacheStats Engine::kv_stats() const {
 }
 const EngineOptions& Engine::options() const { return impl_->opts; }
 const Model& Engine::model() const { return *impl_->model; }
-std::string Engine::backend_name() const {
-  return impl_->backend->name() + " x" + std::to_string(impl_->backend->n_threads());
-}
+std::string Engine::backend_name() const { return impl_->backend->name() + " x" + std::to_string(impl_->backend->n_threads()); }
 void Engine::set_activation_hook(ActivationCallback hook) { impl_->hook = std::move(hook); }
 
 }  // namespace wick

@@ -11,8 +11,7 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 }  // namespace
 
-Result<GenerateResult> generate_from_tokens(Session& session, const std::vector<int>& prompt_tokens,
-                                            const GenerateParams& params) {
+Result<GenerateResult> generate_from_tokens(Session& session, const std::vector<int>& prompt_tokens, const GenerateParams& params) {
   return capture_errors([&] {
     validate_generate_params(params);
     if (params.prompt_logprobs)

@@ -52,9 +52,8 @@ void rank_candidates(std::vector<GenerateResult> all, CandidatesResult& out) {
   }
   std::vector<int> order(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
-    return all[static_cast<size_t>(a)].logprob > all[static_cast<size_t>(b)].logprob;
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int a, int b) { return all[static_cast<size_t>(a)].logprob > all[static_cast<size_t>(b)].logprob; });
   std::unordered_map<std::string, int> seen;
   for (int i : order) {
     GenerateResult& r = all[static_cast<size_t>(i)];
@@ -169,14 +168,12 @@ Result<GenerateResult> Generator::generate_from_tokens(const std::vector<int>& p
   });
 }
 
-Result<std::vector<GenerateResult>> Generator::generate_batch(const std::vector<std::string>& prompts,
-                                                              const GenerateParams& params) {
+Result<std::vector<GenerateResult>> Generator::generate_batch(const std::vector<std::string>& prompts, const GenerateParams& params) {
   return capture_errors([&] {
     validate_generate_params(params);
     if (prompts.empty()) throw Error(ErrorCode::kInvalidArgument, "generate_batch: no prompts");
     if (static_cast<int>(prompts.size()) > engine_->options().max_sequences)
-      throw Error(ErrorCode::kInvalidArgument, "generate_batch: " + std::to_string(prompts.size()) +
-                                                   " prompts, at most max_sequences (" +
+      throw Error(ErrorCode::kInvalidArgument, "generate_batch: " + std::to_string(prompts.size()) + " prompts, at most max_sequences (" +
                                                    std::to_string(engine_->options().max_sequences) + ")");
     GenerateParams quiet = params;  // several sequences' text cannot share one stream
     quiet.on_text = nullptr;
@@ -198,17 +195,17 @@ Result<CandidatesResult> Generator::generate_candidates(const std::string& promp
   });
 }
 
-Result<CandidatesResult> Generator::generate_candidates_from_tokens(const std::vector<int>& prompt, int n,
-                                                                    const GenerateParams& params) {
+Result<CandidatesResult> Generator::generate_candidates_from_tokens(const std::vector<int>& prompt, int n, const GenerateParams& params) {
   return capture_errors([&] {
     validate_generate_params(params);
     if (n < 1 || n > max_candidates())
-      throw Error(ErrorCode::kInvalidArgument, "number of candidates must be in 1.." + std::to_string(max_candidates()) +
-                                                   ", got " + std::to_string(n));
+      throw Error(ErrorCode::kInvalidArgument,
+                  "number of candidates must be in 1.." + std::to_string(max_candidates()) + ", got " + std::to_string(n));
     check_prompt(*engine_, prompt, params.max_new_tokens);
     // The prompt's blocks once, then per sequence its new tokens and a copied partial block.
-    check_kv_room(*engine_, blocks_for(*engine_, static_cast<int64_t>(prompt.size())) +
-                                n * (blocks_for(*engine_, params.max_new_tokens) + 1), "these candidates");
+    check_kv_room(*engine_,
+                  blocks_for(*engine_, static_cast<int64_t>(prompt.size())) + n * (blocks_for(*engine_, params.max_new_tokens) + 1),
+                  "these candidates");
     GenerateParams quiet = params;
     quiet.on_text = nullptr;
     const int vocab = model().config().vocab_size;

@@ -53,8 +53,8 @@ void write_model_metadata(GgufWriter& w, const LoadedModel& m, DType type, const
     w.set_string(a + ".rope.scaling.type", "linear");
     w.set_f32(a + ".rope.scaling.factor", static_cast<float>(c.rope.factor));
   } else if (c.rope.type != RopeType::kDefault) {
-    throw Error(ErrorCode::kUnsupported, std::string("rope scaling \"") + rope_type_name(c.rope.type) +
-                                             "\" cannot be written to GGUF yet (none and linear can)");
+    throw Error(ErrorCode::kUnsupported,
+                std::string("rope scaling \"") + rope_type_name(c.rope.type) + "\" cannot be written to GGUF yet (none and linear can)");
   }
   if (c.hidden_act != Activation::kSilu)  // llama.cpp's llama/qwen2/qwen3/phi3 graphs are SwiGLU
     throw Error(ErrorCode::kUnsupported, std::string("hidden_act \"") + activation_name(c.hidden_act) +
@@ -133,10 +133,10 @@ std::vector<OutTensor> plan_tensors(const LoadedModel& m) {
 Result<QuantizeReport> quantize_to_gguf(const std::string& model_path, const std::string& out_path, const QuantizeOptions& opts) {
   return capture_errors([&] {
     const auto type = dtype_from_name(opts.type);
-    if (!type)
-      throw Error(ErrorCode::kInvalidArgument, "unknown type '" + opts.type + "' (known: " + dtype_name_list() + ")");
+    if (!type) throw Error(ErrorCode::kInvalidArgument, "unknown type '" + opts.type + "' (known: " + dtype_name_list() + ")");
     if (!fs::is_directory(model_path))
-      throw Error(ErrorCode::kInvalidArgument, model_path + " is not a Hugging Face model directory (config.json, tokenizer.json, safetensors)");
+      throw Error(ErrorCode::kInvalidArgument,
+                  model_path + " is not a Hugging Face model directory (config.json, tokenizer.json, safetensors)");
     auto m = load_hf_model(model_path);
     const std::string tokenizer_json = (fs::path(model_path) / "tokenizer.json").string();
     if (!fs::exists(tokenizer_json)) throw Error(ErrorCode::kNotFound, "no tokenizer.json in " + model_path);

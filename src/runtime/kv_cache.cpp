@@ -9,7 +9,11 @@
 namespace wick {
 
 KvCache::KvCache(int n_layers, int64_t kv_dim, int block_size, int n_blocks, DType dtype, bool prefix_cache)
-    : n_layers_(n_layers), kv_dim_(kv_dim), block_size_(block_size), n_blocks_(n_blocks), dtype_(dtype),
+    : n_layers_(n_layers),
+      kv_dim_(kv_dim),
+      block_size_(block_size),
+      n_blocks_(n_blocks),
+      dtype_(dtype),
       elem_bytes_(dtype == DType::F16 ? 2 : 4) {
   if (dtype != DType::F32 && dtype != DType::F16)
     throw Error(ErrorCode::kInvalidArgument, std::string("KV cache: dtype ") + dtype_name(dtype) + " is not supported (F32, F16)");
@@ -45,8 +49,10 @@ void KvCache::drop_block(int block) {
   int32_t& r = refs_[static_cast<size_t>(block)];
   if (r <= 0) throw Error(ErrorCode::kInternal, "KV cache: block " + std::to_string(block) + " released twice");
   if (--r > 0) return;
-  if (index_ && index_->indexed(block)) index_->push_evictable(block);  // kept for a later prefix hit
-  else free_.push_back(block);
+  if (index_ && index_->indexed(block))
+    index_->push_evictable(block);  // kept for a later prefix hit
+  else
+    free_.push_back(block);
 }
 
 int KvCache::blocks_needed(const SequenceBlocks& seq, int new_length) const {
@@ -62,9 +68,9 @@ void KvCache::reserve(SequenceBlocks& seq, int new_length) {
   if (new_length <= seq.length) return;
   const int need = blocks_needed(seq, new_length);
   if (need > free_blocks())
-    throw Error(ErrorCode::kInvalidArgument, "KV cache full: " + std::to_string(need) + " more blocks of " +
-                                                 std::to_string(block_size_) + " tokens needed, " + std::to_string(free_blocks()) +
-                                                 " of " + std::to_string(n_blocks_) + " free");
+    throw Error(ErrorCode::kInvalidArgument, "KV cache full: " + std::to_string(need) + " more blocks of " + std::to_string(block_size_) +
+                                                 " tokens needed, " + std::to_string(free_blocks()) + " of " + std::to_string(n_blocks_) +
+                                                 " free");
   if (seq.length % block_size_ != 0) {
     const size_t tail = static_cast<size_t>(seq.length / block_size_);
     const int old = seq.table[tail];

@@ -39,7 +39,7 @@ class KvCache {
   int n_blocks() const { return n_blocks_; }
   // Blocks a sequence can take: never used, or holding an evictable cached prefix.
   int free_blocks() const { return static_cast<int>(free_.size()) + cached_blocks(); }
-  int used_blocks() const { return n_blocks_ - free_blocks(); }  // referenced by a sequence
+  int used_blocks() const { return n_blocks_ - free_blocks(); }           // referenced by a sequence
   int cached_blocks() const { return index_ ? index_->evictable() : 0; }  // unreferenced, kept for reuse
   bool prefix_cache() const { return index_ != nullptr; }
   int refcount(int block) const { return refs_[static_cast<size_t>(block)]; }
@@ -91,7 +91,7 @@ class KvCache {
   std::unique_ptr<uint8_t[]> storage_;  // uninitialized: untouched pages cost no memory
   std::vector<uint8_t*> k_, v_;
   std::vector<int32_t> refs_;
-  std::vector<int32_t> free_;  // a stack of free block ids
+  std::vector<int32_t> free_;           // a stack of free block ids
   std::unique_ptr<PrefixIndex> index_;  // null without prefix caching
 };
 

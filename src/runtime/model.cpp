@@ -19,8 +19,7 @@ Result<std::shared_ptr<Model>> Model::load(const std::string& dir, const LoadOpt
     std::optional<DType> target;
     if (!opts.dtype.empty()) {
       target = dtype_from_name(opts.dtype);
-      if (!target)
-        throw Error(ErrorCode::kInvalidArgument, "unknown weight dtype '" + opts.dtype + "' (known: " + dtype_name_list() + ")");
+      if (!target) throw Error(ErrorCode::kInvalidArgument, "unknown weight dtype '" + opts.dtype + "' (known: " + dtype_name_list() + ")");
     }
     const bool gguf = std::filesystem::is_regular_file(dir) && GgufFile::has_magic(dir);
     m->loaded_ = gguf ? load_gguf_model(dir) : load_hf_model(dir);
@@ -102,7 +101,9 @@ Result<const float*> Session::append(const int* tokens, int count) {
       const int n = std::min(count - off, s.batch_tokens);
       const bool last = off + n == count;
       const StepInput in{s.seq, tokens + off, n,
-                         !last ? StepOutput::kNone : s.all_logits ? StepOutput::kAllLogits : StepOutput::kLastLogits};
+                         !last          ? StepOutput::kNone
+                         : s.all_logits ? StepOutput::kAllLogits
+                                        : StepOutput::kLastLogits};
       auto r = s.engine->step(std::span<const StepInput>(&in, 1));
       if (!r) throw r.error();
     }

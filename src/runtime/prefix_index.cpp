@@ -83,18 +83,24 @@ void PrefixIndex::erase(int block) {
 void PrefixIndex::push_evictable(int block) {
   prev_[static_cast<size_t>(block)] = tail_;
   next_[static_cast<size_t>(block)] = -1;
-  if (tail_ >= 0) next_[static_cast<size_t>(tail_)] = block;
-  else head_ = block;
+  if (tail_ >= 0)
+    next_[static_cast<size_t>(tail_)] = block;
+  else
+    head_ = block;
   tail_ = block;
   ++n_evictable_;
 }
 
 void PrefixIndex::remove_evictable(int block) {
   const int p = prev_[static_cast<size_t>(block)], n = next_[static_cast<size_t>(block)];
-  if (p >= 0) next_[static_cast<size_t>(p)] = n;
-  else head_ = n;
-  if (n >= 0) prev_[static_cast<size_t>(n)] = p;
-  else tail_ = p;
+  if (p >= 0)
+    next_[static_cast<size_t>(p)] = n;
+  else
+    head_ = n;
+  if (n >= 0)
+    prev_[static_cast<size_t>(n)] = p;
+  else
+    tail_ = p;
   prev_[static_cast<size_t>(block)] = next_[static_cast<size_t>(block)] = -1;
   --n_evictable_;
 }

@@ -49,11 +49,11 @@ class PrefixIndex {
 
   int block_size_;
   int shift_;
-  std::vector<int32_t> slots_;    // open addressing, linear probing: block id or -1
-  std::vector<Entry> hash_;       // [n_blocks]
-  std::vector<int32_t> tokens_;   // [n_blocks * block_size] the tokens of each indexed block
+  std::vector<int32_t> slots_;        // open addressing, linear probing: block id or -1
+  std::vector<Entry> hash_;           // [n_blocks]
+  std::vector<int32_t> tokens_;       // [n_blocks * block_size] the tokens of each indexed block
   std::vector<int32_t> prev_, next_;  // [n_blocks] the LRU list of evictable blocks
-  int head_ = -1, tail_ = -1;     // least / most recently used
+  int head_ = -1, tail_ = -1;         // least / most recently used
   int n_evictable_ = 0;
 };
 

@@ -39,8 +39,7 @@ Result<PromptTemplate> PromptTemplate::from_string(const std::string& text) {
     }
   }
   if (placeholders != 1)
-    return Error(ErrorCode::kInvalidArgument,
-                 "prompt template must contain {state} exactly once, found " + std::to_string(placeholders));
+    return Error(ErrorCode::kInvalidArgument, "prompt template must contain {state} exactly once, found " + std::to_string(placeholders));
   PromptTemplate t;
   t.name = "custom";
   t.text = text;

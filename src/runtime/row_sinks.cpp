@@ -23,8 +23,7 @@ RowSink prompt_logprob_sink(const std::vector<int>& prompt, int vocab, std::vect
   };
 }
 
-ScoreSink::ScoreSink(ScoreResult& out, int vocab)
-    : out_(out), vocab_(vocab), first_(static_cast<int>(out.prompt_tokens.size()) - 1) {
+ScoreSink::ScoreSink(ScoreResult& out, int vocab) : out_(out), vocab_(vocab), first_(static_cast<int>(out.prompt_tokens.size()) - 1) {
   out_.logprobs.assign(out_.tokens.size(), 0.0f);
   out_.greedy = true;
   out_.logprob = 0;

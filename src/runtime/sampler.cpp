@@ -11,11 +11,9 @@ namespace wick {
 void validate_sampling(const SamplingParams& p) {
   if (!std::isfinite(p.temperature) || p.temperature < 0)
     throw Error(ErrorCode::kInvalidArgument, "temperature must be >= 0, got " + std::to_string(p.temperature));
-  if (!(p.top_p > 0 && p.top_p <= 1))
-    throw Error(ErrorCode::kInvalidArgument, "top_p must be in (0, 1], got " + std::to_string(p.top_p));
+  if (!(p.top_p > 0 && p.top_p <= 1)) throw Error(ErrorCode::kInvalidArgument, "top_p must be in (0, 1], got " + std::to_string(p.top_p));
   if (p.top_k < 0) throw Error(ErrorCode::kInvalidArgument, "top_k must be >= 0, got " + std::to_string(p.top_k));
-  if (!(p.min_p >= 0 && p.min_p <= 1))
-    throw Error(ErrorCode::kInvalidArgument, "min_p must be in [0, 1], got " + std::to_string(p.min_p));
+  if (!(p.min_p >= 0 && p.min_p <= 1)) throw Error(ErrorCode::kInvalidArgument, "min_p must be in [0, 1], got " + std::to_string(p.min_p));
   if (!(p.repetition_penalty > 0) || !std::isfinite(p.repetition_penalty))
     throw Error(ErrorCode::kInvalidArgument, "repetition_penalty must be > 0, got " + std::to_string(p.repetition_penalty));
   if (!std::isfinite(p.presence_penalty) || !std::isfinite(p.frequency_penalty))
@@ -71,9 +69,7 @@ Sampler::Sampler(int vocab, const SamplingParams& params)
   }
 }
 
-bool Sampler::penalized() const {
-  return p_.repetition_penalty != 1.0f || p_.presence_penalty != 0.0f || p_.frequency_penalty != 0.0f;
-}
+bool Sampler::penalized() const { return p_.repetition_penalty != 1.0f || p_.presence_penalty != 0.0f || p_.frequency_penalty != 0.0f; }
 
 void Sampler::set_prompt(const std::vector<int>& prompt) {
   if (!penalized()) return;

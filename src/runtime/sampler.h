@@ -61,7 +61,7 @@ class Sampler {
   std::vector<float> work_;      // [vocab] penalized logits (only with penalties)
   std::vector<int32_t> counts_;  // [vocab] times generated (only with penalties)
   std::vector<uint8_t> in_prompt_;
-  std::vector<int> seen_;        // ids with counts_ > 0 or in_prompt_, each once
+  std::vector<int> seen_;  // ids with counts_ > 0 or in_prompt_, each once
 };
 
 }  // namespace wick

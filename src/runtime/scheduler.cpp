@@ -17,9 +17,9 @@ namespace {
 struct Choice {
   int index = 0;
   uint64_t seed = 0;
-  GenerateParams params;                 // the request's; on_text appends to `pending`
-  std::unique_ptr<DecodeState> decode;   // null for prompt-only requests
-  std::string pending;                   // text completed by the token being sampled
+  GenerateParams params;                // the request's; on_text appends to `pending`
+  std::unique_ptr<DecodeState> decode;  // null for prompt-only requests
+  std::string pending;                  // text completed by the token being sampled
   SequenceId seq = -1;
   std::vector<int> feed;  // tokens to put in the cache before sampling: the prompt, or after a
                           // preemption the prompt and every token generated so far
@@ -169,9 +169,12 @@ bool Scheduler::Impl::take_incoming() {
 }
 
 void Scheduler::Impl::end(Req& q, const Error* error) {
-  if (!error) ++st.finished;
-  else if (error->code() == ErrorCode::kCancelled) ++st.cancelled;
-  else ++st.failed;
+  if (!error)
+    ++st.finished;
+  else if (error->code() == ErrorCode::kCancelled)
+    ++st.cancelled;
+  else
+    ++st.failed;
   {
     std::lock_guard<std::mutex> lock(mu);
     --n_active;
@@ -294,8 +297,8 @@ bool Scheduler::Impl::build_step() {
           const int len = engine->sequence_length(c->seq);
           const int room = (blocks_for(len, o.kv_block_size) + free) * o.kv_block_size - len;
           const bool rows = q->prompt_phase && q->r.callbacks.on_prompt_rows;
-          const PromptChunk ch = next_prompt_chunk(c->fed, size, rows ? q->r.rows_from : INT_MAX, rows && q->r.hidden,
-                                                   std::min(tokens_left, room), rows_left);
+          const PromptChunk ch =
+              next_prompt_chunk(c->fed, size, rows ? q->r.rows_from : INT_MAX, rows && q->r.hidden, std::min(tokens_left, room), rows_left);
           if (ch.end == c->fed) continue;
           free -= engine->blocks_needed(c->seq, len + ch.end - c->fed);
           inputs.push_back({c->seq, c->feed.data() + c->fed, ch.end - c->fed, ch.output});
@@ -388,8 +391,10 @@ void Scheduler::Impl::process_step() {
       q.rows_delivered = true;
     }
     if (c.fed < static_cast<int>(c.feed.size())) continue;
-    if (q.prompt_phase) finish_prompt(q, last);
-    else sample(q, c, last);  // a preempted choice has caught up
+    if (q.prompt_phase)
+      finish_prompt(q, last);
+    else
+      sample(q, c, last);  // a preempted choice has caught up
   }
   // Requests whose choices are all done leave now.
   for (size_t i = running.size(); i-- > 0;)
@@ -479,19 +484,20 @@ Result<RequestId> Scheduler::submit(SchedulerRequest request) {
     if (r.n < 1 || r.n > max_choices())
       throw Error(ErrorCode::kInvalidArgument, "n must be in 1.." + std::to_string(max_choices()) + ", got " + std::to_string(r.n));
     if (!r.seeds.empty() && static_cast<int>(r.seeds.size()) != r.n)
-      throw Error(ErrorCode::kInvalidArgument, "seeds: " + std::to_string(r.seeds.size()) + " given for " + std::to_string(r.n) + " choices");
+      throw Error(ErrorCode::kInvalidArgument,
+                  "seeds: " + std::to_string(r.seeds.size()) + " given for " + std::to_string(r.n) + " choices");
     check_fits_context(static_cast<int64_t>(r.prompt.size()), r.params.max_new_tokens, o.context_length, "max_tokens");
     const int64_t total = static_cast<int64_t>(r.prompt.size()) + r.params.max_new_tokens;
     // Alone, the request must fit in the pool: the prompt once, then per choice its new tokens
     // and a copy of the shared partial block.
     const int b = o.kv_block_size;
-    const int64_t blocks = r.n == 1 ? blocks_for(total, b)
-                                    : blocks_for(static_cast<int64_t>(r.prompt.size()), b) +
-                                          int64_t{r.n} * (blocks_for(r.params.max_new_tokens, b) + 1);
+    const int64_t blocks =
+        r.n == 1 ? blocks_for(total, b)
+                 : blocks_for(static_cast<int64_t>(r.prompt.size()), b) + int64_t{r.n} * (blocks_for(r.params.max_new_tokens, b) + 1);
     const int pool = s.engine->kv_stats().total_blocks;
     if (blocks > pool)
-      throw Error(ErrorCode::kInvalidArgument, "this request needs up to " + std::to_string(blocks) + " KV blocks of " +
-                                                   std::to_string(b) + " tokens; the pool has " + std::to_string(pool));
+      throw Error(ErrorCode::kInvalidArgument, "this request needs up to " + std::to_string(blocks) + " KV blocks of " + std::to_string(b) +
+                                                   " tokens; the pool has " + std::to_string(pool));
 
     auto q = std::make_unique<Req>();
     q->r = std::move(request);
@@ -500,8 +506,8 @@ Result<RequestId> Scheduler::submit(SchedulerRequest request) {
       auto c = std::make_unique<Choice>();
       c->index = i;
       c->seed = !q->r.seeds.empty() ? q->r.seeds[static_cast<size_t>(i)]
-                : q->r.n == 1      ? q->r.params.sampling.seed
-                                   : sequence_seed(q->r.params.sampling.seed, i);
+                : q->r.n == 1       ? q->r.params.sampling.seed
+                                    : sequence_seed(q->r.params.sampling.seed, i);
       c->params = q->r.params;
       Choice* raw = c.get();
       c->params.on_text = [raw](const std::string& piece) { raw->pending += piece; };

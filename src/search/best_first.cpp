@@ -49,9 +49,18 @@ bool banned_tactic(const std::string& t) {
 }
 
 json SearchResult::to_json() const {
-  json j = {{"name", name}, {"proved", proved}, {"tactics", tactics}, {"proof", proof}, {"stopped_by", stopped_by},
-            {"nodes", nodes}, {"nodes_expanded", expanded}, {"depth", depth}, {"tactics_tried", tactics_tried},
-            {"wall_seconds", wall_seconds}, {"policy_seconds", policy_seconds}, {"repl_seconds", repl_seconds},
+  json j = {{"name", name},
+            {"proved", proved},
+            {"tactics", tactics},
+            {"proof", proof},
+            {"stopped_by", stopped_by},
+            {"nodes", nodes},
+            {"nodes_expanded", expanded},
+            {"depth", depth},
+            {"tactics_tried", tactics_tried},
+            {"wall_seconds", wall_seconds},
+            {"policy_seconds", policy_seconds},
+            {"repl_seconds", repl_seconds},
             {"energy_seconds", energy_seconds}};
   if (!error.empty()) j["error"] = error;
   return j;
@@ -83,8 +92,8 @@ SearchResult ProofSearch::prove(const Theorem& th, uint64_t seed, std::vector<js
     const double lp = cfg_.length_normalize ? n.logprob / std::max(1, n.tokens) : n.logprob;
     return cfg_.alpha * (lp / cfg_.llm_temperature) + cfg_.beta * (n.has_energy ? -n.energy / cfg_.ebm_temperature : 0.0);
   };
-  auto add_state = [&](int parent, const std::string& tactic, const std::vector<std::string>& goals, double lp, int tokens,
-                       int worker, const char* source) {
+  auto add_state = [&](int parent, const std::string& tactic, const std::vector<std::string>& goals, double lp, int tokens, int worker,
+                       const char* source) {
     const std::string text = goals_text(goals);
     if (by_goals.count(text)) return -1;  // the same state reached another way: one node
     Node n;
@@ -126,10 +135,11 @@ SearchResult ProofSearch::prove(const Theorem& th, uint64_t seed, std::vector<js
     return true;
   };
   // Applies (node, tactic) pairs in parallel; results in order. Returns the new node ids.
-  auto apply_all = [&](const std::vector<std::pair<int, std::string>>& jobs, const std::vector<double>& lps,
-                       const std::vector<int>& toks, const char* source, std::vector<int>& fresh) {
+  auto apply_all = [&](const std::vector<std::pair<int, std::string>>& jobs, const std::vector<double>& lps, const std::vector<int>& toks,
+                       const char* source, std::vector<int>& fresh) {
     std::vector<std::future<StepResult>> futs;
-    for (const auto& [id, tac] : jobs) futs.push_back(pool_.apply(cmd, nodes[static_cast<size_t>(id)].path, tac, nodes[static_cast<size_t>(id)].worker));
+    for (const auto& [id, tac] : jobs)
+      futs.push_back(pool_.apply(cmd, nodes[static_cast<size_t>(id)].path, tac, nodes[static_cast<size_t>(id)].worker));
     const auto t = Clock::now();
     std::vector<StepResult> results;
     for (auto& f : futs) results.push_back(f.get());
@@ -276,8 +286,9 @@ SearchResult ProofSearch::prove(const Theorem& th, uint64_t seed, std::vector<js
         for (int c : nodes[static_cast<size_t>(id)].children)
           if (!on_path.count(c)) siblings.insert(c);
     for (const Node& n : nodes) {
-      json r = {{"theorem", th.name}, {"id", n.id}, {"parent", n.parent >= 0 ? json(n.parent) : json(nullptr)},
-                {"tactic", n.tactic}, {"state", n.goals}, {"logprob", n.logprob}, {"depth", n.depth}, {"source", n.source}};
+      json r = {{"theorem", th.name}, {"id", n.id},        {"parent", n.parent >= 0 ? json(n.parent) : json(nullptr)},
+                {"tactic", n.tactic}, {"state", n.goals},  {"logprob", n.logprob},
+                {"depth", n.depth},   {"source", n.source}};
       r["energy"] = n.has_energy ? json(n.energy) : json(nullptr);
       r["label"] = on_path.count(n.id) ? json(1) : siblings.count(n.id) ? json(0) : json(nullptr);
       trajectory->push_back(std::move(r));

@@ -35,9 +35,10 @@ struct SearchConfig {
   int batch_expansion_size = 1;
   int batch_encode_size = 32;
   bool harvest_siblings = false;
-  bool length_normalize = false;     // logprob per tactic token instead of the sum
-  std::vector<std::string> probe_tactics = {"simp", "ring", "omega", "norm_num", "decide", "trivial", "rfl", "tauto", "linarith",
-                                            "push_neg", "contradiction", "exfalso", "constructor", "left", "right", "ext", "simp_all"};
+  bool length_normalize = false;  // logprob per tactic token instead of the sum
+  std::vector<std::string> probe_tactics = {"simp",        "ring",  "omega",    "norm_num", "decide",        "trivial",
+                                            "rfl",         "tauto", "linarith", "push_neg", "contradiction", "exfalso",
+                                            "constructor", "left",  "right",    "ext",      "simp_all"};
 };
 
 // Tactics the search never sends: they close goals without proving them.

@@ -45,7 +45,8 @@ EnergyHeadConfig parse_config(const json& j, const std::string& file) {
   if (j.contains("hidden")) {
     if (!j["hidden"].is_array()) fail("\"hidden\" must be a list of widths");
     for (const auto& h : j["hidden"]) {
-      if (!h.is_number_integer() || h.get<int64_t>() <= 0 || h.get<int64_t>() > (1 << 20)) fail("\"hidden\" widths must be positive integers");
+      if (!h.is_number_integer() || h.get<int64_t>() <= 0 || h.get<int64_t>() > (1 << 20))
+        fail("\"hidden\" widths must be positive integers");
       c.hidden.push_back(h.get<int>());
     }
   }
@@ -98,8 +99,7 @@ Result<std::unique_ptr<EnergyHead>> EnergyHead::load(const std::string& dir, int
       if (!t) throw Error(ErrorCode::kNotFound, impl->file->path() + ": missing tensor '" + name + "'");
       if (t->dtype != DType::F32 && t->dtype != DType::F16 && t->dtype != DType::BF16)
         throw Error(ErrorCode::kUnsupported, impl->file->path() + ": tensor '" + name + "' must be F32, F16 or BF16");
-      const bool ok = t->ndim == static_cast<int>(shape.size()) &&
-                      std::equal(shape.begin(), shape.end(), t->shape.begin());
+      const bool ok = t->ndim == static_cast<int>(shape.size()) && std::equal(shape.begin(), shape.end(), t->shape.begin());
       if (!ok)
         throw Error(ErrorCode::kShapeMismatch, impl->file->path() + ": tensor '" + name + "' has shape " + shape_string(*t) +
                                                    ", expected " + shape_string(shape.data(), static_cast<int>(shape.size())));
@@ -182,7 +182,8 @@ Result<std::vector<float>> EnergyHead::energies(const std::vector<std::vector<fl
 Result<bool> EnergyHead::check_model(const Model& model) const {
   if (model.config().hidden_size != impl_->cfg.input_dim)
     return Error(ErrorCode::kShapeMismatch, "the energy head takes " + std::to_string(impl_->cfg.input_dim) +
-                                                "-wide embeddings, the model's hidden size is " + std::to_string(model.config().hidden_size));
+                                                "-wide embeddings, the model's hidden size is " +
+                                                std::to_string(model.config().hidden_size));
   return true;
 }
 
@@ -202,10 +203,16 @@ std::string EnergyHead::dtype_warning(const Model& model) const {
 Result<bool> write_random_energy_head(const std::string& dir, const EnergyHeadConfig& c, uint64_t seed) {
   return capture_errors([&] {
     std::filesystem::create_directories(dir);
-    json j = {{"format", "wick-energy-head"}, {"input_dim", c.input_dim}, {"hidden", c.hidden}, {"activation", c.activation},
-              {"layer_norm", c.layer_norm}, {"layer_norm_eps", c.layer_norm_eps},
-              {"pooling", c.pooling == Pooling::kMean ? "mean" : "last"}, {"normalize_input", c.normalize_input},
-              {"embedding_dtype", c.embedding_dtype}, {"template", c.template_text}};
+    json j = {{"format", "wick-energy-head"},
+              {"input_dim", c.input_dim},
+              {"hidden", c.hidden},
+              {"activation", c.activation},
+              {"layer_norm", c.layer_norm},
+              {"layer_norm_eps", c.layer_norm_eps},
+              {"pooling", c.pooling == Pooling::kMean ? "mean" : "last"},
+              {"normalize_input", c.normalize_input},
+              {"embedding_dtype", c.embedding_dtype},
+              {"template", c.template_text}};
     std::ofstream(dir + "/head.json") << j.dump(2) << "\n";
     std::mt19937_64 rng(seed);
     std::vector<int> dims = {c.input_dim};

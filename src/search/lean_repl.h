@@ -17,13 +17,13 @@
 namespace wick::search {
 
 struct ReplOptions {
-  std::string command;                // shell command line starting one REPL
-  std::string cwd;                    // its working directory ("" = ours)
-  std::string header;                 // sent once per process, e.g. "import Mathlib\nopen Nat"
-  double timeout_seconds = 60;        // per tactic or command
+  std::string command;                  // shell command line starting one REPL
+  std::string cwd;                      // its working directory ("" = ours)
+  std::string header;                   // sent once per process, e.g. "import Mathlib\nopen Nat"
+  double timeout_seconds = 60;          // per tactic or command
   double header_timeout_seconds = 900;  // the header's import (Mathlib takes minutes)
-  size_t memory_limit_bytes = 0;      // RLIMIT_AS of the process; 0 = none
-  int max_commands = 0;               // restart after this many requests; 0 = never
+  size_t memory_limit_bytes = 0;        // RLIMIT_AS of the process; 0 = none
+  int max_commands = 0;                 // restart after this many requests; 0 = never
 };
 
 // A request that did not get a reply: the process was killed (timeout) or died (crash), or it
@@ -45,7 +45,7 @@ class LeanRepl {
   CommandReply command(const std::string& cmd, int env);
   TacticReply tactic(const std::string& tactic, int proof_state);
 
-  void restart();                       // kill now; the next request starts a new process
+  void restart();  // kill now; the next request starts a new process
   uint64_t generation() const { return generation_; }
   int requests_since_start() const { return requests_; }
   pid_t pid() const { return pid_; }

@@ -151,7 +151,11 @@ class LocalPolicy final : public Policy {
 class RemotePolicy final : public Policy {
  public:
   RemotePolicy(std::string url, std::string key, std::string model, PolicySettings p, std::string tname, std::string tstring)
-      : url_(std::move(url)), key_(std::move(key)), model_(std::move(model)), p_(std::move(p)), tname_(std::move(tname)),
+      : url_(std::move(url)),
+        key_(std::move(key)),
+        model_(std::move(model)),
+        p_(std::move(p)),
+        tname_(std::move(tname)),
         tstring_(std::move(tstring)) {}
 
   std::vector<std::vector<TacticCandidate>> candidates(const std::vector<std::string>& states, int n,
@@ -162,16 +166,20 @@ class RemotePolicy final : public Policy {
     std::vector<std::thread> threads;
     for (size_t i = 0; i < states.size(); ++i)
       threads.emplace_back([&, i] {
-        nlohmann::json body = {{"state", states[i]}, {"n", n}, {"max_tokens", p_.max_tokens}, {"temperature", p_.sampling.temperature},
-                               {"top_p", p_.sampling.top_p}, {"seed", seeds[i]}};
+        nlohmann::json body = {{"state", states[i]},          {"n", n},
+                               {"max_tokens", p_.max_tokens}, {"temperature", p_.sampling.temperature},
+                               {"top_p", p_.sampling.top_p},  {"seed", seeds[i]}};
         if (p_.sampling.top_k > 0) body["top_k"] = p_.sampling.top_k;
-        if (!tstring_.empty()) body["template_string"] = tstring_;
-        else body["template"] = tname_.empty() ? "plain" : tname_;
+        if (!tstring_.empty())
+          body["template_string"] = tstring_;
+        else
+          body["template"] = tname_.empty() ? "plain" : tname_;
         if (!model_.empty()) body["model"] = model_;
         nlohmann::json r = post("/v1/candidates", body, &errors[i]);
         if (r.is_object() && r.contains("candidates"))
           for (const auto& c : r["candidates"])
-            out[i].push_back({clean_tactic(c.value("text", "")), c.value("logprob", 0.0), static_cast<int>(c.value("tokens", nlohmann::json::array()).size())});
+            out[i].push_back({clean_tactic(c.value("text", "")), c.value("logprob", 0.0),
+                              static_cast<int>(c.value("tokens", nlohmann::json::array()).size())});
       });
     for (auto& t : threads) t.join();
     for (const auto& e : errors)
@@ -223,8 +231,7 @@ std::unique_ptr<Policy> make_local_policy(Scheduler& scheduler, PolicySettings s
 }
 
 std::unique_ptr<Policy> make_remote_policy(const std::string& url, const std::string& api_key, const std::string& model,
-                                           PolicySettings settings, const std::string& template_name,
-                                           const std::string& template_string) {
+                                           PolicySettings settings, const std::string& template_name, const std::string& template_string) {
   return std::make_unique<RemotePolicy>(url, api_key, model, std::move(settings), template_name, template_string);
 }
 

@@ -18,15 +18,15 @@
 namespace wick::search {
 
 struct TacticCandidate {
-  std::string tactic;   // the generated text, trimmed
-  double logprob = 0;   // total log-prob of its tokens
+  std::string tactic;  // the generated text, trimmed
+  double logprob = 0;  // total log-prob of its tokens
   int tokens = 0;
 };
 
 struct PolicySettings {
-  PromptTemplate prompt;         // the proof state -> the model's prompt (stop strings included)
-  SamplingParams sampling;       // seed set per call
-  int max_tokens = 128;          // per tactic
+  PromptTemplate prompt;    // the proof state -> the model's prompt (stop strings included)
+  SamplingParams sampling;  // seed set per call
+  int max_tokens = 128;     // per tactic
   // With a chat template (local policy only): the templated state is the user message of a
   // one-turn conversation rendered with it (generation prompt on, no special tokens added).
   std::shared_ptr<const ChatTemplate> chat;
@@ -48,8 +48,7 @@ std::unique_ptr<Policy> make_local_policy(Scheduler& scheduler, PolicySettings s
 // url: http://HOST:PORT of a `wick serve`; template_name / template_string: how the server
 // wraps the state (its /v1/candidates fields).
 std::unique_ptr<Policy> make_remote_policy(const std::string& url, const std::string& api_key, const std::string& model,
-                                           PolicySettings settings, const std::string& template_name,
-                                           const std::string& template_string);
+                                           PolicySettings settings, const std::string& template_name, const std::string& template_string);
 
 // A generated tactic as the REPL gets it: surrounding whitespace trimmed.
 std::string clean_tactic(const std::string& text);

@@ -161,8 +161,10 @@ std::future<StepResult> ReplPool::apply(const std::string& theorem, const std::v
       r.kind = e.kind == ReplFailure::Kind::kTimeout ? StepResult::Kind::kTimeout : StepResult::Kind::kCrashed;
       r.error = e.what();
       std::lock_guard<std::mutex> lock(mu_);
-      if (r.kind == StepResult::Kind::kTimeout) ++stats_.timeouts;
-      else ++stats_.crashes;
+      if (r.kind == StepResult::Kind::kTimeout)
+        ++stats_.timeouts;
+      else
+        ++stats_.crashes;
     }
     {
       std::lock_guard<std::mutex> lock(mu_);

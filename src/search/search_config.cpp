@@ -22,10 +22,23 @@ void load_search_toml(const std::string& path, SearchConfig& c, SamplingSettings
     if (k.str() != "search") throw std::runtime_error(path + ": unknown table or key '" + std::string(k.str()) + "' (only [search])");
   const toml::table* t = root["search"].as_table();
   if (!t) throw std::runtime_error(path + ": no [search] table");
-  static const std::set<std::string> known = {"max_nodes", "max_depth", "num_candidates", "alpha", "beta", "llm_temperature",
-                                              "ebm_temperature", "timeout_per_theorem", "batch_expansion_size", "batch_encode_size",
-                                              "harvest_siblings", "probe_tactics", "length_normalize", "temperature", "top_p",
-                                              "top_k", "max_tokens"};
+  static const std::set<std::string> known = {"max_nodes",
+                                              "max_depth",
+                                              "num_candidates",
+                                              "alpha",
+                                              "beta",
+                                              "llm_temperature",
+                                              "ebm_temperature",
+                                              "timeout_per_theorem",
+                                              "batch_expansion_size",
+                                              "batch_encode_size",
+                                              "harvest_siblings",
+                                              "probe_tactics",
+                                              "length_normalize",
+                                              "temperature",
+                                              "top_p",
+                                              "top_k",
+                                              "max_tokens"};
   for (auto&& [k, v] : *t)
     if (!known.count(std::string(k.str()))) {
       std::string list;

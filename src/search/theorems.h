@@ -11,10 +11,10 @@ namespace wick::search {
 struct Theorem {
   std::string name;
   std::string split;
-  std::string header;             // imports, opens, options
+  std::string header;  // imports, opens, options
   std::string informal_prefix;
-  std::string statement;          // the declaration up to and including `:= by`
-  std::string goal;               // as given (informational)
+  std::string statement;  // the declaration up to and including `:= by`
+  std::string goal;       // as given (informational)
 };
 
 // Throws std::runtime_error naming the file and line for malformed input.

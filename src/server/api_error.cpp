@@ -18,14 +18,14 @@ std::string type_for(int status) {
 }  // namespace
 
 ApiError::ApiError(int status_, std::string message, std::string param_, std::string type_)
-    : std::runtime_error(std::move(message)), status(status_), type(type_.empty() ? type_for(status_) : std::move(type_)),
+    : std::runtime_error(std::move(message)),
+      status(status_),
+      type(type_.empty() ? type_for(status_) : std::move(type_)),
       param(std::move(param_)) {}
 
 ApiError bad_request(const std::string& message, const std::string& param) { return ApiError(400, message, param); }
 
-ApiError model_not_found(const std::string& model) {
-  return ApiError(404, "The model `" + model + "` does not exist.", "model");
-}
+ApiError model_not_found(const std::string& model) { return ApiError(404, "The model `" + model + "` does not exist.", "model"); }
 
 ApiError from_error(const Error& e) {
   switch (e.code()) {

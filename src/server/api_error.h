@@ -16,7 +16,7 @@ using json = nlohmann::ordered_json;
 struct ApiError : std::runtime_error {
   int status;
   std::string type;
-  std::string param;  // the request field at fault, "" if none
+  std::string param;    // the request field at fault, "" if none
   int retry_after = 0;  // seconds, for 429 / 503
   ApiError(int status_, std::string message, std::string param_ = "", std::string type_ = "");
 };

@@ -44,8 +44,10 @@ class ChatStream : public StreamBody {
   }
   void begin(std::string& out) override {
     for (int i = 0; i < n_; ++i)
-      out += sse(c_->chunk(json::array({{{"index", i}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"logprobs", nullptr},
-                                         {"finish_reason", nullptr}}}), "chat.completion.chunk"));
+      out += sse(c_->chunk(
+          json::array(
+              {{{"index", i}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"logprobs", nullptr}, {"finish_reason", nullptr}}}),
+          "chat.completion.chunk"));
   }
   void event(JobEvent& e, std::string& out) override {
     const size_t ci = static_cast<size_t>(e.choice);
@@ -54,12 +56,16 @@ class ChatStream : public StreamBody {
       if (e.text.empty() && !c_->logprobs) return;
       json lp = nullptr;
       if (c_->logprobs) lp = {{"content", json::array({chat_logprob_entry(pieces_[ci], e.token, e.logprob, e.top, c_->top_logprobs)})}};
-      out += sse(c_->chunk(json::array({{{"index", e.choice}, {"delta", {{"content", e.text}}}, {"logprobs", lp}, {"finish_reason", nullptr}}}),
-                           "chat.completion.chunk"));
+      out += sse(
+          c_->chunk(json::array({{{"index", e.choice}, {"delta", {{"content", e.text}}}, {"logprobs", lp}, {"finish_reason", nullptr}}}),
+                    "chat.completion.chunk"));
       return;
     }
-    out += sse(c_->chunk(json::array({{{"index", e.choice}, {"delta", json::object()}, {"logprobs", nullptr},
-                                       {"finish_reason", e.result.finish_reason}, {"stop_reason", stop_reason_json(e.result, c_->eos_ids)}}}),
+    out += sse(c_->chunk(json::array({{{"index", e.choice},
+                                       {"delta", json::object()},
+                                       {"logprobs", nullptr},
+                                       {"finish_reason", e.result.finish_reason},
+                                       {"stop_reason", stop_reason_json(e.result, c_->eos_ids)}}}),
                          "chat.completion.chunk"));
   }
   void end(std::string& out) override {
@@ -135,12 +141,15 @@ void handle_chat(ServerContext& ctx, const httplib::Request& req, httplib::Respo
       pieces.prime(c->prompt);
       json content = json::array();
       for (size_t t = 0; t < g.tokens.size(); ++t)
-        content.push_back(chat_logprob_entry(pieces, g.tokens[t], g.logprobs[t], r.top_logprobs > 0 ? g.top_logprobs[t] : std::vector<TokenLogprob>{},
-                                             r.top_logprobs));
+        content.push_back(chat_logprob_entry(pieces, g.tokens[t], g.logprobs[t],
+                                             r.top_logprobs > 0 ? g.top_logprobs[t] : std::vector<TokenLogprob>{}, r.top_logprobs));
       lp = {{"content", content}};
     }
-    choices.push_back({{"index", i}, {"message", {{"role", "assistant"}, {"content", g.text}}}, {"logprobs", lp},
-                       {"finish_reason", g.finish_reason}, {"stop_reason", stop_reason_json(g, c->eos_ids)}});
+    choices.push_back({{"index", i},
+                       {"message", {{"role", "assistant"}, {"content", g.text}}},
+                       {"logprobs", lp},
+                       {"finish_reason", g.finish_reason},
+                       {"stop_reason", stop_reason_json(g, c->eos_ids)}});
   }
   access_info().completion_tokens = completion_tokens;
   json out = c->chunk(std::move(choices), "chat.completion");

@@ -12,9 +12,9 @@ namespace {
 
 struct Prompt {
   std::vector<int> ids;
-  std::string text;  // echoed: the request's string, or the decoded token ids
-  std::vector<float> logprobs;                    // echo + logprobs: log p of ids[1..]
-  std::vector<std::vector<TokenLogprob>> top;     // and the top alternatives there
+  std::string text;                            // echoed: the request's string, or the decoded token ids
+  std::vector<float> logprobs;                 // echo + logprobs: log p of ids[1..]
+  std::vector<std::vector<TokenLogprob>> top;  // and the top alternatives there
 };
 
 struct Completion {
@@ -66,7 +66,8 @@ class CompletionStream : public StreamBody {
       } else {
         offsets_[ci] += utf8_length(p.text);
       }
-      out += sse(c_->chunk(json::array({{{"index", e.choice}, {"text", p.text}, {"logprobs", lp}, {"finish_reason", nullptr}, {"stop_reason", nullptr}}})));
+      out += sse(c_->chunk(
+          json::array({{{"index", e.choice}, {"text", p.text}, {"logprobs", lp}, {"finish_reason", nullptr}, {"stop_reason", nullptr}}})));
     }
     if (e.kind == JobEvent::Kind::kToken) {
       ++completion_tokens_;
@@ -78,10 +79,14 @@ class CompletionStream : public StreamBody {
         l.add(pieces_[ci].next(e.token), e.logprob, top, offsets_[ci]);
         lp = l.to_json();
       }
-      out += sse(c_->chunk(json::array({{{"index", e.choice}, {"text", e.text}, {"logprobs", lp}, {"finish_reason", nullptr}, {"stop_reason", nullptr}}})));
+      out += sse(c_->chunk(
+          json::array({{{"index", e.choice}, {"text", e.text}, {"logprobs", lp}, {"finish_reason", nullptr}, {"stop_reason", nullptr}}})));
       return;
     }
-    out += sse(c_->chunk(json::array({{{"index", e.choice}, {"text", ""}, {"logprobs", nullptr}, {"finish_reason", e.result.finish_reason},
+    out += sse(c_->chunk(json::array({{{"index", e.choice},
+                                       {"text", ""},
+                                       {"logprobs", nullptr},
+                                       {"finish_reason", e.result.finish_reason},
                                        {"stop_reason", stop_reason_json(e.result, c_->eos_ids)}}})));
   }
 
@@ -183,8 +188,11 @@ void handle_completions(ServerContext& ctx, const httplib::Request& req, httplib
       }
       lp = l.to_json();
     }
-    choices.push_back({{"index", i}, {"text", (r.echo ? p.text : "") + g.text}, {"logprobs", lp},
-                       {"finish_reason", g.finish_reason}, {"stop_reason", stop_reason_json(g, c->eos_ids)}});
+    choices.push_back({{"index", i},
+                       {"text", (r.echo ? p.text : "") + g.text},
+                       {"logprobs", lp},
+                       {"finish_reason", g.finish_reason},
+                       {"stop_reason", stop_reason_json(g, c->eos_ids)}});
   }
   access_info().completion_tokens = completion_tokens;
   json out = c->chunk(std::move(choices));

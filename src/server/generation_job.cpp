@@ -61,7 +61,8 @@ void GenerationJob::submit(std::vector<SchedulerRequest> requests) {
       --pending_;
       if (pending_ == 0) {
         std::string reason = "stop";
-        if (error_) reason = error_->code() == ErrorCode::kCancelled ? "abort" : "error";
+        if (error_)
+          reason = error_->code() == ErrorCode::kCancelled ? "abort" : "error";
         else
           for (const auto& res : results_)
             if (res.finish_reason == "length") reason = "length";

@@ -46,8 +46,8 @@ class GenerationJob {
   bool next(JobEvent& e, double timeout_s);
   // Every request has ended and every event has been taken.
   bool done();
-  void wait();    // until every request has ended
-  void cancel();  // e.g. the client went away
+  void wait();                   // until every request has ended
+  void cancel();                 // e.g. the client went away
   std::optional<Error> error();  // the first request that failed, once done
 
   std::vector<GenerateResult>& results() { return results_; }  // by choice, once done

@@ -155,8 +155,12 @@ int serve(const ServeOptions& given) {
   });
 
   svr.Get("/health", [&](const httplib::Request&, httplib::Response& res) {
-    if (pool->ready()) reply_json(res, 200, {{"status", "ok"}});
-    else reply_json(res, 503, {{"error", {{"code", 503}, {"message", pool->stopping() ? "Shutting down" : "Loading model"}, {"type", "unavailable_error"}}}});
+    if (pool->ready())
+      reply_json(res, 200, {{"status", "ok"}});
+    else
+      reply_json(
+          res, 503,
+          {{"error", {{"code", 503}, {"message", pool->stopping() ? "Shutting down" : "Loading model"}, {"type", "unavailable_error"}}}});
   });
   svr.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
     res.set_content(metrics.render(*pool), "text/plain; version=0.0.4; charset=utf-8");

@@ -6,11 +6,11 @@ namespace wick::server {
 namespace {
 
 // vLLM's bucket boundaries (vllm/v1/metrics/loggers.py).
-const std::vector<double> kTtftBuckets = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75,
-                                          1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0};
-const std::vector<double> kItlBuckets = {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5,
-                                         0.75, 1.0, 2.5, 5.0, 7.5, 10.0, 20.0, 40.0, 80.0};
-const std::vector<double> kE2eBuckets = {0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0,
+const std::vector<double> kTtftBuckets = {0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1,  0.25,  0.5,   0.75,
+                                          1.0,   2.5,   5.0,  7.5,  10.0, 20.0, 40.0, 80.0, 160.0, 640.0, 2560.0};
+const std::vector<double> kItlBuckets = {0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2,  0.3,  0.4, 0.5,
+                                         0.75, 1.0,   2.5,  5.0,   7.5, 10.0, 20.0, 40.0, 80.0};
+const std::vector<double> kE2eBuckets = {0.3,  0.5,  0.8,  1.0,  1.5,   2.0,   2.5,   5.0,   10.0,   15.0,  20.0,
                                          30.0, 40.0, 50.0, 60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 7680.0};
 
 std::string num(double v) {
@@ -112,19 +112,21 @@ std::string Metrics::render(const ModelPool& pool) {
   };
   gauge("vllm:num_requests_running", "Number of requests in model execution batches.", [](const SchedulerStats& s) { return s.running; });
   gauge("vllm:num_requests_waiting", "Number of requests waiting to be processed.", [](const SchedulerStats& s) { return s.waiting; });
-  gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", [](const SchedulerStats& s) {
-    return s.kv.total_blocks > 0 ? static_cast<double>(s.kv.used_blocks) / s.kv.total_blocks : 0.0;
-  });
+  gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.",
+        [](const SchedulerStats& s) { return s.kv.total_blocks > 0 ? static_cast<double>(s.kv.used_blocks) / s.kv.total_blocks : 0.0; });
   header(out, "vllm:cache_config_info", "gauge", "Information of the KV cache configuration.");
   for (const Row& r : rows)
     out += "vllm:cache_config_info{block_size=\"" + std::to_string(r.st.kv.block_size) + "\",num_gpu_blocks=\"" +
            std::to_string(r.st.kv.total_blocks) + "\"," + label(r.name) + "} 1\n";
   counter("vllm:prompt_tokens_total", "Number of prefill tokens processed.", [](const SchedulerStats& s) { return s.prompt_tokens; });
-  counter("vllm:generation_tokens_total", "Number of generation tokens processed.", [](const SchedulerStats& s) { return s.generation_tokens; });
-  counter("vllm:prefix_cache_queries_total", "Prefix cache queries, in tokens.", [](const SchedulerStats& s) { return s.prefix_cache_queries; });
+  counter("vllm:generation_tokens_total", "Number of generation tokens processed.",
+          [](const SchedulerStats& s) { return s.generation_tokens; });
+  counter("vllm:prefix_cache_queries_total", "Prefix cache queries, in tokens.",
+          [](const SchedulerStats& s) { return s.prefix_cache_queries; });
   counter("vllm:prefix_cache_hits_total", "Prefix cache hits, in tokens.", [](const SchedulerStats& s) { return s.prefix_cache_hits; });
   counter("vllm:num_preemptions_total", "Cumulative number of preemptions.", [](const SchedulerStats& s) { return s.preemptions; });
-  gauge("wick:kv_cache_cached_blocks", "KV blocks held only by the prefix cache (evictable).", [](const SchedulerStats& s) { return s.kv.cached_blocks; });
+  gauge("wick:kv_cache_cached_blocks", "KV blocks held only by the prefix cache (evictable).",
+        [](const SchedulerStats& s) { return s.kv.cached_blocks; });
 
   std::lock_guard<std::mutex> lock(mu_);
   header(out, "vllm:request_success_total", "counter", "Count of finished requests, by finished reason.");

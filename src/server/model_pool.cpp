@@ -61,10 +61,13 @@ std::shared_ptr<LoadedModel> ModelPool::load(const Entry& e) const {
     lm->chat_template_error = "model `" + e.name + "` has no chat template (serve it with --chat-template FILE.jinja)";
   } else {
     auto t = ChatTemplate::parse(source);
-    if (t) lm->chat_template = t.value();
-    else lm->chat_template_error = t.error().what();
+    if (t)
+      lm->chat_template = t.value();
+    else
+      lm->chat_template_error = t.error().what();
   }
-  if (!lm->chat_template) std::fprintf(stderr, "wick serve: %s: chat requests will fail: %s\n", e.name.c_str(), lm->chat_template_error.c_str());
+  if (!lm->chat_template)
+    std::fprintf(stderr, "wick serve: %s: chat requests will fail: %s\n", e.name.c_str(), lm->chat_template_error.c_str());
   lm->created = static_cast<int64_t>(std::time(nullptr));
   return lm;
 }

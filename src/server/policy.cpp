@@ -49,14 +49,24 @@ void handle_candidates(ServerContext& ctx, const httplib::Request& req, httplib:
   json list = json::array();
   for (size_t i = 0; i < c.candidates.size(); ++i) {
     const GenerateResult& g = c.candidates[i];
-    list.push_back({{"text", g.text}, {"tokens", g.tokens}, {"logprob", g.logprob}, {"logprobs", g.logprobs},
-                    {"finish_reason", g.finish_reason}, {"stop_reason", g.stop_reason}, {"index", c.indices[i]}});
+    list.push_back({{"text", g.text},
+                    {"tokens", g.tokens},
+                    {"logprob", g.logprob},
+                    {"logprobs", g.logprobs},
+                    {"finish_reason", g.finish_reason},
+                    {"stop_reason", g.stop_reason},
+                    {"index", c.indices[i]}});
   }
   access_info().completion_tokens = c.generated_tokens;
-  reply_json(res, 200, {{"object", "candidates"}, {"model", m.name}, {"candidates", list}, {"prompt_tokens", prompt_size},
-                        {"requested", c.requested}, {"duplicates_removed", c.duplicates_removed},
-                        {"generated_tokens", c.generated_tokens},
-                        {"usage", usage_json(static_cast<int64_t>(prompt_size), c.generated_tokens)}});
+  reply_json(res, 200,
+             {{"object", "candidates"},
+              {"model", m.name},
+              {"candidates", list},
+              {"prompt_tokens", prompt_size},
+              {"requested", c.requested},
+              {"duplicates_removed", c.duplicates_removed},
+              {"generated_tokens", c.generated_tokens},
+              {"usage", usage_json(static_cast<int64_t>(prompt_size), c.generated_tokens)}});
 }
 
 void handle_score(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {
@@ -86,8 +96,14 @@ void handle_score(ServerContext& ctx, const httplib::Request& req, httplib::Resp
   job.wait();
   if (auto err = job.error()) throw from_error(*err);
   sink.finish();
-  reply_json(res, 200, {{"object", "score"}, {"model", m.name}, {"logprob", out.logprob}, {"tokens", out.tokens},
-                        {"logprobs", out.logprobs}, {"prompt_tokens", out.prompt_tokens.size()}, {"greedy", out.greedy}});
+  reply_json(res, 200,
+             {{"object", "score"},
+              {"model", m.name},
+              {"logprob", out.logprob},
+              {"tokens", out.tokens},
+              {"logprobs", out.logprobs},
+              {"prompt_tokens", out.prompt_tokens.size()},
+              {"greedy", out.greedy}});
 }
 
 void handle_tokenize(ServerContext& ctx, const httplib::Request& req, httplib::Response& res) {

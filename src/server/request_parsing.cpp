@@ -50,8 +50,8 @@ class Fields {
       throw bad_request("'" + std::string(k) + "' must be an integer", k);
     }
     if (x < lo || x > hi)
-      throw bad_request("'" + std::string(k) + "' must be in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " +
-                            std::to_string(x), k);
+      throw bad_request(
+          "'" + std::string(k) + "' must be in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " + std::to_string(x), k);
     return x;
   }
   std::optional<double> number(const char* k, double lo, double hi) const {
@@ -103,11 +103,15 @@ std::vector<PromptInput> prompts_of(const json* v, const char* field) {
     out.push_back({"", token_list(*v, field), true});
     return out;
   }
-  if (v->size() > kMaxPrompts) throw bad_request("'" + std::string(field) + "' has more than " + std::to_string(kMaxPrompts) + " entries", field);
+  if (v->size() > kMaxPrompts)
+    throw bad_request("'" + std::string(field) + "' has more than " + std::to_string(kMaxPrompts) + " entries", field);
   for (const auto& e : *v) {
-    if (e.is_string()) out.push_back({e.get<std::string>(), {}, false});
-    else if (e.is_array() && !e.empty() && e[0].is_number()) out.push_back({"", token_list(e, field), true});
-    else throw bad_request("'" + std::string(field) + "' entries must all be strings or all be lists of token ids", field);
+    if (e.is_string())
+      out.push_back({e.get<std::string>(), {}, false});
+    else if (e.is_array() && !e.empty() && e[0].is_number())
+      out.push_back({"", token_list(e, field), true});
+    else
+      throw bad_request("'" + std::string(field) + "' entries must all be strings or all be lists of token ids", field);
   }
   return out;
 }
@@ -116,7 +120,8 @@ std::vector<std::string> stops_of(const Fields& f) {
   const json* v = f.get("stop");
   std::vector<std::string> out;
   if (!v) return out;
-  if (v->is_string()) out.push_back(v->get<std::string>());
+  if (v->is_string())
+    out.push_back(v->get<std::string>());
   else if (v->is_array()) {
     for (const auto& s : *v) {
       if (!s.is_string()) throw bad_request("'stop' must be a string or a list of strings", "stop");
@@ -229,12 +234,16 @@ json parse_body(const std::string& body) {
   bool in_string = false, escaped = false;
   for (char c : body) {
     if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
+      if (escaped)
+        escaped = false;
+      else if (c == '\\')
+        escaped = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
+    if (c == '"')
+      in_string = true;
     else if (c == '[' || c == '{') {
       if (++depth > kMaxDepth) throw bad_request("the JSON body is nested more than " + std::to_string(kMaxDepth) + " levels deep");
     } else if (c == ']' || c == '}') {
@@ -288,7 +297,8 @@ ChatRequest parse_chat(const json& body) {
                    "'tool_choice' other than \"auto\" or \"none\"", "tool_choice");
   if (const json* rf = f.get("response_format"))
     unsupported_if(!rf->is_object() || rf->value("type", "") != "text", "'response_format' other than text", "response_format");
-  if (f.boolean("continue_final_message").value_or(false)) throw bad_request("'continue_final_message' is not supported", "continue_final_message");
+  if (f.boolean("continue_final_message").value_or(false))
+    throw bad_request("'continue_final_message' is not supported", "continue_final_message");
   return r;
 }
 
@@ -301,9 +311,12 @@ EmbeddingRequest parse_embedding(const json& body) {
   if (fmt != "float" && fmt != "base64") throw bad_request("'encoding_format' must be \"float\" or \"base64\"", "encoding_format");
   r.base64 = fmt == "base64";
   const std::string pooling = f.str("pooling").value_or("mean");
-  if (pooling == "mean") r.pooling = Pooling::kMean;
-  else if (pooling == "last") r.pooling = Pooling::kLast;
-  else throw bad_request("'pooling' must be \"mean\" or \"last\"", "pooling");
+  if (pooling == "mean")
+    r.pooling = Pooling::kMean;
+  else if (pooling == "last")
+    r.pooling = Pooling::kLast;
+  else
+    throw bad_request("'pooling' must be \"mean\" or \"last\"", "pooling");
   r.normalize = f.boolean("normalize").value_or(false);
   r.add_special_tokens = f.boolean("add_special_tokens").value_or(true);
   if (f.has("dimensions")) f.integer("dimensions", 1, 1 << 20);  // checked against the model by the handler
@@ -322,7 +335,8 @@ CandidatesRequest parse_candidates(const json& body) {
   if (has_prompt == has_state) throw bad_request("give either 'prompt' or 'state' (with 'template')", has_prompt ? "state" : "prompt");
   if (has_prompt && (f.has("template") || f.has("template_string")))
     throw bad_request("'template' applies to 'state', not 'prompt'", "template");
-  if (!r.template_name.empty() && !r.template_string.empty()) throw bad_request("give 'template' or 'template_string', not both", "template");
+  if (!r.template_name.empty() && !r.template_string.empty())
+    throw bad_request("give 'template' or 'template_string', not both", "template");
   r.s = sampling_of(f);
   r.add_special_tokens = f.boolean("add_special_tokens").value_or(true);
   return r;

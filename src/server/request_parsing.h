@@ -33,11 +33,11 @@ struct SamplingRequest {
   std::optional<int64_t> max_tokens;  // absent: the endpoint's default
   std::vector<std::string> stop;
   std::vector<int> stop_token_ids;
-  std::optional<uint64_t> seed;       // absent: a random seed per request
+  std::optional<uint64_t> seed;  // absent: a random seed per request
   int n = 1;
   bool ignore_eos = false;
   bool stream = false;
-  bool include_usage = false;         // stream_options.include_usage
+  bool include_usage = false;  // stream_options.include_usage
 };
 
 struct CompletionRequest {
@@ -51,8 +51,8 @@ struct CompletionRequest {
 
 struct ChatRequest {
   std::string model;
-  json messages;        // content parts already joined into strings
-  json tools;           // null when absent
+  json messages;                          // content parts already joined into strings
+  json tools;                             // null when absent
   json template_kwargs = json::object();  // chat_template_kwargs: extra template variables
   bool add_generation_prompt = true;
   SamplingRequest s;
@@ -71,8 +71,8 @@ struct EmbeddingRequest {
 
 struct CandidatesRequest {
   std::string model;
-  std::string prompt;             // the prompt text, or
-  std::string state;              // a proof state put into `template_name` / `template_string`
+  std::string prompt;  // the prompt text, or
+  std::string state;   // a proof state put into `template_name` / `template_string`
   std::string template_name, template_string;
   SamplingRequest s;
   bool add_special_tokens = true;

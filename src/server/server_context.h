@@ -20,11 +20,11 @@ namespace wick::server {
 struct ServeOptions {
   std::vector<std::pair<std::string, std::string>> models;  // name, path; the first is the default
   std::string host = "127.0.0.1";
-  int port = 8080;                    // 0: any free port (printed at start)
-  std::string api_key;                // "": no authentication
-  int max_queue = 256;                // requests waiting per model beyond which 429
-  size_t max_body_bytes = 16 << 20;   // larger bodies: 413
-  int http_threads = 128;             // concurrent connections served
+  int port = 8080;                   // 0: any free port (printed at start)
+  std::string api_key;               // "": no authentication
+  int max_queue = 256;               // requests waiting per model beyond which 429
+  size_t max_body_bytes = 16 << 20;  // larger bodies: 413
+  int http_threads = 128;            // concurrent connections served
   PoolOptions pool;
   double shutdown_grace_seconds = 30;  // SIGTERM: in-flight requests get this long to finish
   bool access_log = true;
@@ -68,8 +68,8 @@ struct StreamBody {
   virtual void end(std::string& out) = 0;
   // Destroyed in reverse order: the job first (it waits for the scheduler to let go), then what
   // its callbacks write into, then the model.
-  ModelPool::Lease lease;         // keeps the model loaded while streaming
-  std::shared_ptr<void> state;    // what the job's callbacks use (e.g. prompt log-prob sinks)
+  ModelPool::Lease lease;       // keeps the model loaded while streaming
+  std::shared_ptr<void> state;  // what the job's callbacks use (e.g. prompt log-prob sinks)
   std::unique_ptr<GenerationJob> job;
 };
 // Sends `body` as text/event-stream: ": keep-alive" comments every second without events

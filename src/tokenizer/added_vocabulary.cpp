@@ -16,8 +16,7 @@ bool is_word(unsigned char c) { return std::isalnum(c) || c == '_' || c >= 0x80;
 
 int AddedTokenMatcher::child(int node, unsigned char c) const {
   const auto& nx = nodes_[static_cast<size_t>(node)].next;
-  auto it = std::lower_bound(nx.begin(), nx.end(), std::make_pair(c, 0),
-                             [](const auto& a, const auto& b) { return a.first < b.first; });
+  auto it = std::lower_bound(nx.begin(), nx.end(), std::make_pair(c, 0), [](const auto& a, const auto& b) { return a.first < b.first; });
   return it != nx.end() && it->first == c ? it->second : -1;
 }
 
@@ -30,8 +29,7 @@ void AddedTokenMatcher::add(const AddedToken& token) {
       nxt = static_cast<int>(nodes_.size());
       nodes_.push_back(Node{});
       auto& v = nodes_[static_cast<size_t>(node)].next;
-      v.insert(std::upper_bound(v.begin(), v.end(), std::make_pair(c, 0),
-                                [](const auto& a, const auto& b) { return a.first < b.first; }),
+      v.insert(std::upper_bound(v.begin(), v.end(), std::make_pair(c, 0), [](const auto& a, const auto& b) { return a.first < b.first; }),
                {c, nxt});
     }
     node = nxt;
@@ -50,7 +48,10 @@ void AddedTokenMatcher::split(std::string_view s, std::vector<Segment>& out) con
   size_t plain_begin = 0;
   size_t i = 0;
   while (i < s.size()) {
-    if (!first_byte_[static_cast<unsigned char>(s[i])]) { ++i; continue; }
+    if (!first_byte_[static_cast<unsigned char>(s[i])]) {
+      ++i;
+      continue;
+    }
     // Longest token starting at i.
     int node = 0, best = -1;
     size_t best_end = 0;
@@ -62,7 +63,10 @@ void AddedTokenMatcher::split(std::string_view s, std::vector<Segment>& out) con
         best_end = j + 1;
       }
     }
-    if (best < 0) { ++i; continue; }
+    if (best < 0) {
+      ++i;
+      continue;
+    }
     const AddedToken& t = tokens_[static_cast<size_t>(best)];
     if (t.single_word && ((i > 0 && is_word(static_cast<unsigned char>(s[i - 1]))) ||
                           (best_end < s.size() && is_word(static_cast<unsigned char>(s[best_end]))))) {
@@ -70,8 +74,10 @@ void AddedTokenMatcher::split(std::string_view s, std::vector<Segment>& out) con
       continue;
     }
     size_t begin = i, end = best_end;
-    if (t.lstrip) while (begin > plain_begin && is_space(static_cast<unsigned char>(s[begin - 1]))) --begin;
-    if (t.rstrip) while (end < s.size() && is_space(static_cast<unsigned char>(s[end]))) ++end;
+    if (t.lstrip)
+      while (begin > plain_begin && is_space(static_cast<unsigned char>(s[begin - 1]))) --begin;
+    if (t.rstrip)
+      while (end < s.size() && is_space(static_cast<unsigned char>(s[end]))) ++end;
     out.push_back({-1, s.substr(plain_begin, begin - plain_begin), plain_begin});
     out.push_back({t.id, s.substr(begin, end - begin), begin});
     plain_begin = i = end;

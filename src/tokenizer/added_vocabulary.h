@@ -39,7 +39,7 @@ class AddedTokenMatcher {
  private:
   struct Node {
     std::vector<std::pair<unsigned char, int>> next;  // sorted by byte
-    int token = -1;                                    // index into tokens_ when a token ends here
+    int token = -1;                                   // index into tokens_ when a token ends here
   };
   int child(int node, unsigned char c) const;
   std::vector<Node> nodes_{Node{}};

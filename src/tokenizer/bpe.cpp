@@ -38,8 +38,7 @@ void PairMap::insert(uint64_t key, Value v) {
   }
 }
 
-BpeModel::BpeModel(std::vector<std::string> id_to_token, BpeOptions opts)
-    : id_to_token_(std::move(id_to_token)), opts_(std::move(opts)) {
+BpeModel::BpeModel(std::vector<std::string> id_to_token, BpeOptions opts) : id_to_token_(std::move(id_to_token)), opts_(std::move(opts)) {
   vocab_.reserve(id_to_token_.size());
   for (size_t id = 0; id < id_to_token_.size(); ++id)
     if (!id_to_token_[id].empty()) vocab_.emplace(id_to_token_[id], static_cast<int>(id));
@@ -63,15 +62,14 @@ std::unique_ptr<BpeModel> BpeModel::from_json(const nlohmann::json& m) {
   if (!vocab.is_object()) throw Error(ErrorCode::kCorruptFile, "tokenizer: model.vocab is not an object");
   std::vector<std::string> id_to_token;
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    if (!it.value().is_number_integer()) throw Error(ErrorCode::kCorruptFile, "tokenizer: vocab entry '" + it.key() + "' has no integer id");
+    if (!it.value().is_number_integer())
+      throw Error(ErrorCode::kCorruptFile, "tokenizer: vocab entry '" + it.key() + "' has no integer id");
     const int64_t id = it.value().get<int64_t>();
     if (id < 0 || id > (1 << 24)) throw Error(ErrorCode::kCorruptFile, "tokenizer: vocab id " + std::to_string(id) + " out of range");
     if (static_cast<size_t>(id) >= id_to_token.size()) id_to_token.resize(static_cast<size_t>(id) + 1);
     id_to_token[static_cast<size_t>(id)] = it.key();
   }
-  auto opt_string = [&](const char* key) {
-    return m.contains(key) && m[key].is_string() ? m[key].get<std::string>() : std::string();
-  };
+  auto opt_string = [&](const char* key) { return m.contains(key) && m[key].is_string() ? m[key].get<std::string>() : std::string(); };
   BpeOptions o;
   o.prefix = opt_string("continuing_subword_prefix");
   o.suffix = opt_string("end_of_word_suffix");
@@ -89,10 +87,12 @@ std::unique_ptr<BpeModel> BpeModel::from_json(const nlohmann::json& m) {
   std::vector<std::string> joined;  // the array form ["a", "b"] is joined to "a b"
   joined.reserve(merges.size());
   for (const auto& entry : merges) {
-    if (entry.is_string()) joined.push_back(entry.get<std::string>());
+    if (entry.is_string())
+      joined.push_back(entry.get<std::string>());
     else if (entry.is_array() && entry.size() == 2 && entry[0].is_string() && entry[1].is_string())
       joined.push_back(entry[0].get<std::string>() + " " + entry[1].get<std::string>());
-    else throw Error(ErrorCode::kCorruptFile, "tokenizer: malformed merge " + entry.dump());
+    else
+      throw Error(ErrorCode::kCorruptFile, "tokenizer: malformed merge " + entry.dump());
   }
   model->add_merges(std::vector<std::string_view>(joined.begin(), joined.end()));
   return model;
@@ -171,8 +171,8 @@ void BpeModel::initial_symbols(std::string_view word, std::vector<int>& ids) con
         if (!(opts_.fuse_unk && last_unk)) ids.push_back(opts_.unk_id);
         last_unk = true;
       } else {
-        throw Error(ErrorCode::kInvalidArgument, "tokenizer: character '" + std::string(word.substr(i, n)) +
-                                                     "' is not in the vocabulary and there is no unknown token");
+        throw Error(ErrorCode::kInvalidArgument,
+                    "tokenizer: character '" + std::string(word.substr(i, n)) + "' is not in the vocabulary and there is no unknown token");
       }
     }
     i += n;
@@ -223,7 +223,10 @@ void BpeModel::encode_word_reference(std::string_view word, std::vector<int>& ou
     const Merge* best_merge = nullptr;
     for (size_t i = 0; i + 1 < ids.size(); ++i) {
       const Merge* m = find_merge(ids[i], ids[i + 1]);
-      if (m && (!best_merge || m->rank < best_merge->rank)) { best = i; best_merge = m; }
+      if (m && (!best_merge || m->rank < best_merge->rank)) {
+        best = i;
+        best_merge = m;
+      }
     }
     if (!best_merge) break;
     ids[best] = best_merge->id;
@@ -246,7 +249,11 @@ void BpeModel::encode_word(std::string_view word, std::vector<int>& out) const {
     return;
   }
   // Long words: symbols in a doubly linked list.
-  struct Sym { int id; int prev; int next; };
+  struct Sym {
+    int id;
+    int prev;
+    int next;
+  };
   std::vector<Sym> syms(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) syms[i].id = ids[i];
   const int count = static_cast<int>(syms.size());
@@ -256,7 +263,12 @@ void BpeModel::encode_word(std::string_view word, std::vector<int>& out) const {
   }
   // Merge the lowest-ranked adjacent pair first (leftmost on ties), as word.rs merge_all does.
   // Stale queue entries are skipped when popped, so each merge costs O(log n).
-  struct Cand { int rank; int pos; int right; int id; };
+  struct Cand {
+    int rank;
+    int pos;
+    int right;
+    int id;
+  };
   auto cmp = [](const Cand& x, const Cand& y) { return x.rank != y.rank ? x.rank > y.rank : x.pos > y.pos; };
   std::priority_queue<Cand, std::vector<Cand>, decltype(cmp)> queue(cmp);
   auto push = [&](int pos) {

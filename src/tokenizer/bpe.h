@@ -33,7 +33,10 @@ using TokenMap = std::unordered_map<std::string, int, StringHash, std::equal_to<
 // array, no node allocation (the merge table is read for every adjacent pair of every word).
 class PairMap {
  public:
-  struct Value { int rank; int id; };
+  struct Value {
+    int rank;
+    int id;
+  };
   void reserve(size_t n);
   // Keeps the first value inserted for a key.
   void insert(uint64_t key, Value v);
@@ -49,7 +52,10 @@ class PairMap {
 
  private:
   static constexpr uint64_t kEmpty = ~uint64_t{0};
-  struct Slot { uint64_t key = kEmpty; Value value{}; };
+  struct Slot {
+    uint64_t key = kEmpty;
+    Value value{};
+  };
   // splitmix64's finalizer: every key bit reaches the low bits the mask keeps.
   static size_t hash(uint64_t k) {
     k ^= k >> 30;
@@ -107,7 +113,7 @@ class BpeModel {
 
   TokenMap vocab_;
   std::vector<std::string> id_to_token_;
-  PairMap merges_;  // (left id << 32 | right id) -> rank, merged id
+  PairMap merges_;             // (left id << 32 | right id) -> rank, merged id
   std::vector<int> char_ids_;  // id of each code point below U+10000 that is a token (-1 if not)
   BpeOptions opts_;
   int byte_ids_[256];

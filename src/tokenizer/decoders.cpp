@@ -28,8 +28,10 @@ struct ByteLevelD : Decoder {
         uint32_t cp = static_cast<unsigned char>(tok[i]);
         if (n == 2 && i + 1 < tok.size()) cp = ((cp & 0x1Fu) << 6) | (static_cast<unsigned char>(tok[i + 1]) & 0x3Fu);
         const int b = (n <= 2) ? unicode_to_byte(cp) : -1;
-        if (b >= 0) bytes.push_back(static_cast<char>(b));
-        else all = false;
+        if (b >= 0)
+          bytes.push_back(static_cast<char>(b));
+        else
+          all = false;
         i += static_cast<size_t>(n);
       }
       out += all ? bytes : tok;
@@ -57,14 +59,20 @@ struct ByteFallbackD : Decoder {
     size_t count = 0;
     auto flush = [&] {
       if (count == 0) return;
-      if (is_valid_utf8(bytes)) out.push_back(bytes);
-      else for (size_t i = 0; i < count; ++i) out.push_back("\xEF\xBF\xBD");
+      if (is_valid_utf8(bytes))
+        out.push_back(bytes);
+      else
+        for (size_t i = 0; i < count; ++i) out.push_back("\xEF\xBF\xBD");
       bytes.clear();
       count = 0;
     };
     for (auto& tok : t) {
       const int b = byte_of(tok);
-      if (b >= 0) { bytes.push_back(static_cast<char>(b)); ++count; continue; }
+      if (b >= 0) {
+        bytes.push_back(static_cast<char>(b));
+        ++count;
+        continue;
+      }
       flush();
       out.push_back(std::move(tok));
     }
@@ -88,7 +96,10 @@ struct StripD : Decoder {
     for (auto& tok : t) {
       int s = 0;
       size_t b = 0, e = tok.size();
-      while (s < start && tok.compare(b, content.size(), content) == 0 && b < e) { b += content.size(); ++s; }
+      while (s < start && tok.compare(b, content.size(), content) == 0 && b < e) {
+        b += content.size();
+        ++s;
+      }
       s = 0;
       while (s < stop && e >= b + content.size() && tok.compare(e - content.size(), content.size(), content) == 0) {
         e -= content.size();
@@ -142,8 +153,8 @@ std::unique_ptr<Decoder> make_decoder(const nlohmann::json& j) {
   if (type == "Metaspace") {
     auto d = std::make_unique<MetaspaceD>();
     d->replacement = j.value("replacement", d->replacement);
-    const std::string scheme = j.contains("prepend_scheme") ? j["prepend_scheme"].get<std::string>()
-                                                             : (j.value("add_prefix_space", true) ? "always" : "never");
+    const std::string scheme =
+        j.contains("prepend_scheme") ? j["prepend_scheme"].get<std::string>() : (j.value("add_prefix_space", true) ? "always" : "never");
     d->strip_first = scheme != "never";
     return d;
   }

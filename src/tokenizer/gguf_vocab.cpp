@@ -33,7 +33,8 @@ json sequence_then_bytes(std::vector<json> splits) {
 
 // The regexes below are those of the models' tokenizer.json files (written with \x{...}
 // escapes where the originals hold literal characters).
-const char* kLlama3 = R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
+const char* kLlama3 =
+    R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 const char* kQwen2 = R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 // deepseek-ai/deepseek-llm-7b-base: cased letters of many scripts, ASCII/full-width
 // punctuation, trailing whitespace, CJK + Hangul runs, digit runs.
@@ -69,12 +70,13 @@ const std::map<std::string, PreTokenizerSpec>& byte_level_pre_tokenizers() {
     t["smaug-bpe"] = t["llama-bpe"];
     t["qwen2"] = {{{"type", "NFC"}}, sequence_then_bytes({split(kQwen2)})};
     t["deepseek-r1-qwen"] = t["qwen2"];
-    t["deepseek-llm"] = {nullptr, sequence_then_bytes({split(R"([\r\n])"), split(kDeepseekLetters), split(kDeepseekPunct),
-                                                       split(R"(\s+$)"), split(kDeepseekCjk), split(R"(\p{N}+)")})};
+    t["deepseek-llm"] = {nullptr, sequence_then_bytes({split(R"([\r\n])"), split(kDeepseekLetters), split(kDeepseekPunct), split(R"(\s+$)"),
+                                                       split(kDeepseekCjk), split(R"(\p{N}+)")})};
     t["deepseek-coder"] = {nullptr, sequence_then_bytes({split(R"([\r\n])"), split(R"(\s?\p{L}+)"), split(R"(\s?\p{P}+)"),
                                                          split(kDeepseekCjk), split(R"(\p{N})")})};
-    t["deepseek-v3"] = {nullptr, sequence_then_bytes({split(R"(\p{N}{1,3})"), split(R"([\x{4E00}-\x{9FA5}\x{3040}-\x{309F}\x{30A0}-\x{30FF}]+)"),
-                                                      split(kDeepseekV3Punct)})};
+    t["deepseek-v3"] = {nullptr,
+                        sequence_then_bytes({split(R"(\p{N}{1,3})"), split(R"([\x{4E00}-\x{9FA5}\x{3040}-\x{309F}\x{30A0}-\x{30FF}]+)"),
+                                             split(kDeepseekV3Punct)})};
     return t;
   }();
   return table;
@@ -86,12 +88,17 @@ std::string signature(const json& normalizer, const json& pre) {
   std::string sig = normalizer.is_object() ? normalizer.value("type", "") : "";
   if (sig == "Sequence" && normalizer.contains("normalizers") && normalizer["normalizers"].empty()) sig.clear();
   std::vector<json> parts;
-  if (pre.is_object() && pre.value("type", "") == "Sequence" && pre.contains("pretokenizers")) parts = pre["pretokenizers"].get<std::vector<json>>();
-  else if (pre.is_object()) parts = {pre};
+  if (pre.is_object() && pre.value("type", "") == "Sequence" && pre.contains("pretokenizers"))
+    parts = pre["pretokenizers"].get<std::vector<json>>();
+  else if (pre.is_object())
+    parts = {pre};
   for (const json& p : parts) {
     const std::string type = p.value("type", "");
     sig += "|" + type;
-    if (type == "Split" && p.contains("pattern") && p["pattern"].contains("Regex")) { sig += ":"; sig += p["pattern"]["Regex"].get<std::string>(); }
+    if (type == "Split" && p.contains("pattern") && p["pattern"].contains("Regex")) {
+      sig += ":";
+      sig += p["pattern"]["Regex"].get<std::string>();
+    }
     if (type == "ByteLevel") sig += p.value("use_regex", true) ? ":regex" : ":noregex";
   }
   return sig;
@@ -131,7 +138,8 @@ std::unique_ptr<Tokenizer::Impl> load_gguf_tokenizer(const GgufFile& g) {
     std::vector<int> types(n, kNormal);
     if (const auto* tt = g.get_number_array("tokenizer.ggml.token_type")) {
       if (tt->size() != n)
-        throw Error(ErrorCode::kCorruptFile, "tokenizer.ggml.token_type has " + std::to_string(tt->size()) + " entries, expected " + std::to_string(n));
+        throw Error(ErrorCode::kCorruptFile,
+                    "tokenizer.ggml.token_type has " + std::to_string(tt->size()) + " entries, expected " + std::to_string(n));
       for (size_t i = 0; i < n; ++i) types[i] = static_cast<int>((*tt)[i]);
     }
     std::vector<std::string> id_to_token(tokens->begin(), tokens->end());
@@ -139,7 +147,8 @@ std::unique_ptr<Tokenizer::Impl> load_gguf_tokenizer(const GgufFile& g) {
       const auto v = g.get_int(key);
       if (!v) return -1;
       if (*v < 0 || static_cast<size_t>(*v) >= n)
-        throw Error(ErrorCode::kCorruptFile, std::string(key) + " = " + std::to_string(*v) + " is not a token id (vocab " + std::to_string(n) + ")");
+        throw Error(ErrorCode::kCorruptFile,
+                    std::string(key) + " = " + std::to_string(*v) + " is not a token id (vocab " + std::to_string(n) + ")");
       return static_cast<int>(*v);
     };
     t->bos = id_key("tokenizer.ggml.bos_token_id");
@@ -159,7 +168,9 @@ std::unique_ptr<Tokenizer::Impl> load_gguf_tokenizer(const GgufFile& g) {
       for (int ty : types) o.byte_fallback |= ty == kByte;
       std::vector<float> scores(n, 0.0f);
       if (const auto* sc = g.get_number_array("tokenizer.ggml.scores")) {
-        if (sc->size() != n) throw Error(ErrorCode::kCorruptFile, "tokenizer.ggml.scores has " + std::to_string(sc->size()) + " entries, expected " + std::to_string(n));
+        if (sc->size() != n)
+          throw Error(ErrorCode::kCorruptFile,
+                      "tokenizer.ggml.scores has " + std::to_string(sc->size()) + " entries, expected " + std::to_string(n));
         for (size_t i = 0; i < n; ++i) scores[i] = static_cast<float>((*sc)[i]);
       }
       std::vector<bool> mergeable(n);
@@ -172,14 +183,17 @@ std::unique_ptr<Tokenizer::Impl> load_gguf_tokenizer(const GgufFile& g) {
       norm["normalizers"].push_back({{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\xE2\x96\x81"}});
       t->normalizer = make_normalizer(norm);
       json dec = {{"type", "Sequence"},
-                  {"decoders", {{{"type", "Replace"}, {"pattern", {{"String", "\xE2\x96\x81"}}}, {"content", " "}},
-                                {{"type", "ByteFallback"}},
-                                {{"type", "Fuse"}}}}};
+                  {"decoders",
+                   {{{"type", "Replace"}, {"pattern", {{"String", "\xE2\x96\x81"}}}, {"content", " "}},
+                    {{"type", "ByteFallback"}},
+                    {{"type", "Fuse"}}}}};
       if (prefix) dec["decoders"].push_back({{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}});
       t->decoder = make_decoder(dec);
     } else if (*model_type == "gpt2") {
       const auto pre = g.get_string("tokenizer.ggml.pre");
-      if (!pre) throw Error(ErrorCode::kUnsupported, "byte-level BPE without tokenizer.ggml.pre: the pre-tokenizer is unknown (known: " + known_names() + ")");
+      if (!pre)
+        throw Error(ErrorCode::kUnsupported,
+                    "byte-level BPE without tokenizer.ggml.pre: the pre-tokenizer is unknown (known: " + known_names() + ")");
       const auto& table = byte_level_pre_tokenizers();
       auto it = table.find(*pre);
       if (it == table.end())

@@ -53,9 +53,12 @@ bool is_sentencepiece_style(const json& j, bool* add_space_prefix) {
   *add_space_prefix = false;
   for (const json& n : norm.value("normalizers", json::array())) {
     const std::string type = n.value("type", "");
-    if (type == "Prepend" && n.value("prepend", "") == "\xE2\x96\x81") *add_space_prefix = true;
-    else if (type == "Replace" && n.value("content", "") == "\xE2\x96\x81") replace = true;
-    else return false;
+    if (type == "Prepend" && n.value("prepend", "") == "\xE2\x96\x81")
+      *add_space_prefix = true;
+    else if (type == "Replace" && n.value("content", "") == "\xE2\x96\x81")
+      replace = true;
+    else
+      return false;
   }
   return replace;
 }
@@ -69,7 +72,8 @@ void write_gguf_vocab(const std::string& path, GgufWriter& w, int n_vocab) {
     const json& model = j.at("model");
     std::vector<std::string> ids = t->id_to_token;
     if (n_vocab > 0 && static_cast<size_t>(n_vocab) < ids.size())
-      throw Error(ErrorCode::kShapeMismatch, "the tokenizer has " + std::to_string(ids.size()) + " tokens, more than the model's " + std::to_string(n_vocab));
+      throw Error(ErrorCode::kShapeMismatch,
+                  "the tokenizer has " + std::to_string(ids.size()) + " tokens, more than the model's " + std::to_string(n_vocab));
     if (n_vocab > 0) ids.resize(static_cast<size_t>(n_vocab));
     const size_t n = ids.size();
     std::map<std::string, int> vocab;
@@ -84,8 +88,10 @@ void write_gguf_vocab(const std::string& path, GgufWriter& w, int n_vocab) {
     std::vector<std::string> tokens(n);
     for (size_t i = 0; i < n; ++i) {
       tokens[i] = ids[i].empty() ? "[PAD" + std::to_string(i) + "]" : ids[i];  // as llama.cpp's converter pads
-      if (ids[i].empty()) types[i] = kUnused;
-      else if (spm && is_byte_token(ids[i])) types[i] = kByte;
+      if (ids[i].empty())
+        types[i] = kUnused;
+      else if (spm && is_byte_token(ids[i]))
+        types[i] = kByte;
     }
     for (const AddedToken& a : t->added) types[static_cast<size_t>(a.id)] = a.special ? kControl : kUserDefined;
     if (unk_id >= 0) types[static_cast<size_t>(unk_id)] = kUnknown;
@@ -98,7 +104,8 @@ void write_gguf_vocab(const std::string& path, GgufWriter& w, int n_vocab) {
       std::vector<bool> made(n, false);
       for (size_t r = 0; r < merges.size(); ++r) {
         auto it = vocab.find(merges[r].first + merges[r].second);
-        if (it == vocab.end()) throw Error(ErrorCode::kCorruptFile, "merge \"" + merges[r].first + " " + merges[r].second + "\" makes no token");
+        if (it == vocab.end())
+          throw Error(ErrorCode::kCorruptFile, "merge \"" + merges[r].first + " " + merges[r].second + "\" makes no token");
         if (!made[static_cast<size_t>(it->second)]) scores[static_cast<size_t>(it->second)] = -static_cast<float>(r);
         made[static_cast<size_t>(it->second)] = true;
       }
@@ -113,10 +120,12 @@ void write_gguf_vocab(const std::string& path, GgufWriter& w, int n_vocab) {
     } else {
       const json pre = j.value("pre_tokenizer", json());
       bool byte_level = false;
-      for (const json& p : (pre.is_object() && pre.value("type", "") == "Sequence") ? pre.value("pretokenizers", json::array()) : json::array({pre}))
+      for (const json& p :
+           (pre.is_object() && pre.value("type", "") == "Sequence") ? pre.value("pretokenizers", json::array()) : json::array({pre}))
         byte_level |= p.is_object() && p.value("type", "") == "ByteLevel";
       if (!byte_level)
-        throw Error(ErrorCode::kUnsupported, "only SentencePiece-style (byte fallback + metaspace) and byte-level BPE tokenizers have a GGUF form");
+        throw Error(ErrorCode::kUnsupported,
+                    "only SentencePiece-style (byte fallback + metaspace) and byte-level BPE tokenizers have a GGUF form");
       const auto name = gguf_pre_tokenizer_name(j.value("normalizer", json()), pre);
       if (!name) throw Error(ErrorCode::kUnsupported, "the pre-tokenizer is not one llama.cpp names (tokenizer.ggml.pre)");
       std::vector<std::string> merge_strings;
@@ -134,7 +143,8 @@ void write_gguf_vocab(const std::string& path, GgufWriter& w, int n_vocab) {
     auto only = [&](const std::vector<int>& v, int id, const char* what) {
       if (v.empty()) return false;
       if (v.size() != 1 || v[0] != id)
-        throw Error(ErrorCode::kUnsupported, std::string("the post-processor adds tokens other than ") + what + ", which GGUF cannot express");
+        throw Error(ErrorCode::kUnsupported,
+                    std::string("the post-processor adds tokens other than ") + what + ", which GGUF cannot express");
       return true;
     };
     w.set_bool("tokenizer.ggml.add_bos_token", only(t->prefix_ids, t->bos, "BOS"));

@@ -51,8 +51,8 @@ struct UnicodeN : Normalizer {
   void apply(std::string& s) const override {
     if (s.empty()) return;
     utf8proc_uint8_t* out = nullptr;
-    const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()), static_cast<utf8proc_ssize_t>(s.size()),
-                                &out, static_cast<utf8proc_option_t>(options));
+    const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()), static_cast<utf8proc_ssize_t>(s.size()), &out,
+                                static_cast<utf8proc_option_t>(options));
     if (n < 0) throw Error(ErrorCode::kInvalidArgument, std::string("unicode normalization failed: ") + utf8proc_errmsg(n));
     s.assign(reinterpret_cast<char*>(out), static_cast<size_t>(n));
     std::free(out);
@@ -65,9 +65,12 @@ struct LowercaseN : Normalizer {
     out.reserve(s.size());
     for (size_t i = 0; i < s.size();) {
       utf8proc_int32_t cp;
-      const auto n = utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(s.data() + i),
-                                      static_cast<utf8proc_ssize_t>(s.size() - i), &cp);
-      if (n <= 0) { out.push_back(s[i++]); continue; }
+      const auto n =
+          utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t*>(s.data() + i), static_cast<utf8proc_ssize_t>(s.size() - i), &cp);
+      if (n <= 0) {
+        out.push_back(s[i++]);
+        continue;
+      }
       append_utf8(out, static_cast<uint32_t>(utf8proc_tolower(cp)));
       i += static_cast<size_t>(n);
     }
@@ -80,8 +83,10 @@ struct StripN : Normalizer {
   void apply(std::string& s) const override {
     auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; };
     size_t b = 0, e = s.size();
-    if (left) while (b < e && ws(s[b])) ++b;
-    if (right) while (e > b && ws(s[e - 1])) --e;
+    if (left)
+      while (b < e && ws(s[b])) ++b;
+    if (right)
+      while (e > b && ws(s[e - 1])) --e;
     s = s.substr(b, e - b);
   }
 };
@@ -105,16 +110,18 @@ std::unique_ptr<Normalizer> make_normalizer(const nlohmann::json& j) {
   if (type == "Replace") {
     auto n = std::make_unique<ReplaceN>();
     const auto& pat = j.at("pattern");
-    if (pat.contains("String")) n->pattern = pat["String"].get<std::string>();
-    else if (pat.contains("Regex")) n->regex = std::make_unique<Regex>(pat["Regex"].get<std::string>());
-    else throw Error(ErrorCode::kUnsupported, "tokenizer: Replace normalizer pattern " + pat.dump());
+    if (pat.contains("String"))
+      n->pattern = pat["String"].get<std::string>();
+    else if (pat.contains("Regex"))
+      n->regex = std::make_unique<Regex>(pat["Regex"].get<std::string>());
+    else
+      throw Error(ErrorCode::kUnsupported, "tokenizer: Replace normalizer pattern " + pat.dump());
     n->content = j.at("content").get<std::string>();
     return n;
   }
   if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") {
     auto n = std::make_unique<UnicodeN>();
-    n->options = UTF8PROC_STABLE | (type[2] == 'K' ? UTF8PROC_COMPAT : 0) |
-                 (type.back() == 'C' ? UTF8PROC_COMPOSE : UTF8PROC_DECOMPOSE);
+    n->options = UTF8PROC_STABLE | (type[2] == 'K' ? UTF8PROC_COMPAT : 0) | (type.back() == 'C' ? UTF8PROC_COMPOSE : UTF8PROC_DECOMPOSE);
     return n;
   }
   if (type == "Lowercase") return std::make_unique<LowercaseN>();

@@ -24,29 +24,43 @@ void split_pieces(std::vector<PreToken>& pieces, const Regex& re, Behavior behav
     std::vector<bool> is_match;
     size_t last = 0;
     for (auto [b, e] : re.find_all(s)) {
-      if (b > last) { parts.emplace_back(last, b); is_match.push_back(false); }
+      if (b > last) {
+        parts.emplace_back(last, b);
+        is_match.push_back(false);
+      }
       parts.emplace_back(b, e);
       is_match.push_back(true);
       last = e;
     }
-    if (last < s.size()) { parts.emplace_back(last, s.size()); is_match.push_back(false); }
+    if (last < s.size()) {
+      parts.emplace_back(last, s.size());
+      is_match.push_back(false);
+    }
     std::vector<std::pair<size_t, size_t>> merged;
     for (size_t i = 0; i < parts.size(); ++i) {
       const bool m = is_match[i];
       switch (behavior) {
         case Behavior::kIsolated: merged.push_back(parts[i]); break;
-        case Behavior::kRemoved: if (!m) merged.push_back(parts[i]); break;
+        case Behavior::kRemoved:
+          if (!m) merged.push_back(parts[i]);
+          break;
         case Behavior::kMergedWithPrevious:
-          if (m && !merged.empty() && i > 0 && !is_match[i - 1]) merged.back().second = parts[i].second;
-          else merged.push_back(parts[i]);
+          if (m && !merged.empty() && i > 0 && !is_match[i - 1])
+            merged.back().second = parts[i].second;
+          else
+            merged.push_back(parts[i]);
           break;
         case Behavior::kMergedWithNext:
-          if (!m && i > 0 && is_match[i - 1]) merged.back().second = parts[i].second;
-          else merged.push_back(parts[i]);
+          if (!m && i > 0 && is_match[i - 1])
+            merged.back().second = parts[i].second;
+          else
+            merged.push_back(parts[i]);
           break;
         case Behavior::kContiguous:
-          if (m && i > 0 && is_match[i - 1]) merged.back().second = parts[i].second;
-          else merged.push_back(parts[i]);
+          if (m && i > 0 && is_match[i - 1])
+            merged.back().second = parts[i].second;
+          else
+            merged.push_back(parts[i]);
           break;
       }
     }
@@ -95,8 +109,10 @@ struct ByteLevelP : PreTokenizer {
       mapped.clear();
       for (unsigned char c : x.text) {
         const std::string& m = table[c];  // 1 or 2 bytes
-        if (m.size() == 1) mapped.push_back(m[0]);
-        else mapped.append(m);
+        if (m.size() == 1)
+          mapped.push_back(m[0]);
+        else
+          mapped.append(m);
       }
       x.text.assign(mapped);
     }
@@ -112,12 +128,17 @@ struct MetaspaceP : PreTokenizer {
     for (auto& x : p) {
       std::string s;
       for (char c : x.text) {
-        if (c == ' ') s += replacement;
-        else s.push_back(c);
+        if (c == ' ')
+          s += replacement;
+        else
+          s.push_back(c);
       }
       const bool prepend = scheme == "always" || (scheme == "first" && x.first);
       if (prepend && !s.empty() && s.compare(0, replacement.size(), replacement) != 0) s = replacement + s;
-      if (!split) { out.push_back({s, x.first}); continue; }
+      if (!split) {
+        out.push_back({s, x.first});
+        continue;
+      }
       // MergedWithNext on the replacement: every piece starts at a "▁".
       size_t start = 0;
       bool first = x.first;
@@ -167,8 +188,10 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const nlohmann::json& j) {
   if (type == "Metaspace") {
     auto p = std::make_unique<MetaspaceP>();
     p->replacement = j.value("replacement", p->replacement);
-    if (j.contains("prepend_scheme")) p->scheme = j["prepend_scheme"].get<std::string>();
-    else if (j.contains("add_prefix_space")) p->scheme = j["add_prefix_space"].get<bool>() ? "always" : "never";
+    if (j.contains("prepend_scheme"))
+      p->scheme = j["prepend_scheme"].get<std::string>();
+    else if (j.contains("add_prefix_space"))
+      p->scheme = j["add_prefix_space"].get<bool>() ? "always" : "never";
     p->split = j.value("split", true);
     return p;
   }

@@ -74,10 +74,14 @@ std::string widen_unicode_properties(const std::string& p) {
         }
         const std::string token = p.substr(i, j - i);
         const std::string extra = added_ranges(name);
-        if (extra.empty() || (negated && in_class)) out += token;  // a negation inside a class cannot take a union
-        else if (negated) out += "[^\\p{" + name + "}" + extra + "]";
-        else if (in_class) out += token + extra;
-        else out += "[" + token + extra + "]";
+        if (extra.empty() || (negated && in_class))
+          out += token;  // a negation inside a class cannot take a union
+        else if (negated)
+          out += "[^\\p{" + name + "}" + extra + "]";
+        else if (in_class)
+          out += token + extra;
+        else
+          out += "[" + token + extra + "]";
         i = j;
         continue;
       }
@@ -112,21 +116,18 @@ Regex::Regex(const std::string& original) {
   int err = 0;
   PCRE2_SIZE offset = 0;
   const std::string pattern = widen_unicode_properties(original);
-  auto* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF | PCRE2_UCP, &err,
-                             &offset, nullptr);
+  auto* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF | PCRE2_UCP, &err, &offset, nullptr);
   if (!code) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(err, msg, sizeof msg);
-    throw Error(ErrorCode::kUnsupported, "tokenizer regex /" + original + "/ does not compile at offset " +
-                                             std::to_string(offset) + ": " + reinterpret_cast<char*>(msg));
+    throw Error(ErrorCode::kUnsupported, "tokenizer regex /" + original + "/ does not compile at offset " + std::to_string(offset) + ": " +
+                                             reinterpret_cast<char*>(msg));
   }
   pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // best effort: falls back to the interpreter
   code_ = code;
 }
 
-Regex::~Regex() {
-  pcre2_code_free(static_cast<pcre2_code*>(code_));
-}
+Regex::~Regex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
 
 std::vector<std::pair<size_t, size_t>> Regex::find_all(const std::string& s) const {
   std::vector<std::pair<size_t, size_t>> out;

@@ -54,27 +54,33 @@ void Tokenizer::Impl::encode(std::string_view text, const EncodeOptions& opts, s
   std::vector<Segment> raw;
   matchers[0][opts.parse_special].split(text, raw);
   for (const Segment& seg : raw) {
-    if (seg.id >= 0) out.push_back(seg.id);
-    else if (!seg.text.empty()) encode_normalized(seg.text, seg.offset, opts, out);
+    if (seg.id >= 0)
+      out.push_back(seg.id);
+    else if (!seg.text.empty())
+      encode_normalized(seg.text, seg.offset, opts, out);
   }
 }
 
-void Tokenizer::Impl::encode_normalized(std::string_view text, size_t offset, const EncodeOptions& opts,
-                                        std::vector<int>& out) const {
+void Tokenizer::Impl::encode_normalized(std::string_view text, size_t offset, const EncodeOptions& opts, std::vector<int>& out) const {
   std::string s(text);
   if (normalizer) normalizer->apply(s);
   std::vector<Segment> segs;
   matchers[1][opts.parse_special].split(s, segs);
   std::vector<PreToken> pieces;
   for (const Segment& seg : segs) {
-    if (seg.id >= 0) { out.push_back(seg.id); continue; }
+    if (seg.id >= 0) {
+      out.push_back(seg.id);
+      continue;
+    }
     if (seg.text.empty()) continue;
     // `first`: the piece starts the input (Metaspace prepend_scheme "first" acts only there).
     pieces.assign(1, PreToken{std::string(seg.text), offset == 0 && seg.offset == 0});
     if (pre_tokenizer) pre_tokenizer->apply(pieces);
     for (const auto& p : pieces) {
-      if (reference_bpe) model->encode_word_reference(p.text, out);
-      else model->encode_word(p.text, out);
+      if (reference_bpe)
+        model->encode_word_reference(p.text, out);
+      else
+        model->encode_word(p.text, out);
     }
   }
 }

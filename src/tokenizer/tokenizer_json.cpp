@@ -31,7 +31,10 @@ void read_post_processor(const nlohmann::json& pp, Tokenizer::Impl& t) {
     // The "single" template: special tokens before and after the sequence $A.
     bool after = false;
     for (const auto& piece : pp.at("single")) {
-      if (piece.contains("Sequence")) { after = true; continue; }
+      if (piece.contains("Sequence")) {
+        after = true;
+        continue;
+      }
       const std::string name = piece.at("SpecialToken").at("id").get<std::string>();
       for (const auto& id : pp.at("special_tokens").at(name).at("ids")) (after ? t.suffix_ids : t.prefix_ids).push_back(id.get<int>());
     }
@@ -55,7 +58,8 @@ std::unique_ptr<Tokenizer::Impl> load_tokenizer_json(const std::string& path) {
     if (!j.is_object() || !j.contains("model") || !j["model"].is_object()) throw Error(ErrorCode::kCorruptFile, "no \"model\" object");
     const std::string type = j["model"].value("type", "BPE");
     if (type != "BPE")
-      throw Error(ErrorCode::kUnsupported, "model type \"" + type + "\" is not supported (only BPE; WordPiece, Unigram and WordLevel are not)");
+      throw Error(ErrorCode::kUnsupported,
+                  "model type \"" + type + "\" is not supported (only BPE; WordPiece, Unigram and WordLevel are not)");
     t->model = BpeModel::from_json(j["model"]);
     t->normalizer = make_normalizer(j.value("normalizer", nlohmann::json()));
     t->pre_tokenizer = make_pre_tokenizer(j.value("pre_tokenizer", nlohmann::json()));
@@ -102,8 +106,10 @@ std::unique_ptr<Tokenizer::Impl> load_tokenizer_json(const std::string& path) {
     }
   }
   t->finish();
-  if (!bos_text.empty()) if (auto id = t->lookup(bos_text)) t->bos = *id;
-  if (!eos_text.empty()) if (auto id = t->lookup(eos_text)) t->eos = *id;
+  if (!bos_text.empty())
+    if (auto id = t->lookup(bos_text)) t->bos = *id;
+  if (!eos_text.empty())
+    if (auto id = t->lookup(eos_text)) t->eos = *id;
   if (add_bos) {
     t->prefix_ids.clear();
     if (*add_bos && t->bos >= 0) t->prefix_ids.push_back(t->bos);

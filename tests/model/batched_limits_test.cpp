@@ -141,8 +141,7 @@ TEST_F(BatchedLimits, MidRunContextAndKvLimitsInsideABatchedStep) {
   ASSERT_TRUE(err.empty()) << err;
   auto failed = decode_together(*e, {a, b, c}, 1, &err);
   ASSERT_FALSE(err.empty()) << "a would hold 25 tokens";
-  EXPECT_NE(err.find("sequence " + std::to_string(a) + " (25 tokens) exceeds the context length of 24"), std::string::npos)
-      << err;
+  EXPECT_NE(err.find("sequence " + std::to_string(a) + " (25 tokens) exceeds the context length of 24"), std::string::npos) << err;
   EXPECT_EQ(e->sequence_length(a), 24);
   EXPECT_EQ(e->sequence_length(b), 7) << "the failed step changed nothing";
   e->remove_sequence(a);  // the caller ends the sequence at its limit

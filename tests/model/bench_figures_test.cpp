@@ -10,7 +10,9 @@ namespace {
 TEST(Bench, CommandReportsConsistentFigures) {
   WICK_REQUIRE_TESTDATA();
   std::string out;
-  ASSERT_EQ(run_command(bin("wick") + " bench -m " + testdata_dir() + "/models/tinystories-656k --dtype q8_0 -p 32 -n 8 -r 2 --json", &out), 0) << out;
+  ASSERT_EQ(run_command(bin("wick") + " bench -m " + testdata_dir() + "/models/tinystories-656k --dtype q8_0 -p 32 -n 8 -r 2 --json", &out),
+            0)
+      << out;
   auto j = nlohmann::json::parse(out);
   for (const char* k : {"pp_tokens_per_second", "tg_tokens_per_second", "ttft_seconds", "peak_rss_bytes", "weight_bytes_per_token",
                         "memory_bandwidth_bytes_per_second", "bandwidth_fraction", "candidates_per_second", "embeddings_per_second"})

@@ -19,7 +19,8 @@ std::vector<int> reference_greedy(const std::vector<int>& prompt, int steps) {
   nlohmann::json jobs = {{{"dir", tinystories()}, {"prompt", prompt}, {"steps", steps}, {"out", tmp.file("ref.safetensors")}}};
   write_file(tmp.file("jobs.json"), jobs.dump());
   std::string out;
-  EXPECT_EQ(run_command(torch_python() + " " + WICK_SOURCE_DIR + "/tests/reference/hf_reference.py " + tmp.file("jobs.json") + " 2>&1", &out), 0)
+  EXPECT_EQ(
+      run_command(torch_python() + " " + WICK_SOURCE_DIR + "/tests/reference/hf_reference.py " + tmp.file("jobs.json") + " 2>&1", &out), 0)
       << out;
   SafetensorsFile ref(tmp.file("ref.safetensors"));
   const Tensor* t = ref.find("tokens");
@@ -60,7 +61,9 @@ class Cli : public ::testing::Test {
 TEST_F(Cli, GenerateJsonIsTheReferencesGreedyContinuation) {
   WICK_REQUIRE_TORCH();
   std::string out;
-  ASSERT_EQ(run_command(bin("wick") + " generate -m " + tinystories() + " -p 'Once upon a time' -n 12 --temperature 0 --ignore-eos --json", &out), 0)
+  ASSERT_EQ(
+      run_command(bin("wick") + " generate -m " + tinystories() + " -p 'Once upon a time' -n 12 --temperature 0 --ignore-eos --json", &out),
+      0)
       << out;
   const auto j = nlohmann::json::parse(out);
   const std::vector<int> prompt = encode("Once upon a time");
@@ -113,7 +116,10 @@ TEST_F(Cli, GenerateStreamsTheReferenceText) {
   std::string want = continuation({1}, reference_greedy({1}, 30));
   EXPECT_EQ(out.substr(0, want.size()), want) << out;
   // The prompt is echoed, then the continuation streams.
-  ASSERT_EQ(run_command(bin("wick") + " generate -m " + tinystories() + " -p 'Once upon a time' -n 8 --temperature 0 --ignore-eos 2>/dev/null", &out), 0);
+  ASSERT_EQ(
+      run_command(bin("wick") + " generate -m " + tinystories() + " -p 'Once upon a time' -n 8 --temperature 0 --ignore-eos 2>/dev/null",
+                  &out),
+      0);
   want = "Once upon a time" + continuation(encode("Once upon a time"), reference_greedy(encode("Once upon a time"), 8));
   EXPECT_EQ(out.substr(0, want.size()), want) << out;
 }

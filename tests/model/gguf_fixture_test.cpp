@@ -41,8 +41,8 @@ TEST(GgufFixture, LlamaCppQ4KMMatchesPyTorchOnGgufPyDecodedWeights) {
   TempDir tmp;
   const std::string d = tmp.file("decoded");
   std::string out;
-  ASSERT_EQ(run_command(venv_py + " " + WICK_SOURCE_DIR + "/tests/reference/gguf_dequantize.py " +
-                            fixture("llama-tiny-q4_k_m.gguf") + " " + fixture("llama-tiny.config.json") + " " + d + " 2>&1",
+  ASSERT_EQ(run_command(venv_py + " " + WICK_SOURCE_DIR + "/tests/reference/gguf_dequantize.py " + fixture("llama-tiny-q4_k_m.gguf") + " " +
+                            fixture("llama-tiny.config.json") + " " + d + " 2>&1",
                         &out),
             0)
       << out;

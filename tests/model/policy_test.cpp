@@ -27,7 +27,10 @@ class Policy : public ::testing::Test {
     g_tmp = std::make_unique<TempDir>();
     std::string out;
     ASSERT_EQ(run_command(bin("wick-make-model") + " --preset tiny --seed 3 --testdata '" + testdata_dir() + "' -o " +
-                              g_tmp->file("llama") + " --set max_position_embeddings=1024 2>&1", &out), 0) << out;
+                              g_tmp->file("llama") + " --set max_position_embeddings=1024 2>&1",
+                          &out),
+              0)
+        << out;
     g_random = Model::load(g_tmp->file("llama")).value();
   }
   static void TearDownTestSuite() {
@@ -168,8 +171,8 @@ TEST_F(Policy, EngineContinuousBatchingMatchesSequencesAlone) {
   SequenceId b = e.add_sequence().value();
   SequenceId c = e.fork_sequence(a).value();
   const int ta = 300, tc = 301;
-  StepInput two[] = {{a, &ta, 1, StepOutput::kLastLogits}, {b, pb.data(), 4, StepOutput::kLastLogits},
-                     {c, &tc, 1, StepOutput::kLastLogits}};
+  StepInput two[] = {
+      {a, &ta, 1, StepOutput::kLastLogits}, {b, pb.data(), 4, StepOutput::kLastLogits}, {c, &tc, 1, StepOutput::kLastLogits}};
   ASSERT_TRUE(e.step(two));
   std::vector<int> sa = pa, sc = pa;
   sa.push_back(ta);
@@ -307,7 +310,9 @@ void expect_embeddings_match_reference(const std::shared_ptr<Model>& model, cons
     jobs.push_back({{"dir", dir}, {"prompt", prompts[i]}, {"steps", 1}, {"out", tmp.file("ref" + std::to_string(i) + ".safetensors")}});
   write_file(tmp.file("jobs.json"), jobs.dump());
   std::string out;
-  ASSERT_EQ(run_command(torch_python() + " " + WICK_SOURCE_DIR + "/tests/reference/hf_reference.py " + tmp.file("jobs.json") + " 2>&1", &out), 0) << out;
+  ASSERT_EQ(
+      run_command(torch_python() + " " + WICK_SOURCE_DIR + "/tests/reference/hf_reference.py " + tmp.file("jobs.json") + " 2>&1", &out), 0)
+      << out;
   auto emb = Embedder::create(model, {.n_threads = 2});
   ASSERT_TRUE(emb);
   auto mean = emb.value()->encode_tokens(prompts, {Pooling::kMean});
@@ -348,7 +353,10 @@ TEST_F(Policy, MeanPoolingMatchesPyTorchReference) {
   TempDir q;
   std::string out;
   ASSERT_EQ(run_command(bin("wick-make-model") + " --preset tiny --arch qwen2 --dtype bf16 --seed 4 --testdata '" + testdata_dir() +
-                            "' -o " + q.file("qwen2") + " 2>&1", &out), 0) << out;
+                            "' -o " + q.file("qwen2") + " 2>&1",
+                        &out),
+            0)
+      << out;
   auto qwen = Model::load(q.file("qwen2"));
   ASSERT_TRUE(qwen);
   expect_embeddings_match_reference(qwen.value(), q.file("qwen2"), prompts, 2e-5);

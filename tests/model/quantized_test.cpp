@@ -65,8 +65,7 @@ struct QualityCase {
 
 // Loads `dir` as stored and converted to each case's dtype, and compares every position's
 // next-token distribution with the unconverted model's.
-void check_quality(const std::string& label, const std::string& dir, const std::string& text,
-                   const std::vector<QualityCase>& cases) {
+void check_quality(const std::string& label, const std::string& dir, const std::string& text, const std::vector<QualityCase>& cases) {
   auto f32 = Model::load(dir);
   ASSERT_TRUE(f32) << f32.error().what();
   auto ids = f32.value()->tokenizer().encode(text, {true, true});
@@ -78,8 +77,8 @@ void check_quality(const std::string& label, const std::string& dir, const std::
     ASSERT_TRUE(q) << q.error().what();
     EXPECT_TRUE(holds_dtype(*q.value(), c.stored_as)) << label << " " << c.dtype << " holds no " << c.stored_as;
     const Quality r = compare(ref, all_logits(q.value(), ids.value()), vocab);
-    std::printf("[quality] %s %-5s vs F32 over %zu positions: top-1 agreement %.1f%%, mean KL %.5f\n", label.c_str(),
-                c.dtype, ids->size(), 100 * r.top1, r.kl);
+    std::printf("[quality] %s %-5s vs F32 over %zu positions: top-1 agreement %.1f%%, mean KL %.5f\n", label.c_str(), c.dtype, ids->size(),
+                100 * r.top1, r.kl);
     EXPECT_GE(r.top1, c.min_top1) << label << " " << c.dtype;
     EXPECT_LE(r.kl, c.max_kl) << label << " " << c.dtype;
   }
@@ -93,9 +92,7 @@ TEST(Quantized, TinyStoriesLogitsStayCloseToF32) {
   WICK_REQUIRE_TESTDATA();
   // Bounds near the measured figures (top-1 100% / 91.3% / 100%, KL 4.4e-4 / 0.026 / ~0).
   check_quality("tinystories", testdata_dir() + "/models/tinystories-656k", kStory,
-                {{"q8_0", "Q8_0", 0.95, 0.001},
-                 {"q4_0", "Q4_0", 0.85, 0.04},
-                 {"bf16", "BF16", 0.95, 1e-4}});
+                {{"q8_0", "Q8_0", 0.95, 0.001}, {"q4_0", "Q4_0", 0.85, 0.04}, {"bf16", "BF16", 0.95, 1e-4}});
   auto bad = Model::load(testdata_dir() + "/models/tinystories-656k", {"q3_k"});
   ASSERT_FALSE(bad);
   EXPECT_NE(std::string(bad.error().what()).find("unknown weight dtype 'q3_k'"), std::string::npos);
@@ -133,10 +130,7 @@ TEST(Quantized, RandomModelWithKQuantWidthsStaysCloseToF32) {
   // Bounds near the measured figures (top-1 95.7 / 87.0 / 78.3 / 65.2 %, KL 8.8e-4 / 7.6e-3 /
   // 0.121 / 0.125): a K-quant decoding or scale bug moves these far beyond them.
   check_quality("random-256", dir, kStory,
-                {{"q8_0", "Q8_0", 0.9, 0.002},
-                 {"q6_k", "Q6_K", 0.8, 0.015},
-                 {"q4_k", "Q4_K", 0.7, 0.18},
-                 {"q4_0", "Q4_0", 0.55, 0.18}});
+                {{"q8_0", "Q8_0", 0.9, 0.002}, {"q6_k", "Q6_K", 0.8, 0.015}, {"q4_k", "Q4_K", 0.7, 0.18}, {"q4_0", "Q4_0", 0.55, 0.18}});
 }
 
 }  // namespace
@@ -176,7 +170,8 @@ void expect_gguf_matches_load(const std::string& label, const std::string& dir, 
 std::string random_model(const TempDir& tmp, const std::string& name, const std::string& args) {
   const std::string dir = tmp.file(name);
   std::string out;
-  EXPECT_EQ(run_command(bin("wick-make-model") + " --preset tiny --seed 5 --testdata '" + testdata_dir() + "' -o " + dir + " " + args, &out), 0)
+  EXPECT_EQ(
+      run_command(bin("wick-make-model") + " --preset tiny --seed 5 --testdata '" + testdata_dir() + "' -o " + dir + " " + args, &out), 0)
       << out;
   return dir;
 }
@@ -191,9 +186,11 @@ TEST(Gguf, QuantizeThenLoadEqualsQuantizeAtLoad) {
   for (const char* type : {"q8_0", "q4_k", "q6_k", "f16", "bf16"}) expect_gguf_matches_load("random llama", llama, type);
   expect_gguf_matches_load("random qwen2 (q/k/v biases, no permutation)", random_model(tmp, "qwen2", "--arch qwen2"), "q8_0");
   expect_gguf_matches_load("random phi3 (fused qkv and gate_up)", random_model(tmp, "phi3", "--arch phi3"), "q8_0");
-  expect_gguf_matches_load("random mistral (sliding window)", random_model(tmp, "mistral", "--arch mistral --set sliding_window=8"), "q4_0");
+  expect_gguf_matches_load("random mistral (sliding window)", random_model(tmp, "mistral", "--arch mistral --set sliding_window=8"),
+                           "q4_0");
   // Qwen3: q/k norm vectors (blk.N.attn_q_norm / attn_k_norm), explicit head_dim, tied and untied.
-  const std::string qwen3 = random_model(tmp, "qwen3", "--arch qwen3 --set hidden_size=256 intermediate_size=512 head_dim=64 tie_word_embeddings=true");
+  const std::string qwen3 =
+      random_model(tmp, "qwen3", "--arch qwen3 --set hidden_size=256 intermediate_size=512 head_dim=64 tie_word_embeddings=true");
   for (const char* type : {"q8_0", "q4_k", "bf16"}) expect_gguf_matches_load("random qwen3 (tied)", qwen3, type);
   expect_gguf_matches_load("random qwen3 (untied, head_dim 32)", random_model(tmp, "qwen3u", "--arch qwen3 --set head_dim=32"), "q6_k");
 }
@@ -202,7 +199,10 @@ TEST(Gguf, QuantizeCommandErrors) {
   WICK_REQUIRE_TESTDATA();
   TempDir tmp;
   std::string out;
-  EXPECT_EQ(run_command(bin("wick") + " quantize -m " + testdata_dir() + "/models/tinystories-656k --type q3_k -o " + tmp.file("x.gguf") + " 2>&1", &out), 2);
+  EXPECT_EQ(
+      run_command(
+          bin("wick") + " quantize -m " + testdata_dir() + "/models/tinystories-656k --type q3_k -o " + tmp.file("x.gguf") + " 2>&1", &out),
+      2);
   EXPECT_NE(out.find("unknown type 'q3_k'"), std::string::npos) << out;
   EXPECT_NE(run_command(bin("wick") + " quantize -m " + tmp.path() + " -o " + tmp.file("x.gguf") + " 2>&1", &out), 0);
   EXPECT_NE(out.find("config.json"), std::string::npos) << out;

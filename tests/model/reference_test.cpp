@@ -15,9 +15,9 @@ namespace {
 
 struct Variant {
   std::string name;
-  std::string args;  // wick-make-model arguments
-  double tol;        // max |wick - ref| / max(1, max |ref|), per dtype (F16/BF16 weights are upcast exactly,
-                     // so they differ from F32 only through the values the reference sees)
+  std::string args;        // wick-make-model arguments
+  double tol;              // max |wick - ref| / max(1, max |ref|), per dtype (F16/BF16 weights are upcast exactly,
+                           // so they differ from F32 only through the values the reference sees)
   int prompt_len = 12;     // tokens prefilled
   int batch_tokens = 256;  // the prefill's chunk size
   int steps = 4;           // decode steps
@@ -47,38 +47,61 @@ std::vector<Variant> variants() {
       {"llama_explicit_head_dim", "--arch llama --set head_dim=32", kTolF32},
       {"llama_tied", "--arch llama --set tie_word_embeddings=true", kTolF32},
       {"llama_rope_linear", R"(--arch llama --set 'rope_scaling={"type":"linear","factor":2.0}')", kTolF32},
-      {"llama_rope_dynamic", R"(--arch llama --set max_position_embeddings=8 --set 'rope_scaling={"type":"dynamic","factor":4.0}')", kTolF32},
-      {"llama_rope_yarn", R"(--arch llama --set 'rope_scaling={"type":"yarn","factor":4.0,"original_max_position_embeddings":16}')", kTolF32},
+      {"llama_rope_dynamic", R"(--arch llama --set max_position_embeddings=8 --set 'rope_scaling={"type":"dynamic","factor":4.0}')",
+       kTolF32},
+      {"llama_rope_yarn", R"(--arch llama --set 'rope_scaling={"type":"yarn","factor":4.0,"original_max_position_embeddings":16}')",
+       kTolF32},
       // The configured factor (2), not max_position_embeddings / original (64 / 16 = 4).
-      {"llama_rope_yarn_factor_vs_lengths", R"(--arch llama --set 'rope_scaling={"type":"yarn","factor":2.0,"original_max_position_embeddings":16,"beta_fast":16}')", kTolF32},
+      {"llama_rope_yarn_factor_vs_lengths",
+       R"(--arch llama --set 'rope_scaling={"type":"yarn","factor":2.0,"original_max_position_embeddings":16,"beta_fast":16}')", kTolF32},
       // No factor: derived from the two lengths (DeepSeek-V3 style), with mscale / mscale_all_dim.
-      {"llama_rope_yarn_derived_mscale", R"(--arch llama --set 'rope_scaling={"type":"yarn","original_max_position_embeddings":8,"mscale":0.707,"mscale_all_dim":1.0}')", kTolF32, 12, 256, 4, kYarnWithoutFactor},
-      {"llama_rope_yarn_no_original", R"(--arch llama --set 'rope_scaling={"type":"yarn","factor":3.0,"beta_fast":8,"beta_slow":2}')", kTolF32},
-      {"llama_rope_llama3", R"(--arch llama --set 'rope_scaling={"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":16}')", kTolF32},
+      {"llama_rope_yarn_derived_mscale",
+       R"(--arch llama --set 'rope_scaling={"type":"yarn","original_max_position_embeddings":8,"mscale":0.707,"mscale_all_dim":1.0}')",
+       kTolF32, 12, 256, 4, kYarnWithoutFactor},
+      {"llama_rope_yarn_no_original", R"(--arch llama --set 'rope_scaling={"type":"yarn","factor":3.0,"beta_fast":8,"beta_slow":2}')",
+       kTolF32},
+      {"llama_rope_llama3",
+       R"(--arch llama --set 'rope_scaling={"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":16}')",
+       kTolF32},
       {"llama_sharded_f16", "--arch llama --dtype f16 --shards 3", kTol16},
       {"mistral_sliding_window", "--arch mistral --set sliding_window=5", kTolF32},
       {"mistral_bf16_no_window", "--arch mistral --dtype bf16 --set sliding_window=null", kTol16},
-      {"qwen2_biases_tied_window_bf16", "--arch qwen2 --dtype bf16 --set tie_word_embeddings=true --set use_sliding_window=true --set sliding_window=6 --set max_window_layers=1", kTol16},
+      {"qwen2_biases_tied_window_bf16",
+       "--arch qwen2 --dtype bf16 --set tie_word_embeddings=true --set use_sliding_window=true --set sliding_window=6 --set "
+       "max_window_layers=1",
+       kTol16},
       {"qwen2_window_every_layer", "--arch qwen2 --set use_sliding_window=true --set sliding_window=5 --set max_window_layers=0", kTolF32},
       {"qwen2_f32", "--arch qwen2 --set num_key_value_heads=1", kTolF32},
       // Qwen3: q/k norms per head before rope; tied and untied; f32 and bf16; Qwen3Config's
       // default head_dim (128, four times hidden / heads here) with biases and a window.
       {"qwen3_f32_untied", "--arch qwen3 --set head_dim=16", kTolF32},
       {"qwen3_bf16_tied", "--arch qwen3 --dtype bf16 --set head_dim=16 --set tie_word_embeddings=true", kTol16},
-      {"qwen3_default_head_dim_bias_window", "--arch qwen3 --set attention_bias=true --set use_sliding_window=true --set sliding_window=5 --set max_window_layers=1", kTolF32},
+      {"qwen3_default_head_dim_bias_window",
+       "--arch qwen3 --set attention_bias=true --set use_sliding_window=true --set sliding_window=5 --set max_window_layers=1", kTolF32},
       {"qwen3_f16_across_blocks", "--arch qwen3 --dtype f16 --set head_dim=16 --set num_key_value_heads=1", kTol16, 40, 7, 8},
       // hidden_act read from the config (transformers' LlamaMLP / MistralMLP: ACT2FN[hidden_act]).
       {"llama_gelu_tanh", "--arch llama --set hidden_act='\"gelu_pytorch_tanh\"'", kTolF32},
       {"mistral_gelu", "--arch mistral --set hidden_act='\"gelu\"' --set sliding_window=6", kTolF32},
-      {"phi3_longrope_short", "--arch phi3 --set sliding_window=7 --set original_max_position_embeddings=32 --set 'rope_scaling={\"type\":\"longrope\"," + longrope_factors + "}'", kTolF32},
-      {"phi3_su_long_f16", "--arch phi3 --dtype f16 --set original_max_position_embeddings=8 --set 'rope_scaling={\"type\":\"su\"," + longrope_factors + "}'", kTol16, 12, 256, 4, kPhi3Su},
-      {"phi3_longrope_long_f16", "--arch phi3 --dtype f16 --set original_max_position_embeddings=8 --set 'rope_scaling={\"type\":\"longrope\"," + longrope_factors + "}'", kTol16},
-      {"phi3_longrope_crossing", "--arch phi3 --set original_max_position_embeddings=14 --set 'rope_scaling={\"type\":\"longrope\"," + longrope_factors + "}'", kTolF32},
+      {"phi3_longrope_short",
+       "--arch phi3 --set sliding_window=7 --set original_max_position_embeddings=32 --set 'rope_scaling={\"type\":\"longrope\"," +
+           longrope_factors + "}'",
+       kTolF32},
+      {"phi3_su_long_f16",
+       "--arch phi3 --dtype f16 --set original_max_position_embeddings=8 --set 'rope_scaling={\"type\":\"su\"," + longrope_factors + "}'",
+       kTol16, 12, 256, 4, kPhi3Su},
+      {"phi3_longrope_long_f16",
+       "--arch phi3 --dtype f16 --set original_max_position_embeddings=8 --set 'rope_scaling={\"type\":\"longrope\"," + longrope_factors +
+           "}'",
+       kTol16},
+      {"phi3_longrope_crossing",
+       "--arch phi3 --set original_max_position_embeddings=14 --set 'rope_scaling={\"type\":\"longrope\"," + longrope_factors + "}'",
+       kTolF32},
       // Boundaries: 40 prompt tokens in chunks of 7 and 8 decode steps cross two 16-token KV
       // blocks and six prefill chunks; a 20-token window slides across blocks.
       {"llama_40_tokens_chunks_of_7", "--arch llama", kTolF32, 40, 7, 8},
       {"mistral_window_across_blocks", "--arch mistral --set sliding_window=20", kTolF32, 40, 7, 8},
-      {"qwen2_window_across_blocks_bf16", "--arch qwen2 --dtype bf16 --set use_sliding_window=true --set sliding_window=18 --set max_window_layers=1", kTol16, 40, 7, 8},
+      {"qwen2_window_across_blocks_bf16",
+       "--arch qwen2 --dtype bf16 --set use_sliding_window=true --set sliding_window=18 --set max_window_layers=1", kTol16, 40, 7, 8},
   };
 }
 
@@ -97,17 +120,17 @@ class ReferenceTest : public ::testing::TestWithParam<Variant> {};
 
 // An oracle: the Python that runs it and its script (same job format and output names).
 struct Oracle {
-  std::string label;   // in messages and the summary line
-  std::string python;  // "" when unavailable
-  std::string script;  // under tests/reference/
+  std::string label;        // in messages and the summary line
+  std::string python;       // "" when unavailable
+  std::string script;       // under tests/reference/
   bool every_intermediate;  // false: only the names the oracle exposes (transformers' hidden states)
 };
 
 // Writes the variant's random model and runs the oracle on it; "" or an error.
 std::string make_model_and_reference(const Variant& v, const Oracle& o, const std::string& d) {
   std::string out;
-  const std::string cmd = bin("wick-make-model") + " --preset tiny --seed 7 --testdata '" + testdata_dir() + "' -o " + d +
-                          " " + v.args + " 2>&1";
+  const std::string cmd =
+      bin("wick-make-model") + " --preset tiny --seed 7 --testdata '" + testdata_dir() + "' -o " + d + " " + v.args + " 2>&1";
   if (run_command(cmd, &out) != 0) return "wick-make-model failed: " + out;
   nlohmann::json jobs = {{{"dir", d}, {"prompt", prompt_of(v)}, {"steps", v.steps}, {"out", d + "/reference.safetensors"}}};
   write_file(d + "/jobs.json", jobs.dump());
@@ -209,8 +232,8 @@ void compare_with_oracle(const Variant& v, const Oracle& o) {
       EXPECT_EQ(argmax(step.value(), V), static_cast<int>(ref_tokens[i + 1])) << "greedy token at step " << i + 1;
     }
   }
-  std::printf("[%s] %-32s max rel err (layers) %.2e | logits max abs err: prefill %.2e, decode %.2e\n", o.label.c_str(),
-              v.name.c_str(), worst, prefill_abs, decode_abs);
+  std::printf("[%s] %-32s max rel err (layers) %.2e | logits max abs err: prefill %.2e, decode %.2e\n", o.label.c_str(), v.name.c_str(),
+              worst, prefill_abs, decode_abs);
 }
 
 TEST_P(ReferenceTest, MatchesPyTorchLayerByLayer) {
@@ -231,8 +254,7 @@ TEST_P(TransformersTest, MatchesTransformers) {
   WICK_REQUIRE_TESTDATA();
   static const std::string py = std::string(WICK_SOURCE_DIR) + "/.venv-torch/bin/python3";
   static const bool available = run_command(py + " -c 'import transformers, torch' 2>/dev/null") == 0;
-  if (!available)
-    WICK_MISSING(".venv-torch with transformers is missing (run scripts/setup.sh): transformers comparison did not run");
+  if (!available) WICK_MISSING(".venv-torch with transformers is missing (run scripts/setup.sh): transformers comparison did not run");
   compare_with_oracle(GetParam(), {"transformers", py, "transformers_reference.py", false});
 }
 
@@ -246,8 +268,7 @@ std::vector<Variant> transformers_variants() {
 INSTANTIATE_TEST_SUITE_P(AllVariants, TransformersTest, ::testing::ValuesIn(transformers_variants()),
                          [](const auto& info) { return info.param.name; });
 
-INSTANTIATE_TEST_SUITE_P(AllVariants, ReferenceTest, ::testing::ValuesIn(variants()),
-                         [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(AllVariants, ReferenceTest, ::testing::ValuesIn(variants()), [](const auto& info) { return info.param.name; });
 
 }  // namespace
 }  // namespace wick::test

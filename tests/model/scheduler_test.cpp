@@ -26,10 +26,10 @@ struct Outcome {
   std::condition_variable cv;
   bool done = false;
   std::optional<Error> error;
-  std::vector<GenerateResult> results;      // by choice
-  std::vector<std::string> streamed;        // concatenated token texts, by choice
-  std::vector<std::vector<int>> tokens;     // token events, by choice
-  std::vector<std::string> order;           // the choice of each token event, in order
+  std::vector<GenerateResult> results;   // by choice
+  std::vector<std::string> streamed;     // concatenated token texts, by choice
+  std::vector<std::vector<int>> tokens;  // token events, by choice
+  std::vector<std::string> order;        // the choice of each token event, in order
   std::atomic<int> n_tokens{0};
 
   explicit Outcome(int n) : results(static_cast<size_t>(n)), streamed(static_cast<size_t>(n)), tokens(static_cast<size_t>(n)) {}

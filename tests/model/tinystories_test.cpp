@@ -50,7 +50,9 @@ TEST_F(TinyStoriesSession, SameTokensAsPyTorchReference) {
   nlohmann::json jobs = {{{"dir", model_dir()}, {"prompt", {1}}, {"steps", steps}, {"out", tmp.file("ref.safetensors")}}};
   write_file(tmp.file("jobs.json"), jobs.dump());
   std::string out;
-  ASSERT_EQ(run_command(torch_python() + " " + WICK_SOURCE_DIR + "/tests/reference/hf_reference.py " + tmp.file("jobs.json") + " 2>&1", &out), 0) << out;
+  ASSERT_EQ(
+      run_command(torch_python() + " " + WICK_SOURCE_DIR + "/tests/reference/hf_reference.py " + tmp.file("jobs.json") + " 2>&1", &out), 0)
+      << out;
   SafetensorsFile ref(tmp.file("ref.safetensors"));
   const Tensor* t = ref.find("tokens");
   ASSERT_NE(t, nullptr);

@@ -38,10 +38,10 @@ TEST(EnergyHead, MatchesPyTorchFloat64AndIsBatchInvariant) {
       ASSERT_TRUE(got) << got.error().what();
       test::write_file(tmp.file("emb.json"), nlohmann::json(emb).dump());
       std::string out;
-      ASSERT_EQ(test::run_command(py + " " + WICK_SOURCE_DIR "/tests/reference/energy_head_reference.py " + tmp.path() + " " +
-                                      tmp.file("emb.json"),
-                                  &out),
-                0)
+      ASSERT_EQ(
+          test::run_command(
+              py + " " + WICK_SOURCE_DIR "/tests/reference/energy_head_reference.py " + tmp.path() + " " + tmp.file("emb.json"), &out),
+          0)
           << out;
       const auto want = nlohmann::json::parse(out).get<std::vector<double>>();
       ASSERT_EQ(want.size(), got->size());

@@ -247,7 +247,7 @@ TEST(Search, ScriptedPolicyFindsAProofThroughFaults) {
   ReplPool pool(options("", 1.0), 2);
   ScriptedPolicy policy;
   policy.script["⊢ reach 7"] = {{"fake_done", -0.01, 1}, {"patched", -0.02, 1}, {"sorry", -0.03, 1}, {"hang", -0.04, 1},
-                                {"crash", -0.05, 1},     {"sub 9", -0.1, 2},     {"sub 3", -0.5, 2},  {"sub 1", -2.0, 2}};
+                                {"crash", -0.05, 1},     {"sub 9", -0.1, 2},    {"sub 3", -0.5, 2},  {"sub 1", -2.0, 2}};
   policy.script["⊢ reach 4"] = {{"admit", -0.01, 1}, {"native_decide", -0.02, 1}, {"half", -0.3, 1}, {"sub 1", -1.0, 2}};
   ProofSearch search(policy, pool, nullptr, small_config(), kHeader);
   std::vector<json> traj;
@@ -339,8 +339,9 @@ TEST(Search, HarvestedSiblingsAreNegativesAndTheEnergyHeadScores) {
 
 TEST(SearchSettings, TomlKeysAreCheckedAndFlagsAreSeparate) {
   test::TempDir tmp;
-  test::write_file(tmp.file("ok.toml"), "[search]\nmax_nodes = 10\nalpha = 0.5\nprobe_tactics = [\"simp\", \"ring\"]\n"
-                                         "harvest_siblings = true\ntemperature = 0.7\nmax_tokens = 64\n");
+  test::write_file(tmp.file("ok.toml"),
+                   "[search]\nmax_nodes = 10\nalpha = 0.5\nprobe_tactics = [\"simp\", \"ring\"]\n"
+                   "harvest_siblings = true\ntemperature = 0.7\nmax_tokens = 64\n");
   SearchConfig c;
   SamplingSettings s;
   load_search_toml(tmp.file("ok.toml"), c, s);
@@ -372,7 +373,8 @@ TEST(SearchSettings, TomlKeysAreCheckedAndFlagsAreSeparate) {
 
 TEST(Theorems, JsonlAndLeanFiles) {
   test::TempDir tmp;
-  test::write_file(tmp.file("t.lean"), "import Mathlib\nopen Nat\n\ntheorem a (n : ℕ) : reach 3 := by sorry\n\nlemma b :\n    reach 2 := by\n  sorry\n");
+  test::write_file(tmp.file("t.lean"),
+                   "import Mathlib\nopen Nat\n\ntheorem a (n : ℕ) : reach 3 := by sorry\n\nlemma b :\n    reach 2 := by\n  sorry\n");
   const auto ts = load_theorems(tmp.file("t.lean"));
   ASSERT_EQ(ts.size(), 2u);
   EXPECT_EQ(ts[0].name, "a");
@@ -380,7 +382,8 @@ TEST(Theorems, JsonlAndLeanFiles) {
   EXPECT_EQ(ts[1].statement, "lemma b :\n    reach 2 := by");
   EXPECT_EQ(ts[0].header, "import Mathlib\nopen Nat");
   EXPECT_EQ(theorem_command(ts[0], ""), "theorem a (n : ℕ) : reach 3 := by sorry");
-  EXPECT_EQ(proof_text(ts[0], "", {"sub 1", "have h : x := by\n  simp"}), "theorem a (n : ℕ) : reach 3 := by\n  sub 1\n  have h : x := by\n    simp");
+  EXPECT_EQ(proof_text(ts[0], "", {"sub 1", "have h : x := by\n  simp"}),
+            "theorem a (n : ℕ) : reach 3 := by\n  sub 1\n  have h : x := by\n    simp");
   EXPECT_EQ(header_extra(ts[0], "import Mathlib"), "open Nat\n");
   Theorem needs = ts[0];
   needs.header = "import Other";

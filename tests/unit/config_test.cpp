@@ -14,10 +14,17 @@ namespace {
 using nlohmann::json;
 
 json tiny_config() {
-  return json{{"model_type", "llama"}, {"architectures", {"LlamaForCausalLM"}}, {"hidden_size", 16},
-              {"intermediate_size", 32}, {"num_hidden_layers", 1}, {"num_attention_heads", 2},
-              {"num_key_value_heads", 1}, {"vocab_size", 10}, {"max_position_embeddings", 32},
-              {"eos_token_id", 2}, {"tie_word_embeddings", false}};
+  return json{{"model_type", "llama"},
+              {"architectures", {"LlamaForCausalLM"}},
+              {"hidden_size", 16},
+              {"intermediate_size", 32},
+              {"num_hidden_layers", 1},
+              {"num_attention_heads", 2},
+              {"num_key_value_heads", 1},
+              {"vocab_size", 10},
+              {"max_position_embeddings", 32},
+              {"eos_token_id", 2},
+              {"tie_word_embeddings", false}};
 }
 
 // Writes config.json and weights that exactly fit the llama table, minus `drop`, with `tweak`.
@@ -112,9 +119,10 @@ TEST(ModelLoading, Qwen3ConfigDeclaresItsLayerShape) {
 TEST(ModelLoading, HiddenActIsTheMlpActivation) {
   TempDir d;
   auto cfg = tiny_config();
-  for (const auto& [name, act] : std::vector<std::pair<std::string, Activation>>{
-           {"silu", Activation::kSilu}, {"gelu", Activation::kGelu}, {"gelu_pytorch_tanh", Activation::kGeluTanh},
-           {"gelu_new", Activation::kGeluTanh}}) {
+  for (const auto& [name, act] : std::vector<std::pair<std::string, Activation>>{{"silu", Activation::kSilu},
+                                                                                 {"gelu", Activation::kGelu},
+                                                                                 {"gelu_pytorch_tanh", Activation::kGeluTanh},
+                                                                                 {"gelu_new", Activation::kGeluTanh}}) {
     cfg["hidden_act"] = name;
     write_model(d, cfg);
     EXPECT_EQ(load_hf_model(d.path())->config.hidden_act, act) << name;
@@ -165,8 +173,17 @@ TEST(ModelLoading, MissingFiles) {
   EXPECT_NE(load_error(d).find("no config.json"), std::string::npos);
   write_file(d.file("config.json"), tiny_config().dump());
   EXPECT_NE(load_error(d).find("expected model.safetensors"), std::string::npos);
-  EXPECT_NE([] { try { load_hf_model("/nonexistent/model"); } catch (const Error& e) { return std::string(e.what()); } return std::string(); }().find("not found"),
-            std::string::npos);
+  EXPECT_NE(
+      [] {
+        try {
+          load_hf_model("/nonexistent/model");
+        } catch (const Error& e) {
+          return std::string(e.what());
+        }
+        return std::string();
+      }()
+          .find("not found"),
+      std::string::npos);
 }
 
 TEST(ModelLoading, MissingTensorNamesIt) {

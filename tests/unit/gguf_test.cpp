@@ -30,8 +30,8 @@ std::vector<uint8_t> sample_file(const TempDir& d) {
   w.set_strings("names", {"a", "bc", ""});
   w.set_f32s("scores", {0.5f, -1.0f});
   w.set_i32s("types", {1, 2, 3});
-  w.add_tensor("w", {32, 2}, 0);   // F32 32x2
-  w.add_tensor("q", {64, 1}, 8);   // Q8_0: 2 blocks of 34 bytes
+  w.add_tensor("w", {32, 2}, 0);  // F32 32x2
+  w.add_tensor("q", {64, 1}, 8);  // Q8_0: 2 blocks of 34 bytes
   w.begin(d.file("sample.gguf"));
   std::vector<float> f(64);
   for (int i = 0; i < 64; ++i) f[static_cast<size_t>(i)] = static_cast<float>(i);
@@ -102,7 +102,8 @@ TEST(Gguf, EveryTruncationIsAnError) {
 // Builds a file from raw pieces, for layouts the writer would never produce.
 struct Raw {
   std::vector<uint8_t> b;
-  template <typename T> Raw& put(T v) {
+  template <typename T>
+  Raw& put(T v) {
     const size_t at = b.size();
     b.resize(at + sizeof(T));
     std::memcpy(b.data() + at, &v, sizeof(T));
@@ -192,8 +193,14 @@ TEST(Gguf, RandomCorruptionsNeverCrash) {
           b[at] = v;
           break;
         }
-        case 1: b[at] ^= static_cast<uint8_t>(1u << (rng() % 8)); header_touched |= at < data_start; break;
-        default: b.resize(at); cut = true; break;
+        case 1:
+          b[at] ^= static_cast<uint8_t>(1u << (rng() % 8));
+          header_touched |= at < data_start;
+          break;
+        default:
+          b.resize(at);
+          cut = true;
+          break;
       }
       if (b.empty()) break;
     }
@@ -208,8 +215,7 @@ TEST(Gguf, RandomCorruptionsNeverCrash) {
         for (auto s : v.strings) sum += s.size();
       (void)sum;
       ok = true;
-    } catch (const Error&) {
-    }
+    } catch (const Error&) {}
     (ok ? accepted : rejected) += 1;
     if (cut && b.size() < data_end) {
       ++cut_into_data;
@@ -240,7 +246,13 @@ void write_spm_vocab(const std::string& path, const std::function<void(GgufWrite
     tokens.push_back(name);
     types.push_back(6);
   }
-  for (const char* p : {"\xE2\x96\x81", "a", "b", "c", "\xE2\x96\x81" "a", "ab", "\xE2\x96\x81" "ab", "abc"}) {
+  for (const char* p : {"\xE2\x96\x81", "a", "b", "c",
+                        "\xE2\x96\x81"
+                        "a",
+                        "ab",
+                        "\xE2\x96\x81"
+                        "ab",
+                        "abc"}) {
     tokens.push_back(p);
     types.push_back(1);
   }
@@ -299,34 +311,48 @@ TEST(GgufTokenizer, MalformedMetadataIsAClearError) {
   EXPECT_NE(vocab_with("bert", [](GgufWriter& w) { w.set_strings("tokenizer.ggml.tokens", {"a"}); }).find("'bert' is not supported"),
             std::string::npos);
   EXPECT_NE(vocab_with("llama", [](GgufWriter&) {}).find("no tokenizer.ggml.tokens"), std::string::npos);
-  EXPECT_NE(vocab_with("llama", [](GgufWriter& w) { w.set_i32s("tokenizer.ggml.tokens", {1, 2}); }).find("expected an array of strings"),
+  EXPECT_NE(vocab_with("llama",
+                       [](GgufWriter& w) {
+                         w.set_i32s("tokenizer.ggml.tokens", {1, 2});
+                       })
+                .find("expected an array of strings"),
             std::string::npos);
-  EXPECT_NE(vocab_with("llama", [](GgufWriter& w) {
-              w.set_strings("tokenizer.ggml.tokens", {"a", "b"});
-              w.set_i32s("tokenizer.ggml.token_type", {1});
-            }).find("token_type has 1 entries, expected 2"),
+  EXPECT_NE(vocab_with("llama",
+                       [](GgufWriter& w) {
+                         w.set_strings("tokenizer.ggml.tokens", {"a", "b"});
+                         w.set_i32s("tokenizer.ggml.token_type", {1});
+                       })
+                .find("token_type has 1 entries, expected 2"),
             std::string::npos);
-  EXPECT_NE(vocab_with("llama", [](GgufWriter& w) {
-              w.set_strings("tokenizer.ggml.tokens", {"a", "b"});
-              w.set_u32("tokenizer.ggml.bos_token_id", 7);
-            }).find("bos_token_id = 7 is not a token id"),
+  EXPECT_NE(vocab_with("llama",
+                       [](GgufWriter& w) {
+                         w.set_strings("tokenizer.ggml.tokens", {"a", "b"});
+                         w.set_u32("tokenizer.ggml.bos_token_id", 7);
+                       })
+                .find("bos_token_id = 7 is not a token id"),
             std::string::npos);
-  EXPECT_NE(vocab_with("gpt2", [](GgufWriter& w) {
-              w.set_strings("tokenizer.ggml.tokens", {"a", "b"});
-              w.set_string("tokenizer.ggml.pre", "my-new-model");
-              w.set_strings("tokenizer.ggml.merges", {});
-            }).find("pre-tokenizer 'my-new-model' is not supported (supported: "),
+  EXPECT_NE(vocab_with("gpt2",
+                       [](GgufWriter& w) {
+                         w.set_strings("tokenizer.ggml.tokens", {"a", "b"});
+                         w.set_string("tokenizer.ggml.pre", "my-new-model");
+                         w.set_strings("tokenizer.ggml.merges", {});
+                       })
+                .find("pre-tokenizer 'my-new-model' is not supported (supported: "),
             std::string::npos);
-  EXPECT_NE(vocab_with("gpt2", [](GgufWriter& w) {
-              w.set_strings("tokenizer.ggml.tokens", {"a", "b"});
-              w.set_string("tokenizer.ggml.pre", "gpt-2");
-              w.set_strings("tokenizer.ggml.merges", {"a z"});
-            }).find("merge 'a z' uses a token that is not in the vocab"),
+  EXPECT_NE(vocab_with("gpt2",
+                       [](GgufWriter& w) {
+                         w.set_strings("tokenizer.ggml.tokens", {"a", "b"});
+                         w.set_string("tokenizer.ggml.pre", "gpt-2");
+                         w.set_strings("tokenizer.ggml.merges", {"a z"});
+                       })
+                .find("merge 'a z' uses a token that is not in the vocab"),
             std::string::npos);
-  EXPECT_NE(vocab_with("gpt2", [](GgufWriter& w) {
-              w.set_strings("tokenizer.ggml.tokens", {"a", "b"});
-              w.set_strings("tokenizer.ggml.merges", {});
-            }).find("without tokenizer.ggml.pre"),
+  EXPECT_NE(vocab_with("gpt2",
+                       [](GgufWriter& w) {
+                         w.set_strings("tokenizer.ggml.tokens", {"a", "b"});
+                         w.set_strings("tokenizer.ggml.merges", {});
+                       })
+                .find("without tokenizer.ggml.pre"),
             std::string::npos);
 }
 
@@ -346,8 +372,7 @@ TEST(GgufTokenizer, RandomCorruptionsNeverCrash) {
       ++loaded;
       auto ids = t.value()->encode("abc ab a\xC3\xA9 <s>");
       if (ids) t.value()->decode(ids.value());
-    } catch (const Error&) {
-    }
+    } catch (const Error&) {}
   }
   std::printf("[gguf] %d of 500 corrupted vocab files still loaded and encoded\n", loaded);
   // Measured with the seed above: most byte edits break a length, a count or a type and are
@@ -369,7 +394,7 @@ struct TinyGguf {
   uint32_t hidden = 64, heads = 2, kv_heads = 1, ffn = 128, layers = 1, vocab = 32;
   uint32_t matrix_type = 8;  // Q8_0
   std::string skip_tensor, skip_key;
-  uint64_t wrong_rows = 0;  // attn_q rows, when nonzero
+  uint64_t wrong_rows = 0;      // attn_q rows, when nonzero
   uint32_t claimed_layers = 0;  // block_count in the metadata, when nonzero
 
   void write(const std::string& path) const {
@@ -486,7 +511,8 @@ TEST(GgufModel, ClearErrors) {
   // A huge layer count fails at once, before anything is expanded for it (found by fuzzing).
   TinyGguf deep;
   deep.claimed_layers = 1u << 30;
-  EXPECT_NE(load_error(deep).find("block_count = 1073741824 asks for more layers than the 12 tensors the file holds"), std::string::npos) << load_error(deep);
+  EXPECT_NE(load_error(deep).find("block_count = 1073741824 asks for more layers than the 12 tensors the file holds"), std::string::npos)
+      << load_error(deep);
   TinyGguf arch;
   arch.arch = "gemma";
   EXPECT_NE(load_error(arch).find("general.architecture \"gemma\" is not supported"), std::string::npos) << load_error(arch);

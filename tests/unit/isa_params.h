@@ -24,9 +24,9 @@ inline bool isa_runs_here(CpuIsa isa) {
   return std::find(s.begin(), s.end(), isa) != s.end();
 }
 
-#define WICK_REQUIRE_ISA(isa)                                                                           \
-  do {                                                                                                  \
-    if (!::wick::test::isa_runs_here(isa))                                                              \
+#define WICK_REQUIRE_ISA(isa)                                                                                    \
+  do {                                                                                                           \
+    if (!::wick::test::isa_runs_here(isa))                                                                       \
       GTEST_SKIP() << "*** " << cpu_isa_name(isa) << " kernels NOT TESTED: this CPU lacks the instructions ***"; \
   } while (0)
 
@@ -51,8 +51,8 @@ inline std::vector<BackendCase> every_backend() {
   return out;
 }
 
-#define WICK_REQUIRE_BACKEND(b)                                                                  \
-  do {                                                                                           \
+#define WICK_REQUIRE_BACKEND(b)                                                                                       \
+  do {                                                                                                                \
     if (!(b).unavailable.empty()) GTEST_SKIP() << "*** " << (b).name << " NOT TESTED: " << (b).unavailable << " ***"; \
   } while (0)
 

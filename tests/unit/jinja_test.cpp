@@ -45,9 +45,9 @@ TEST(ChatTemplate, RaiseExceptionKeepsTheTemplatesMessage) {
 }
 
 TEST(ChatTemplate, PreparesMessagesAsApplyChatTemplateDoes) {
-  auto t = ChatTemplate::parse(
-               "{% for m in messages %}{{ m.keys()|list }}{% endfor %}|{{ tools }}|{{ documents }}|{{ add_generation_prompt }}")
-               .value();
+  auto t =
+      ChatTemplate::parse("{% for m in messages %}{{ m.keys()|list }}{% endfor %}|{{ tools }}|{{ documents }}|{{ add_generation_prompt }}")
+          .value();
   nlohmann::ordered_json ctx = {{"messages", {{{"role", "assistant"}, {"content", nullptr}, {"reasoning", "r"}}}}};
   EXPECT_EQ(t->render(ctx).value(), "['thinking', 'role', 'reasoning', 'reasoning_content']|None|None|False")
       << "null keys dropped, reasoning aliased, tools/documents None";
@@ -76,12 +76,13 @@ TEST(ChatTemplate, HostileTemplatesFailCleanly) {
 // Random templates built from template syntax: every one parses and renders or fails with an
 // error; none crashes (this runs under the sanitizers too).
 TEST(ChatTemplate, RandomTemplatesNeverCrash) {
-  const std::vector<std::string> parts = {"{{", "}}", "{%", "%}", "{#", "#}", "-", "+", " if ", " for ", " in ", " endif ",
-                                          " endfor ", " set ", " = ", "x", "y", "'s'", "\"q\"", "1", "2.5", "(", ")", "[",
-                                          "]", "{", "}", ",", ".", ":", "|", "length", "tojson", " is ", "defined", " not ",
-                                          " and ", " or ", "~", "+", "*", "/", "//", "%", "**", "==", "<", "macro ", "endmacro",
-                                          "\n", " ", "loop", "messages", "namespace(", "raise_exception(", "range(", "else",
-                                          "elif", "break", "continue", "raw", "endraw", "items", "\\", "'", "\""};
+  const std::vector<std::string> parts = {
+      "{{",      "}}",       "{%",    "%}",     "{#",       "#}",  "-",      "+",     " if ",     " for ",      " in ",
+      " endif ", " endfor ", " set ", " = ",    "x",        "y",   "'s'",    "\"q\"", "1",        "2.5",        "(",
+      ")",       "[",        "]",     "{",      "}",        ",",   ".",      ":",     "|",        "length",     "tojson",
+      " is ",    "defined",  " not ", " and ",  " or ",     "~",   "+",      "*",     "/",        "//",         "%",
+      "**",      "==",       "<",     "macro ", "endmacro", "\n",  " ",      "loop",  "messages", "namespace(", "raise_exception(",
+      "range(",  "else",     "elif",  "break",  "continue", "raw", "endraw", "items", "\\",       "'",          "\""};
   std::mt19937 rng(1234);
   nlohmann::ordered_json ctx = {{"messages", {{{"role", "user"}, {"content", "hi"}}}}, {"x", 3}, {"y", {1, 2}}};
   int parsed = 0, rendered = 0;

@@ -29,7 +29,8 @@ OwnedTensor random_tensor(DType dt, int64_t rows, int64_t cols, std::mt19937& rn
   o.bytes.resize(dtype_row_bytes(dt, static_cast<uint64_t>(rows * cols)));
   for (int64_t i = 0; i < rows * cols; ++i) {
     const float v = u(rng);
-    if (dt == DType::F32) std::memcpy(o.bytes.data() + i * 4, &v, 4);
+    if (dt == DType::F32)
+      std::memcpy(o.bytes.data() + i * 4, &v, 4);
     else {
       const uint16_t h = dt == DType::F16 ? f32_to_f16(v) : f32_to_bf16(v);
       std::memcpy(o.bytes.data() + i * 2, &h, 2);
@@ -51,8 +52,7 @@ std::vector<float> random_vec(size_t n, std::mt19937& rng) {
 
 void expect_close(const std::vector<float>& a, const std::vector<float>& b, double tol, const std::string& what) {
   ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i)
-    ASSERT_NEAR(a[i], b[i], tol * std::max(1.0f, std::fabs(b[i]))) << what << " at " << i;
+  for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], tol * std::max(1.0f, std::fabs(b[i]))) << what << " at " << i;
 }
 
 class KernelTest : public ::testing::TestWithParam<std::tuple<test::BackendCase, DType>> {};
@@ -63,7 +63,8 @@ TEST_P(KernelTest, MatmulMatchesReferenceAndIsBatchInvariant) {
   auto cpu = be.make(3);
   auto ref = make_reference_backend();
   std::mt19937 rng(1);
-  for (auto [rows, cols, n] : {std::tuple{37, 70, 1}, std::tuple{64, 128, 5}, std::tuple{5, 3, 2}, std::tuple{130, 33, 17}, std::tuple{37, 1100, 9}}) {
+  for (auto [rows, cols, n] :
+       {std::tuple{37, 70, 1}, std::tuple{64, 128, 5}, std::tuple{5, 3, 2}, std::tuple{130, 33, 17}, std::tuple{37, 1100, 9}}) {
     cpu->reserve(cols, 16, 64);
     auto w = random_tensor(dt, rows, cols, rng);
     auto b = random_tensor(dt, 1, rows, rng);
@@ -85,7 +86,8 @@ TEST_P(KernelTest, MatmulMatchesReferenceAndIsBatchInvariant) {
     cpu->matmul(y3.data(), x.data(), n, w.t, nullptr, rows + 3);
     ref->matmul(y2.data(), x.data(), n, w.t, nullptr);
     for (int t = 0; t < n; ++t)
-      for (int r = 0; r < rows; ++r) ASSERT_NEAR(y3[static_cast<size_t>(t * (rows + 3) + r)], y2[static_cast<size_t>(t * rows + r)], 1e-4 * be.tol);
+      for (int r = 0; r < rows; ++r)
+        ASSERT_NEAR(y3[static_cast<size_t>(t * (rows + 3) + r)], y2[static_cast<size_t>(t * rows + r)], 1e-4 * be.tol);
     EXPECT_EQ(y3[static_cast<size_t>(rows)], -7.0f) << "padding between strided rows untouched";
   }
 }
@@ -115,9 +117,7 @@ TEST_P(KernelTest, EmbedAndNormMatchReference) {
 INSTANTIATE_TEST_SUITE_P(EveryBackendAndDtype, KernelTest,
                          ::testing::Combine(::testing::ValuesIn(test::every_backend()),
                                             ::testing::Values(DType::F32, DType::F16, DType::BF16)),
-                         [](const auto& info) {
-                           return std::get<0>(info.param).name + "_" + dtype_name(std::get<1>(info.param));
-                         });
+                         [](const auto& info) { return std::get<0>(info.param).name + "_" + dtype_name(std::get<1>(info.param)); });
 
 // Block-quantized weights: Q8_0 / Q4_0 through the integer kernels (activations quantized to
 // 8 bits, so within the activation rounding of the float reference), Q4_K / Q6_K through
@@ -163,9 +163,11 @@ TEST_P(QuantMatmulTest, MatchesReferenceAndIsBatchInvariant) {
                                             : dot_q4_0_act_ref(static_cast<const BlockQ4_0*>(row), act, cols);
         dequantize_row(dt, row, wd.data(), cols);
         double mag = 0;
-        for (int i = 0; i < cols; ++i) mag += std::fabs(static_cast<double>(wd[static_cast<size_t>(i)]) * x[static_cast<size_t>(t * cols + i)]);
+        for (int i = 0; i < cols; ++i)
+          mag += std::fabs(static_cast<double>(wd[static_cast<size_t>(i)]) * x[static_cast<size_t>(t * cols + i)]);
         const double want = static_cast<double>(dot) + static_cast<const float*>(b.t.data)[r];
-        ASSERT_NEAR(y1[static_cast<size_t>(t * rows + r)], want, 1e-5 * be.tol * (mag + 1)) << dtype_name(dt) << " row " << r << " token " << t;
+        ASSERT_NEAR(y1[static_cast<size_t>(t * rows + r)], want, 1e-5 * be.tol * (mag + 1))
+            << dtype_name(dt) << " row " << r << " token " << t;
       }
     }
   } else {
@@ -183,7 +185,8 @@ TEST_P(QuantMatmulTest, MatchesReferenceAndIsBatchInvariant) {
           mag += std::fabs(term);
         }
         const double want = dot + static_cast<const float*>(b.t.data)[r];
-        ASSERT_NEAR(y1[static_cast<size_t>(t * rows + r)], want, 1e-5 * be.tol * (mag + 1)) << dtype_name(dt) << " row " << r << " token " << t;
+        ASSERT_NEAR(y1[static_cast<size_t>(t * rows + r)], want, 1e-5 * be.tol * (mag + 1))
+            << dtype_name(dt) << " row " << r << " token " << t;
         ASSERT_NEAR(y2[static_cast<size_t>(t * rows + r)], want, 1e-5 * (mag + 1)) << "the reference backend, row " << r;
       }
     }
@@ -197,17 +200,14 @@ TEST_P(QuantMatmulTest, MatchesReferenceAndIsBatchInvariant) {
   const int32_t ids[] = {3, 36, 3};
   std::vector<float> e1(3 * cols), want(3 * cols);
   cpu->embed(e1.data(), w.t, ids, 3);
-  for (int k = 0; k < 3; ++k)
-    dequantize_row(dt, w.bytes.data() + ids[k] * dtype_row_bytes(dt, cols), want.data() + k * cols, cols);
+  for (int k = 0; k < 3; ++k) dequantize_row(dt, w.bytes.data() + ids[k] * dtype_row_bytes(dt, cols), want.data() + k * cols, cols);
   EXPECT_EQ(e1, want);
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryBackendAndQuantType, QuantMatmulTest,
                          ::testing::Combine(::testing::ValuesIn(test::every_backend()),
                                             ::testing::Values(DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K)),
-                         [](const auto& info) {
-                           return std::get<0>(info.param).name + "_" + dtype_name(std::get<1>(info.param));
-                         });
+                         [](const auto& info) { return std::get<0>(info.param).name + "_" + dtype_name(std::get<1>(info.param)); });
 
 class OpTest : public ::testing::TestWithParam<test::BackendCase> {};
 
@@ -256,7 +256,7 @@ TEST_P(OpTest, ActivationsAndLayerNormMatchReference) {
   }
   const int n = 5, dim = 300;
   auto x = random_vec(n * dim, rng);
-  for (int i = 0; i < dim; ++i) x[static_cast<size_t>(i)] += 3.0f;  // a row with a large mean
+  for (int i = 0; i < dim; ++i) x[static_cast<size_t>(i)] += 3.0f;                                     // a row with a large mean
   OwnedTensor w = random_tensor(DType::F32, 1, dim, rng), b = random_tensor(DType::F32, 1, dim, rng);  // 1-D
   const Tensor &wv = w.t, &bv = b.t;
   std::vector<float> y1(x.size()), y2(x.size()), one(static_cast<size_t>(dim));
@@ -319,7 +319,8 @@ TEST_P(OpTest, F16KvCacheMatchesReference) {
   std::vector<const int32_t*> tables(n, one_block);
   for (int window : {0, 7}) {
     std::vector<float> o1(q.size()), o2(q.size()), o32(q.size());
-    AttentionArgs a{o1.data(), q.data(), k16.data(), v16.data(), n, positions.data(), tables.data(), ctx, heads, kvh, hd, window, 0.2f, DType::F16};
+    AttentionArgs a{o1.data(), q.data(), k16.data(), v16.data(), n,    positions.data(), tables.data(), ctx,
+                    heads,     kvh,      hd,         window,     0.2f, DType::F16};
     cpu->attention(a);
     a.out = o2.data();
     ref->attention(a);
@@ -366,8 +367,8 @@ TEST_P(OpTest, PagedAttentionEqualsContiguous) {
     const std::vector<const int32_t*> flat(3, zero);
     std::vector<float> alone(q.size());
     ref->attention({alone.data(), q.data(), ka.data(), va.data(), 3, pos.data(), flat.data(), len_a, heads, kvh, hd, window, 0.3f});
-    ref->attention({alone.data() + 3 * heads * hd, q.data() + 3 * heads * hd, kb.data(), vb.data(), 2, pos.data() + 3,
-                    flat.data(), len_b, heads, kvh, hd, window, 0.3f});
+    ref->attention({alone.data() + 3 * heads * hd, q.data() + 3 * heads * hd, kb.data(), vb.data(), 2, pos.data() + 3, flat.data(), len_b,
+                    heads, kvh, hd, window, 0.3f});
     expect_close(paged, alone, 1e-5 * be.tol, "paged attention window " + std::to_string(window));
   }
   std::vector<float> back(static_cast<size_t>(2 * kvd));

@@ -66,7 +66,6 @@ TEST(KvCache, FullPoolIsAnErrorThatChangesNothing) {
   EXPECT_THROW(KvCache(1, 2, 0, 3), Error);
 }
 
-
 // Prefix caching: full blocks stay indexed after release, a later sequence with the same
 // leading tokens attaches them (whole blocks only, verified token by token), and the pool
 // evicts them least-recently-used when it needs room.

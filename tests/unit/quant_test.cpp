@@ -58,7 +58,8 @@ TEST(Quant, Q4_KScalesAndNibblesDecodeAsDefined) {
     for (int l = 0; l < 32; ++l) {
       const uint8_t q = b.qs[32 * c + l];
       EXPECT_EQ(y[static_cast<size_t>(64 * c + l)], static_cast<float>(sc[2 * c] * (q & 15)) - 0.5f * static_cast<float>(m[2 * c]));
-      EXPECT_EQ(y[static_cast<size_t>(64 * c + 32 + l)], static_cast<float>(sc[2 * c + 1] * (q >> 4)) - 0.5f * static_cast<float>(m[2 * c + 1]));
+      EXPECT_EQ(y[static_cast<size_t>(64 * c + 32 + l)],
+                static_cast<float>(sc[2 * c + 1] * (q >> 4)) - 0.5f * static_cast<float>(m[2 * c + 1]));
     }
 }
 
@@ -97,8 +98,10 @@ TEST(Quant, RoundTripErrorIsWithinEachFormatsBudget) {
   std::vector<float> x(4096);
   for (float& v : x) v = nd(rng);
   x[5] = 0.3f;  // an outlier, as real weights have
-  const struct { DType t; double budget; } cases[] = {
-      {DType::Q8_0, 0.01}, {DType::Q6_K, 0.05}, {DType::Q4_0, 0.13}, {DType::Q4_K, 0.11}, {DType::F16, 1e-3}, {DType::BF16, 5e-3}};
+  const struct {
+    DType t;
+    double budget;
+  } cases[] = {{DType::Q8_0, 0.01}, {DType::Q6_K, 0.05}, {DType::Q4_0, 0.13}, {DType::Q4_K, 0.11}, {DType::F16, 1e-3}, {DType::BF16, 5e-3}};
   for (const auto& c : cases) {
     const double e = relative_rms_error(c.t, x);
     std::printf("[quant] %-5s relative RMS error %.4f\n", dtype_name(c.t), e);

@@ -47,9 +47,7 @@ TEST(Safetensors, ReadsValidFileAndMetadata) {
   EXPECT_EQ(f.metadata().at("alias"), "w");
 }
 
-TEST(Safetensors, TooShort) {
-  EXPECT_NE(error_of("abc").find("too short"), std::string::npos);
-}
+TEST(Safetensors, TooShort) { EXPECT_NE(error_of("abc").find("too short"), std::string::npos); }
 
 TEST(Safetensors, HeaderLengthBeyondFile) {
   const std::string msg = error_of(make_file("{}", 0, 1000));
@@ -97,8 +95,7 @@ TEST(Safetensors, AbsurdShapes) {
             std::string::npos);
   EXPECT_NE(error_of(make_file(R"({"a":{"dtype":"F32","shape":[1,1,1,1,1],"data_offsets":[0,4]}})", 8)).find("dimensions"),
             std::string::npos);
-  EXPECT_NE(error_of(make_file(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 8)).find("negative"),
-            std::string::npos);
+  EXPECT_NE(error_of(make_file(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 8)).find("negative"), std::string::npos);
 }
 
 TEST(Safetensors, MissingFile) {
@@ -148,8 +145,7 @@ TEST(Safetensors, RandomCorruptionNeverCrashes) {
         asm volatile("" : : "r"(sink));  // keep the reads: ASan checks each one
       }
       ok = true;
-    } catch (const Error&) {
-    }
+    } catch (const Error&) {}
     (ok ? accepted : rejected) += 1;
     if (cut) {
       ++truncated;

@@ -15,11 +15,10 @@ namespace wick::test {
 namespace {
 
 const std::vector<std::string> kTokenizers = {
-    "tokenizers/llama3/tokenizer.json",         "tokenizers/qwen2/tokenizer.json",
-    "tokenizers/mistral-v0.1/tokenizer.json",   "tokenizers/deepseek-v3/tokenizer.json",
-    "models/tinystories-656k/tokenizer.json",   "vocab-gguf/ggml-vocab-llama-spm.gguf",
-    "vocab-gguf/ggml-vocab-phi-3.gguf",         "vocab-gguf/ggml-vocab-deepseek-llm.gguf",
-    "vocab-gguf/ggml-vocab-deepseek-coder.gguf", "vocab-gguf/ggml-vocab-gpt-2.gguf",
+    "tokenizers/llama3/tokenizer.json",      "tokenizers/qwen2/tokenizer.json",         "tokenizers/mistral-v0.1/tokenizer.json",
+    "tokenizers/deepseek-v3/tokenizer.json", "models/tinystories-656k/tokenizer.json",  "vocab-gguf/ggml-vocab-llama-spm.gguf",
+    "vocab-gguf/ggml-vocab-phi-3.gguf",      "vocab-gguf/ggml-vocab-deepseek-llm.gguf", "vocab-gguf/ggml-vocab-deepseek-coder.gguf",
+    "vocab-gguf/ggml-vocab-gpt-2.gguf",
 };
 
 class Family : public ::testing::TestWithParam<std::string> {
@@ -67,8 +66,10 @@ TEST_P(Family, StreamingRandomIdsEqualsWholeDecode) {
     std::vector<int> ids;
     for (int k = 0; k < 200; ++k) {
       const unsigned r = rng() % 10;
-      if (r < 3 && !bytes.empty()) ids.push_back(bytes[rng() % bytes.size()]);
-      else ids.push_back(static_cast<int>(rng() % static_cast<unsigned>(tok->vocab_size())));
+      if (r < 3 && !bytes.empty())
+        ids.push_back(bytes[rng() % bytes.size()]);
+      else
+        ids.push_back(static_cast<int>(rng() % static_cast<unsigned>(tok->vocab_size())));
     }
     for (bool skip : {false, true}) {
       StreamDecoder s(*tok, skip);
@@ -90,7 +91,8 @@ TEST_P(Family, FastBpeEqualsReference) {
   const std::string path = testdata_dir() + "/" + GetParam();
   auto impl = GgufFile::has_magic(path) ? load_gguf_tokenizer(*GgufFile::open(path)) : load_tokenizer_json(path);
   std::mt19937 rng(11);
-  const std::vector<std::string> alphabet = {"a", "b", "e", "th", " ", "  ", "\n", "é", "ß", "日", "本", "🦙", "1", "23", "'s", ".", "ab", "▁"};
+  const std::vector<std::string> alphabet = {"a",  "b",  "e",    "th", " ",  "  ", "\n", "é",  "ß",
+                                             "日", "本", "🦙", "1",  "23", "'s", ".",  "ab", "▁"};
   std::vector<std::string> texts = tokenizer_test_strings();
   for (int k = 0; k < 100; ++k) {
     std::string s;

@@ -43,8 +43,7 @@ TEST_P(Linearity, MegabyteInputsTakeLinearTime) {
     while (small.size() < 256 * 1024) small += unit;
     for (int k = 0; k < 4; ++k) large += small;
     const double ts = encode_seconds(*tok.value(), small), tl = encode_seconds(*tok.value(), large);
-    std::printf("[linearity] %-42s %s: 256 KB %.3f s, 1 MB %.3f s (x%.2f)\n", GetParam().c_str(),
-                label, ts, tl, tl / ts);
+    std::printf("[linearity] %-42s %s: 256 KB %.3f s, 1 MB %.3f s (x%.2f)\n", GetParam().c_str(), label, ts, tl, tl / ts);
     EXPECT_LT(tl, 8 * ts + 0.02) << GetParam() << ": 1 MB took " << tl << " s, 256 KB " << ts << " s";
   }
 }

@@ -29,8 +29,8 @@ TEST(SentencePieceOracle, Llama2GgufAgreesWithSentencePiece) {
   const Tokenizer& t = *tok.value();
   ASSERT_EQ(t.vocab_size(), sp.GetPieceSize());
 
-  std::vector<std::string> texts = split_on(read_file(testdata_dir() + "/tokenizer-fixtures/ggml-vocab-llama-spm.gguf.inp"),
-                                            "\n__ggml_vocab_test__\n");
+  std::vector<std::string> texts =
+      split_on(read_file(testdata_dir() + "/tokenizer-fixtures/ggml-vocab-llama-spm.gguf.inp"), "\n__ggml_vocab_test__\n");
   for (auto& s : split_on(read_file(std::string(WICK_SOURCE_DIR) + "/tests/data/tokenizer_strings.txt"), "\n__wick_string__\n"))
     texts.push_back(s);
   int ok = 0;
@@ -40,8 +40,10 @@ TEST(SentencePieceOracle, Llama2GgufAgreesWithSentencePiece) {
     // sentencepiece does not split special-token text, so neither may wick here.
     auto ids = t.encode(text, {false, false});
     ASSERT_TRUE(ids) << ids.error().what();
-    if (ids.value() == expected) ++ok;
-    else ADD_FAILURE() << "ids differ from sentencepiece for \"" << text << "\"";
+    if (ids.value() == expected)
+      ++ok;
+    else
+      ADD_FAILURE() << "ids differ from sentencepiece for \"" << text << "\"";
     std::string sp_text;
     ASSERT_TRUE(sp.Decode(expected, &sp_text).ok());
     EXPECT_EQ(t.decode(expected), sp_text) << "decode differs for \"" << text << "\"";

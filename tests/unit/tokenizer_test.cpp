@@ -110,7 +110,7 @@ TEST(Tokenizer, ByteFallbackAndStreamingNeverSplitsUtf8) {
 // PCRE2 10.42 knows Unicode 14.0; tokenizers' Oniguruma 16.0. Found by the differential fuzz:
 // Llama 3 split "\U0002ecc8_u" (CJK Extension I, Unicode 15.1) differently from tokenizers.
 TEST(Regex, PropertiesWidenedToUnicode16) {
-  const std::string cjk_ext_h = "\xF0\xB1\x8D\x90";  // U+31350, Lo since 15.0
+  const std::string cjk_ext_h = "\xF0\xB1\x8D\x90";   // U+31350, Lo since 15.0
   const std::string kawi_digit = "\xF0\x91\xBD\x90";  // U+11F50, Nd since 15.0
   Regex letters(R"(\p{L}+)");
   EXPECT_EQ(letters.find_all("a" + cjk_ext_h + "b").size(), 1u) << "one letter run";
@@ -144,7 +144,8 @@ TEST(Tokenizer, BadInput) {
   EXPECT_NE(std::string(bad.error().what()).find("merge 'a b'"), std::string::npos);
   write_file(d.file("tokenizer.json"), "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}");
   EXPECT_FALSE(Tokenizer::from_file(d.file("tokenizer.json")));
-  write_file(d.file("tokenizer.json"), "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, \"pre_tokenizer\": {\"type\": \"Bogus\"}}");
+  write_file(d.file("tokenizer.json"),
+             "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []}, \"pre_tokenizer\": {\"type\": \"Bogus\"}}");
   auto unsup = Tokenizer::from_file(d.file("tokenizer.json"));
   ASSERT_FALSE(unsup);
   EXPECT_NE(std::string(unsup.error().what()).find("Bogus"), std::string::npos);
@@ -184,8 +185,10 @@ void check_fixture(const std::string& tokenizer, const std::string& fixture) {
     for (int id; ss >> id;) expected.push_back(id);
     auto ids = t->encode(text, {false, true});
     ++total;
-    if (ids && ids.value() == expected) ++ok;
-    else ADD_FAILURE() << fixture << ": mismatch for \"" << text << "\"";
+    if (ids && ids.value() == expected)
+      ++ok;
+    else
+      ADD_FAILURE() << fixture << ": mismatch for \"" << text << "\"";
   }
   std::printf("[fixtures] %s: %d / %d strings match\n", fixture.c_str(), ok, total);
   EXPECT_GT(total, 10);

@@ -98,9 +98,7 @@ class CpuBackend final : public Backend {
   void matmul_int8(float* y, const float* x, int n, const Tensor& w, const float* b, int64_t y_stride) {
     const int64_t rows = w.rows(), cols = w.cols(), nb = cols / 32;
     if (n > max_rows_) throw Error(ErrorCode::kInternal, "cpu backend: scratch not reserved for " + std::to_string(n) + " rows");
-    auto act = [&](int64_t t) {
-      return ActQ8Row{act_d_.data() + t * nb, act_s_.data() + t * nb, act_q_.data() + t * nb * 32};
-    };
+    auto act = [&](int64_t t) { return ActQ8Row{act_d_.data() + t * nb, act_s_.data() + t * nb, act_q_.data() + t * nb * 32}; };
     pool_.parallel_for(n, [&](int64_t t, int) {
       k_.quantize_act_q8(x + t * cols, cols, act(t));
       k_.prepare_act_pairs(act(t), 1, cols, w.dtype, act_pairs_.data() + t * (nb / 2) * (kActPairBytes / 64));
@@ -109,14 +107,13 @@ class CpuBackend final : public Backend {
     const int64_t n_tasks = (rows + per_task - 1) / per_task;
     pool_.parallel_for(n_tasks, [&](int64_t task, int) {
       const int64_t r0 = task * per_task, r1 = std::min(rows, r0 + per_task);
-      k_.int8_gemm(w.row_ptr(r0), w.dtype, static_cast<int64_t>(w.row_bytes()), static_cast<int>(r1 - r0), act(0), act_pairs_.data(), n, cols,
-                   y + r0, y_stride);
+      k_.int8_gemm(w.row_ptr(r0), w.dtype, static_cast<int64_t>(w.row_bytes()), static_cast<int>(r1 - r0), act(0), act_pairs_.data(), n,
+                   cols, y + r0, y_stride);
       add_bias(y, n, y_stride, b, r0, r1);
     });
   }
 
-  void rope(float* x, int n, int n_heads, int head_dim, int64_t row_stride, const float* cos,
-            const float* sin) override {
+  void rope(float* x, int n, int n_heads, int head_dim, int64_t row_stride, const float* cos, const float* sin) override {
     const int half = head_dim / 2;
     pool_.parallel_for(n, [&](int64_t t, int) { k_.rope_row(x + t * row_stride, n_heads, head_dim, cos + t * half, sin + t * half); });
   }
@@ -145,8 +142,10 @@ class CpuBackend final : public Backend {
 
   void scatter_rows(void* dst, DType dt, const int64_t* rows, const float* src, int n, int64_t width) override {
     for (int t = 0; t < n; ++t) {
-      if (dt == DType::F16) k_.f32_to_f16(src + t * width, static_cast<uint16_t*>(dst) + rows[t] * width, width);
-      else std::memcpy(static_cast<float*>(dst) + rows[t] * width, src + t * width, static_cast<size_t>(width) * sizeof(float));
+      if (dt == DType::F16)
+        k_.f32_to_f16(src + t * width, static_cast<uint16_t*>(dst) + rows[t] * width, width);
+      else
+        std::memcpy(static_cast<float*>(dst) + rows[t] * width, src + t * width, static_cast<size_t>(width) * sizeof(float));
     }
   }
 
@@ -243,8 +242,10 @@ class CpuBackend final : public Backend {
   std::vector<int8_t> act_q_;   // [max_rows][max_cols] 8-bit activations
   std::vector<float> act_d_;    // [max_rows][max_cols / 32] their block scales
   std::vector<int32_t> act_s_;  // [max_rows][max_cols / 32] their block sums
-  struct alignas(64) Line { uint8_t bytes[64]; };
-  std::vector<Line> act_pairs_;  // [max_rows][max_cols / 64] what prepare_act_pairs derives from them
+  struct alignas(64) Line {
+    uint8_t bytes[64];
+  };
+  std::vector<Line> act_pairs_;        // [max_rows][max_cols / 64] what prepare_act_pairs derives from them
   std::vector<float> weight_scratch_;  // [threads][kRowBlock][max_cols]
   std::vector<float> score_scratch_;   // [threads][max_ctx]
   std::vector<float> vector_scratch_[2];
@@ -252,12 +253,8 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(int n_threads) {
-  return std::make_unique<CpuBackend>(n_threads, best_cpu_isa());
-}
+std::unique_ptr<Backend> make_cpu_backend(int n_threads) { return std::make_unique<CpuBackend>(n_threads, best_cpu_isa()); }
 
-std::unique_ptr<Backend> make_cpu_backend_for_isa(int n_threads, CpuIsa isa) {
-  return std::make_unique<CpuBackend>(n_threads, isa);
-}
+std::unique_ptr<Backend> make_cpu_backend_for_isa(int n_threads, CpuIsa isa) { return std::make_unique<CpuBackend>(n_threads, isa); }
 
 }  // namespace wick

@@ -81,8 +81,7 @@ std::vector<CpuIsa> supported_cpu_isas() {
   // F16C through cpuid (leaf 1, ecx bit 29): clang's __builtin_cpu_supports does not know it.
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   const bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29)) != 0;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c)
-    out.push_back(CpuIsa::kAvx2);
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c) out.push_back(CpuIsa::kAvx2);
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
       __builtin_cpu_supports("avx512dq")) {
     out.push_back(CpuIsa::kAvx512);

@@ -50,8 +50,8 @@ struct CpuKernels {
   void (*prepare_act_pairs)(const ActQ8Row& x0, int n, int64_t k, DType wt, void* pairs);
   // The tiled product for Q8_0 / Q4_0 rows (row_bytes apart) against those activation rows,
   // given what prepare_act_pairs wrote. Batch invariant too.
-  void (*int8_gemm)(const void* w, DType wt, int64_t row_bytes, int rows, const ActQ8Row& x0, const void* pairs, int n, int64_t k,
-                    float* y, int64_t y_stride);
+  void (*int8_gemm)(const void* w, DType wt, int64_t row_bytes, int rows, const ActQ8Row& x0, const void* pairs, int n, int64_t k, float* y,
+                    int64_t y_stride);
   // Per-row ops of the forward pass (kernels_elementwise.inc): RMSNorm of one row (y may be x),
   // rotary embedding of one token's heads, gate = silu(gate) * up, y += x.
   void (*rms_norm_row)(const float* x, const float* g, int dim, float eps, float* y);

@@ -15,9 +15,21 @@ namespace {
 float weight_at(const Tensor& w, int64_t r, int64_t c) {
   const uint8_t* row = w.row_ptr(r);
   switch (w.dtype) {
-    case DType::F32: { float v; std::memcpy(&v, row + c * 4, 4); return v; }
-    case DType::F16: { uint16_t h; std::memcpy(&h, row + c * 2, 2); return f16_to_f32(h); }
-    case DType::BF16: { uint16_t h; std::memcpy(&h, row + c * 2, 2); return bf16_to_f32(h); }
+    case DType::F32: {
+      float v;
+      std::memcpy(&v, row + c * 4, 4);
+      return v;
+    }
+    case DType::F16: {
+      uint16_t h;
+      std::memcpy(&h, row + c * 2, 2);
+      return f16_to_f32(h);
+    }
+    case DType::BF16: {
+      uint16_t h;
+      std::memcpy(&h, row + c * 2, 2);
+      return bf16_to_f32(h);
+    }
     default: throw Error(ErrorCode::kUnsupported, std::string("reference backend: dtype ") + dtype_name(w.dtype));
   }
 }
@@ -57,8 +69,7 @@ class ReferenceBackend final : public Backend {
     }
   }
 
-  void rope(float* x, int n, int n_heads, int head_dim, int64_t row_stride, const float* cos,
-            const float* sin) override {
+  void rope(float* x, int n, int n_heads, int head_dim, int64_t row_stride, const float* cos, const float* sin) override {
     const int half = head_dim / 2;
     for (int t = 0; t < n; ++t)
       for (int h = 0; h < n_heads; ++h) {
@@ -118,8 +129,10 @@ class ReferenceBackend final : public Backend {
     for (int t = 0; t < n; ++t)
       for (int64_t c = 0; c < width; ++c) {
         const float v = src[t * width + c];
-        if (dt == DType::F16) static_cast<uint16_t*>(dst)[rows[t] * width + c] = f32_to_f16(v);
-        else static_cast<float*>(dst)[rows[t] * width + c] = v;
+        if (dt == DType::F16)
+          static_cast<uint16_t*>(dst)[rows[t] * width + c] = f32_to_f16(v);
+        else
+          static_cast<float*>(dst)[rows[t] * width + c] = v;
       }
   }
 

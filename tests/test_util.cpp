@@ -1,5 +1,6 @@
 #include "test_util.h"
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -44,6 +45,13 @@ int run_command(const std::string& cmd, std::string* output) {
   const int status = pclose(p);
   if (output) *output = out;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+std::string test_name_of_path(const std::string& path) {
+  std::string name = path.substr(path.find('/') + 1);
+  for (char& c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return name;
 }
 
 std::string bin(const std::string& tool) { return std::string(WICK_BIN_DIR) + "/" + tool; }

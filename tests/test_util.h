@@ -46,5 +46,8 @@ void write_file(const std::string& path, const std::string& bytes);
 std::string read_file(const std::string& path);
 // tests/data/tokenizer_strings.txt (adversarial texts for every tokenizer) plus a few edge cases.
 std::vector<std::string> tokenizer_test_strings();
+// A test-data path as a test name: what follows the first '/', other than letters and digits as '_'
+// ("vocab-gguf/ggml-vocab-phi-3.gguf" -> "ggml_vocab_phi_3_gguf").
+std::string test_name_of_path(const std::string& path);
 
 }  // namespace wick::test

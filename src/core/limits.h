@@ -16,11 +16,13 @@ inline constexpr int kDefaultContextCap = 8192;
 int default_context_length(int model_max_context);
 
 // Throws kInvalidArgument when prompt_tokens + new_tokens > context_length:
-// "prompt (P tokens) + max_new_tokens (N) = T tokens exceeds the context length of C".
-// new_tokens_name names the caller's parameter (max_new_tokens, max_tokens); what: "prompt",
-// "sequence 3", "text 2".
-void check_fits_context(int64_t prompt_tokens, int64_t new_tokens, int64_t context_length, const char* new_tokens_name = "max_new_tokens",
-                        const std::string& what = "prompt");
+// "prompt (P tokens) + max_new_tokens (N) = T tokens exceeds the context length of C";
+// new_tokens_name names the caller's parameter (max_new_tokens, max_tokens).
+void check_fits_context(int64_t prompt_tokens, int64_t new_tokens, int64_t context_length, const char* new_tokens_name = "max_new_tokens");
+// The same for a sequence already being run: "WHAT INDEX (T tokens) exceeds the context length of
+// C" (what: "sequence", "text"; index < 0 leaves it out). Builds no string unless it throws: the
+// engine calls it for every sequence of every step.
+void check_length_fits_context(int64_t tokens, int64_t context_length, const char* what, int64_t index = -1);
 
 // Throws kInvalidArgument "token id X is outside the vocabulary (V)" for the first id of
 // ids[0..n) outside [0, vocab).

@@ -53,7 +53,7 @@ Result<Embeddings> Embedder::encode_tokens(const std::vector<std::vector<int>>& 
     for (size_t i = 0; i < lists.size(); ++i) {
       const auto& l = lists[i];
       if (l.empty()) throw Error(ErrorCode::kInvalidArgument, "encode: text " + std::to_string(i) + " has no tokens");
-      check_fits_context(static_cast<int64_t>(l.size()), 0, o.context_length, "", "encode: text " + std::to_string(i));
+      check_length_fits_context(static_cast<int64_t>(l.size()), o.context_length, "encode: text", static_cast<int64_t>(i));
       if ((static_cast<int>(l.size()) + block - 1) / block > total_blocks)
         throw Error(ErrorCode::kInvalidArgument, "encode: text " + std::to_string(i) + " does not fit in the KV cache");
     }

@@ -176,7 +176,7 @@ void Engine::Impl::run(std::span<const StepInput> inputs) {
       throw Error(ErrorCode::kInvalidArgument, "step: sequence " + std::to_string(in.seq) + " appears twice");
     step_mark[static_cast<size_t>(in.seq)] = step_counter;
     if (in.n_tokens <= 0 || !in.tokens) throw Error(ErrorCode::kInvalidArgument, "step: an input has no tokens");
-    check_fits_context(s.length + in.n_tokens, 0, opts.context_length, "", "sequence " + std::to_string(in.seq));
+    check_length_fits_context(s.length + in.n_tokens, opts.context_length, "sequence", in.seq);
     check_token_ids(in.tokens, static_cast<size_t>(in.n_tokens), vocab);
     n_tokens += in.n_tokens;
     if (n_tokens > opts.max_batch_tokens)

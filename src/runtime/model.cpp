@@ -96,7 +96,7 @@ Result<const float*> Session::append(const int* tokens, int count) {
     Impl& s = *impl_;
     if (count <= 0) throw Error(ErrorCode::kInvalidArgument, "append: no tokens");
     const int pos = s.engine->sequence_length(s.seq);
-    check_fits_context(pos + count, 0, context_length(), "", "sequence");
+    check_length_fits_context(pos + count, context_length(), "sequence");
     for (int off = 0; off < count; off += s.batch_tokens) {
       const int n = std::min(count - off, s.batch_tokens);
       const bool last = off + n == count;

@@ -123,6 +123,14 @@ void ReplPool::work(Worker& w) {
   }
 }
 
+void ReplPool::enqueue(Job job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    jobs_.push_back(std::move(job));
+  }
+  cv_.notify_all();
+}
+
 std::future<StepResult> ReplPool::apply(const std::string& theorem, const std::vector<std::string>& path, const std::string& tactic,
                                         int prefer) {
   auto promise = std::make_shared<std::promise<StepResult>>();
@@ -174,11 +182,7 @@ std::future<StepResult> ReplPool::apply(const std::string& theorem, const std::v
     r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     promise->set_value(std::move(r));
   };
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    jobs_.push_back(std::move(job));
-  }
-  cv_.notify_all();
+  enqueue(std::move(job));
   return fut;
 }
 
@@ -212,11 +216,7 @@ std::future<StepResult> ReplPool::root(const std::string& theorem, int prefer) {
     r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     promise->set_value(std::move(r));
   };
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    jobs_.push_back(std::move(job));
-  }
-  cv_.notify_all();
+  enqueue(std::move(job));
   return fut;
 }
 
@@ -244,11 +244,7 @@ std::future<CheckResult> ReplPool::check(const std::string& proof_text) {
     r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     promise->set_value(std::move(r));
   };
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    jobs_.push_back(std::move(job));
-  }
-  cv_.notify_all();
+  enqueue(std::move(job));
   return fut;
 }
 

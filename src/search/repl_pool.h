@@ -65,6 +65,7 @@ class ReplPool {
     std::function<void(Worker&)> run;
   };
   void work(Worker& w);
+  void enqueue(Job job);  // queues a job and wakes the workers
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -64,7 +64,7 @@ void check_tokens(const std::vector<int>& ids, int64_t vocab, const char* field)
 
 void check_input_fits(size_t index, size_t tokens, int64_t context_length, const char* field) {
   try {
-    check_fits_context(static_cast<int64_t>(tokens), 0, context_length, "", std::string(field) + " " + std::to_string(index));
+    check_length_fits_context(static_cast<int64_t>(tokens), context_length, field, static_cast<int64_t>(index));
   } catch (const Error& e) {
     throw bad_request(e.what(), field);
   }

@@ -15,27 +15,12 @@ through `past_key_values`, and writes what transformers exposes under hf_referen
 Usage: transformers_reference.py JOBS.json   (the job format of hf_reference.py)
 """
 import json
-import struct
 import sys
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
-
-def save(path, tensors):
-    header, blobs, off = {}, [], 0
-    for name, t in tensors.items():
-        b = t.to(torch.float32).contiguous().numpy().tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
+from hf_reference import save  # the same safetensors writer as the float64 rewrite
 
 
 def run_job(job):

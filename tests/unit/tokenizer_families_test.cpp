@@ -158,12 +158,7 @@ TEST(GgufVocabWriter, TokenizerJsonSurvivesTheGgufForm) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(All, Family, ::testing::ValuesIn(kTokenizers), [](const auto& info) {
-  std::string name = info.param.substr(info.param.find('/') + 1);
-  for (char& c : name)
-    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-  return name;
-});
+INSTANTIATE_TEST_SUITE_P(All, Family, ::testing::ValuesIn(kTokenizers), [](const auto& info) { return test_name_of_path(info.param); });
 
 }  // namespace
 }  // namespace wick::test

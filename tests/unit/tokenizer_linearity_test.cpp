@@ -53,12 +53,7 @@ INSTANTIATE_TEST_SUITE_P(All, Linearity,
                                            "tokenizers/mistral-v0.1/tokenizer.json", "tokenizers/deepseek-v3/tokenizer.json",
                                            "models/tinystories-656k/tokenizer.json", "vocab-gguf/ggml-vocab-llama-spm.gguf",
                                            "vocab-gguf/ggml-vocab-phi-3.gguf", "vocab-gguf/ggml-vocab-gpt-2.gguf"),
-                         [](const auto& info) {
-                           std::string name = info.param.substr(info.param.find('/') + 1);
-                           for (char& c : name)
-                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-                           return name;
-                         });
+                         [](const auto& info) { return test_name_of_path(info.param); });
 
 }  // namespace
 }  // namespace wick::test

@@ -141,13 +141,13 @@ int BenchCommand::run() const {
   }
   const Stat scand = stat(cand_rate), sembed = stat(embed_rate);
   const double rss = peak_rss_bytes();  // before the bandwidth test's buffer
+  const ModelInfo info = model->info();
   BandwidthResult bw;
   if (!no_bandwidth) {
     if (tty) std::fprintf(stderr, "bench: measuring memory bandwidth ...\r");
-    bw = measure_read_bandwidth(threads);
+    bw = measure_read_bandwidth(threads, bandwidth_buffer_for(info.bytes_read_per_token));
     if (tty) std::fprintf(stderr, "\033[K");
   }
-  const ModelInfo info = model->info();
   const Stat spp = stat(pp), stg = stat(tg), sttft = stat(ttft);
   const double achieved = static_cast<double>(info.bytes_read_per_token) * stg.mean;
   const double fraction = bw.bytes_per_second > 0 ? achieved / bw.bytes_per_second : 0;
@@ -170,6 +170,7 @@ int BenchCommand::run() const {
                        {"weight_bytes_per_token", info.bytes_read_per_token},
                        {"decode_bytes_per_second", achieved},
                        {"memory_bandwidth_bytes_per_second", bw.bytes_per_second},
+                       {"memory_bandwidth_buffer_bytes", bw.buffer_bytes},
                        {"bandwidth_fraction", fraction},
                        {"candidates_per_call", candidates},
                        {"candidates_per_second", scand.mean},
@@ -189,8 +190,8 @@ int BenchCommand::run() const {
   std::printf("peak RSS     %s\n", human_bytes(rss).c_str());
   std::printf("weights/tok  %s\n", human_bytes(static_cast<double>(info.bytes_read_per_token)).c_str());
   if (bw.bytes_per_second > 0)
-    std::printf("bandwidth    decode reads %.1f GB/s of %.1f GB/s measured (%d threads) = %.0f%%\n", achieved / 1e9,
-                bw.bytes_per_second / 1e9, bw.threads, 100 * fraction);
+    std::printf("bandwidth    decode reads %.1f GB/s of %.1f GB/s measured (%d threads, %s buffer) = %.0f%%\n", achieved / 1e9,
+                bw.bytes_per_second / 1e9, bw.threads, human_bytes(bw.buffer_bytes).c_str(), 100 * fraction);
   return 0;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -41,9 +42,11 @@ __attribute__((target("avx2"))) float read_avx2(const float* p, size_t n) {
 
 }  // namespace
 
-BandwidthResult measure_read_bandwidth(int n_threads, int buffer_mib, int repeats) {
+uint64_t bandwidth_buffer_for(uint64_t bytes_read_per_token) { return std::clamp<uint64_t>(bytes_read_per_token, 1ull << 20, 1ull << 30); }
+
+BandwidthResult measure_read_bandwidth(int n_threads, uint64_t buffer_bytes, int repeats) {
   ThreadPool pool(n_threads);
-  const size_t bytes = static_cast<size_t>(buffer_mib) << 20;
+  const size_t bytes = static_cast<size_t>(buffer_bytes) / 256 * 256;
   const size_t n = bytes / sizeof(float);
   std::unique_ptr<float, decltype(&std::free)> buf(static_cast<float*>(std::aligned_alloc(64, bytes)), &std::free);
   // Touch every page (first-touch by the thread that will read it).
@@ -58,18 +61,26 @@ BandwidthResult measure_read_bandwidth(int n_threads, int buffer_mib, int repeat
   BandwidthResult r;
   r.threads = pool.size();
   r.buffer_bytes = static_cast<double>(per * static_cast<size_t>(parts) * sizeof(float));
+  // A buffer that fits in cache is read several times per repeat, so that each timed repeat
+  // reads at least 256 MiB (a single pass would last microseconds).
+  const int passes = static_cast<int>(std::max(1.0, std::ceil(268435456.0 / std::max(r.buffer_bytes, 1.0))));
+  r.bytes_per_repeat = r.buffer_bytes * passes;
   for (int rep = 0; rep < repeats; ++rep) {
     const auto t0 = std::chrono::steady_clock::now();
     pool.parallel_for(parts, [&](int64_t t, int) {
       const float* p = buf.get() + per * static_cast<size_t>(t);
+      float acc = 0;
+      for (int pass = 0; pass < passes; ++pass) {
 #if defined(__x86_64__)
-      sink[static_cast<size_t>(t)] = avx2 ? read_avx2(p, per) : read_scalar(p, per);
+        acc += avx2 ? read_avx2(p, per) : read_scalar(p, per);
 #else
-      sink[static_cast<size_t>(t)] = read_scalar(p, per);
+        acc += read_scalar(p, per);
 #endif
+      }
+      sink[static_cast<size_t>(t)] = acc;
     });
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    r.bytes_per_second = std::max(r.bytes_per_second, r.buffer_bytes / s);
+    r.bytes_per_second = std::max(r.bytes_per_second, r.bytes_per_repeat / s);
   }
   volatile float keep = sink[0];
   (void)keep;

@@ -25,11 +25,10 @@ void BM_Matmul(benchmark::State& state, DType dt, CpuIsa isa) {
   t.ndim = 2;
   t.shape = {rows, cols, 0, 0};
   t.data = w.data();
-  std::vector<float> x(static_cast<size_t>(n * cols), 0.5f), y(static_cast<size_t>(n * rows));
-  for (auto _ : state) {
-    be->matmul(y.data(), x.data(), n, t, nullptr);
-    benchmark::DoNotOptimize(y.data());
-  }
+  const std::vector<float> x(static_cast<size_t>(n * cols), 0.5f);
+  BackendBuffer xb(*be, x.size() * 4), yb(*be, static_cast<size_t>(n * rows) * 4);
+  be->upload(xb.ref(), x.data(), x.size() * 4);
+  for (auto _ : state) be->matmul(yb.ref(), xb.ref(), n, t, nullptr);
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(w.size()));
   state.counters["GFLOP/s"] =
       benchmark::Counter(2.0 * rows * cols * n * state.iterations(), benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);

@@ -46,7 +46,7 @@ CLI::App* BenchCommand::add(CLI::App& app) {
   c->add_option("-m,--model", model_dir, "Hugging Face model directory or GGUF file")->required();
   c->add_option("-p,--prompt", prompt, "prompt tokens (prompt processing in one batch)")->check(CLI::PositiveNumber);
   c->add_option("-n,--gen", gen, "decode tokens (from a one-token context, as llama-bench's tg)")->check(CLI::PositiveNumber);
-  c->add_option("--device", device, "cpu, cuda[:N] or auto (see `wick devices`)")->capture_default_str();
+  c->add_option("--device", device, "cpu, cuda[:N], auto (see `wick devices`) or reference")->capture_default_str();
   c->add_option("-t,--threads", threads, "threads (0 = all cores)");
   c->add_option("-r,--repeat", repeat, "repetitions (mean and standard deviation are reported)")->check(CLI::PositiveNumber);
   c->add_option("--dtype", dtype, "convert the weights at load: " + dtype_name_list());

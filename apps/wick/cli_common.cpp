@@ -54,7 +54,10 @@ std::string human_bytes(double b) {
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 void EngineFlags::add(CLI::App* app) {
-  app->add_option("--device", device, "cpu, cuda[:N] or auto (the best this machine has; see `wick devices`)")->capture_default_str();
+  app->add_option("--device", device,
+                  "cpu, cuda[:N], auto (the best this machine has; see `wick devices`) or reference (the scalar reference backend, slow: "
+                  "for checking)")
+      ->capture_default_str();
   app->add_option("-t,--threads", threads, "threads (0 = all cores)");
   app->add_option("--ctx", ctx, "context length per sequence (0 = the model's, at most " + std::to_string(wick::kDefaultContextCap) + ")");
   app->add_option("--kv-tokens", kv_tokens, "KV cache size in tokens, all sequences together (0 = max(ctx, 4096))");

@@ -169,7 +169,7 @@ int ProveCommand::run() const {
 
   std::unique_ptr<EnergyHead> head;
   if (!head_dir.empty()) {
-    auto h = EnergyHead::load(head_dir, engine.threads);
+    auto h = EnergyHead::load(head_dir, engine.threads, engine.device);
     if (!h) return fail(h.error());
     head = std::move(h.value());
   } else if (cfg.beta != 0) {
@@ -338,7 +338,7 @@ CLI::App* EnergyCommand::add(CLI::App& parent) {
 }
 
 int EnergyCommand::run() const {
-  auto head = EnergyHead::load(head_dir, engine.threads);
+  auto head = EnergyHead::load(head_dir, engine.threads, engine.device);
   if (!head) return fail(head.error());
   int rc = 0;
   auto m = load_or_report(model, &rc, engine.dtype);

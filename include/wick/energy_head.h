@@ -38,7 +38,8 @@ struct EnergyHeadConfig {
 
 class EnergyHead {
  public:
-  static Result<std::unique_ptr<EnergyHead>> load(const std::string& dir, int n_threads = 0);
+  // device: as EngineOptions::device ("auto", "cpu", ...): the head computes on that backend.
+  static Result<std::unique_ptr<EnergyHead>> load(const std::string& dir, int n_threads = 0, const std::string& device = "auto");
   ~EnergyHead();
 
   // Energies of n embeddings [n, input_dim]. Thread-safe (calls are serialized).

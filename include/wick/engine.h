@@ -15,7 +15,7 @@
 namespace wick {
 
 struct EngineOptions {
-  std::string device = "auto";   // "cpu", "cuda[:N]" or "auto" (the best the machine has; `wick devices`)
+  std::string device = "auto";   // "cpu", "cuda[:N]", "auto" (the best the machine has; `wick devices`) or "reference" (checking)
   int n_threads = 0;             // 0: all cores
   int context_length = 0;        // longest sequence; 0: the model's maximum, capped at 8192
   int max_batch_tokens = 256;    // tokens in one forward pass (all sequences together)

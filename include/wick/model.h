@@ -51,7 +51,7 @@ class Model {
 };
 
 struct SessionOptions {
-  std::string device = "auto";   // "cpu", "cuda[:N]" or "auto" (EngineOptions::device)
+  std::string device = "auto";   // "cpu", "cuda[:N]", "auto" or "reference" (EngineOptions::device)
   int n_threads = 0;             // 0: all cores
   int context_length = 0;        // 0: the model's maximum (max_position_embeddings), capped at 8192
   int batch_tokens = 256;        // tokens per forward call during prefill (longer prompts run in chunks)

@@ -1,6 +1,7 @@
-// The operations a model's forward pass is written in. A model says *what* is computed by
-// calling these; a backend says *how*. Activations are dense row-major float32 matrices
-// [n_tokens, width] in the backend's memory; weights are Tensor views of any supported dtype.
+// The operations a model's forward pass is written in, and the memory they work on. A model says
+// *what* is computed by calling these; a backend says *how*, and where the bytes live.
+// Activations are dense row-major float32 matrices [n_tokens, width] in the backend's memory
+// (BufferRef); weights are Tensor views of any supported dtype placed there (place_weight).
 // Adding a backend (CUDA) means implementing this interface, never touching model code.
 //
 // Batch invariance: every op computes each output row from its own input row with the same
@@ -12,25 +13,47 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/tensor.h"
 #include "wick/model_config.h"  // Activation
 
 namespace wick {
 
+// An address in a backend's memory: an allocation (what Backend::alloc returned) plus a byte
+// offset. Opaque to everyone but the backend that made it: a host pointer for the CPU, a device
+// pointer for CUDA, a tagged arena offset for the reference backend (which any host access
+// through it would fault on). Code above the backends moves these around and never looks inside.
+struct BufferRef {
+  uint64_t addr = 0;  // 0: no buffer
+
+  explicit operator bool() const { return addr != 0; }
+  BufferRef operator+(int64_t bytes) const { return {addr + static_cast<uint64_t>(bytes)}; }
+  // Element i of an array of T starting here.
+  template <typename T>
+  BufferRef at(int64_t i) const {
+    return *this + i * static_cast<int64_t>(sizeof(T));
+  }
+  bool operator==(const BufferRef&) const = default;
+};
+
 // Causal attention of a batch of query tokens, each from its own sequence, over a KV cache
 // stored in blocks (see runtime/kv_cache.h): position j of a query's sequence lives in row
-// block_tables[t][j / block_size] * block_size + j % block_size of k_cache / v_cache. A
-// contiguous cache is the special case of one block of max_ctx rows.
+// table[j / block_size] * block_size + j % block_size of k_cache / v_cache, where table is row
+// seq[t] of block_tables. A contiguous cache is the special case of one block of max_ctx rows.
+// Every array is in the backend's memory.
 struct AttentionArgs {
-  float* out;           // [n_tokens, n_heads * head_dim]
-  const float* q;       // [n_tokens, n_heads * head_dim], rotary already applied
-  const void* k_cache;  // [rows, n_kv_heads * head_dim] of kv_dtype: the layer's block pool
-  const void* v_cache;  // same layout as k_cache
+  BufferRef out;      // [n_tokens, n_heads * head_dim] float
+  BufferRef q;        // [n_tokens, n_heads * head_dim] float, rotary already applied
+  BufferRef k_cache;  // [rows, n_kv_heads * head_dim] of kv_dtype: the layer's block pool
+  BufferRef v_cache;  // same layout as k_cache
   int n_tokens;
-  const int32_t* positions;            // [n_tokens] position of each query in its sequence
-  const int32_t* const* block_tables;  // [n_tokens] the block table of each query's sequence
-  int block_size;                      // rows per block
+  BufferRef positions;     // int32 [n_tokens] position of each query in its sequence
+  BufferRef seq;           // int32 [n_tokens] the row of block_tables holding its sequence's table
+  BufferRef block_tables;  // int32 [n_seqs, table_stride] block ids
+  int table_stride;        // entries per block table row
+  int block_size;          // rows per block
   int n_heads;
   int n_kv_heads;
   int head_dim;
@@ -39,52 +62,111 @@ struct AttentionArgs {
   DType kv_dtype = DType::F32;  // F32 or F16
 };
 
+class BackendBuffer;
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
   virtual int n_threads() const { return 1; }
 
+  // --- memory ---
+  // Everything an op reads or writes lives in the backend's memory: activations, the KV block
+  // pool, block tables, weights. Allocation happens at set-up (never per token); alloc returns
+  // uninitialized memory (the CPU's untouched pages cost nothing until written) and throws
+  // kResourceExhausted when it cannot.
+  virtual BufferRef alloc(size_t bytes) = 0;
+  virtual void free(BufferRef buffer) = 0;  // what alloc returned
+  virtual void upload(BufferRef dst, const void* src, size_t bytes) = 0;
+  virtual void download(void* dst, BufferRef src, size_t bytes) const = 0;
+  virtual void copy(BufferRef dst, BufferRef src, size_t bytes) = 0;  // within the backend; may not overlap
+  // Weights: a view the ops can read. A backend that reads host memory in place (the CPU: the
+  // memory-mapped file, no copy) returns `host` itself; others return a view of an upload,
+  // allocated into `owned` (freed with it).
+  virtual Tensor place_weight(const Tensor& host, std::vector<BackendBuffer>& owned);
+
   // Sizes scratch memory once, before the first forward pass: the widest weight row, the
   // longest attention span and the most rows (tokens) one op sees. Nothing is allocated by the
   // ops themselves.
   virtual void reserve(int64_t max_cols, int64_t max_ctx, int64_t max_rows) {}
 
-  // y[t, :] = table[ids[t], :] converted to float.                 y: [n, table.cols]
-  virtual void embed(float* y, const Tensor& table, const int32_t* ids, int n) = 0;
+  // --- ops: every BufferRef is float unless said otherwise ---
+  // y[t, :] = table[ids[t], :] converted to float.       y: [n, table.cols]; ids: int32 [n]
+  virtual void embed(BufferRef y, const Tensor& table, BufferRef ids, int n) = 0;
   // y = x / sqrt(mean(x^2) + eps) * weight, row by row.            x, y: [n, dim]
-  virtual void rms_norm(float* y, const float* x, int n, int dim, const Tensor& weight, float eps) = 0;
+  virtual void rms_norm(BufferRef y, BufferRef x, int n, int dim, const Tensor& weight, float eps) = 0;
   // y = x W^T (+ bias).  x: [n, W.cols], y: [n, W.rows] with row stride y_stride (0 = W.rows)
-  virtual void matmul(float* y, const float* x, int n, const Tensor& w, const Tensor* bias, int64_t y_stride = 0) = 0;
+  virtual void matmul(BufferRef y, BufferRef x, int n, const Tensor& w, const Tensor* bias, int64_t y_stride = 0) = 0;
   // Rotary embedding in the rotate_half convention of transformers' apply_rotary_pos_emb:
   // for i < d/2: (x_i, x_{i+d/2}) <- (x_i c_i - x_{i+d/2} s_i, x_{i+d/2} c_i + x_i s_i).
   // x: [n, row_stride] holding n_heads heads of head_dim; cos/sin: [n, head_dim / 2].
-  virtual void rope(float* x, int n, int n_heads, int head_dim, int64_t row_stride, const float* cos, const float* sin) = 0;
+  virtual void rope(BufferRef x, int n, int n_heads, int head_dim, int64_t row_stride, BufferRef cos, BufferRef sin) = 0;
   // Causal (optionally sliding-window) grouped-query attention over the cache. Keys of the
   // current tokens must already be in the cache (see scatter_rows).
   virtual void attention(const AttentionArgs& a) = 0;
   // dst[rows[t], :] = src[t, :] for t < n (writing keys/values into their cache rows).
-  // dst holds dst_dtype values (F32, or F16 rounded to nearest even).
-  virtual void scatter_rows(void* dst, DType dst_dtype, const int64_t* rows, const float* src, int n, int64_t width) = 0;
-  // dst[t, :] = src[rows[t], :] for t < n.
-  virtual void gather_rows(float* dst, const float* src, const int32_t* rows, int n, int64_t width) = 0;
+  // dst holds dst_dtype values (F32, or F16 rounded to nearest even); rows: int64 [n].
+  virtual void scatter_rows(BufferRef dst, DType dst_dtype, BufferRef rows, BufferRef src, int n, int64_t width) = 0;
+  // dst[t, :] = src[rows[t], :] for t < n; rows: int32 [n].
+  virtual void gather_rows(BufferRef dst, BufferRef src, BufferRef rows, int n, int64_t width) = 0;
   // gate = act(gate) * up, elementwise over `count` floats (the gated MLP: SwiGLU for SiLU,
   // GeGLU for the GELUs).
-  virtual void gated_activation(float* gate, const float* up, int64_t count, Activation act) = 0;
+  virtual void gated_activation(BufferRef gate, BufferRef up, int64_t count, Activation act) = 0;
   // y += x, elementwise.
-  virtual void add(float* y, const float* x, int64_t count) = 0;
+  virtual void add(BufferRef y, BufferRef x, int64_t count) = 0;
   // x = act(x), elementwise: SiLU x·σ(x), ReLU, GELU in its exact erf form
   // 0.5·x·(1 + erf(x/√2)) (torch.nn.GELU's default), or GELU's tanh approximation
   // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (torch.nn.GELU(approximate="tanh")).
-  virtual void activation(float* x, int64_t count, Activation act) = 0;
+  virtual void activation(BufferRef x, int64_t count, Activation act) = 0;
   // y = (x - mean) / sqrt(var + eps) * weight (+ bias), row by row, with the biased variance
   // (torch.nn.LayerNorm).                                           x, y: [n, dim]
-  virtual void layer_norm(float* y, const float* x, int n, int dim, const Tensor& weight, const Tensor* bias, float eps) = 0;
+  virtual void layer_norm(BufferRef y, BufferRef x, int n, int dim, const Tensor& weight, const Tensor* bias, float eps) = 0;
+};
+
+// Memory a backend allocated, freed with this object (move-only): activations, the KV pool,
+// uploaded weights.
+class BackendBuffer {
+ public:
+  BackendBuffer() = default;
+  BackendBuffer(Backend& backend, size_t bytes) : backend_(&backend), ref_(backend.alloc(bytes)), bytes_(bytes) {}
+  BackendBuffer(BackendBuffer&& o) noexcept { *this = std::move(o); }
+  BackendBuffer& operator=(BackendBuffer&& o) noexcept {
+    if (this != &o) {
+      reset();
+      backend_ = o.backend_;
+      ref_ = o.ref_;
+      bytes_ = o.bytes_;
+      o.backend_ = nullptr;
+      o.ref_ = {};
+      o.bytes_ = 0;
+    }
+    return *this;
+  }
+  BackendBuffer(const BackendBuffer&) = delete;
+  BackendBuffer& operator=(const BackendBuffer&) = delete;
+  ~BackendBuffer() { reset(); }
+
+  BufferRef ref(int64_t offset = 0) const { return ref_ + offset; }
+  size_t size() const { return bytes_; }
+  void reset() {
+    if (backend_ && ref_) backend_->free(ref_);
+    backend_ = nullptr;
+    ref_ = {};
+    bytes_ = 0;
+  }
+
+ private:
+  Backend* backend_ = nullptr;
+  BufferRef ref_;
+  size_t bytes_ = 0;
 };
 
 // The multithreaded, vectorized CPU backend. n_threads 0 = all cores.
 std::unique_ptr<Backend> make_cpu_backend(int n_threads);
 // The scalar reference: plain loops, double accumulation, one thread. Tests compare against it.
+// Its memory is a private arena behind tagged addresses that fault if anything outside the
+// backend dereferences them, and every access is bounds-checked: running a model on it proves
+// that nothing above the Backend interface reaches around it (device "reference").
 std::unique_ptr<Backend> make_reference_backend();
 
 }  // namespace wick

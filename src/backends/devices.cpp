@@ -44,16 +44,17 @@ std::vector<DeviceInfo> list_devices() {
 
 std::string resolve_device(const std::string& device) {
   if (device == "auto" || device.empty()) return list_devices().front().name;
-  if (device == "cpu") return device;
+  if (device == "cpu" || device == "reference") return device;
   if (device == "cuda" || device.rfind("cuda:", 0) == 0)
     throw Error(ErrorCode::kUnsupported,
                 "device \"" + device + "\": this build of wick has no CUDA backend (devices: " + device_names() + ")");
   throw Error(ErrorCode::kInvalidArgument,
-              "unknown device \"" + device + "\" (cpu, cuda, cuda:N or auto; this machine: " + device_names() + ")");
+              "unknown device \"" + device + "\" (cpu, cuda, cuda:N, reference or auto; this machine: " + device_names() + ")");
 }
 
 std::unique_ptr<Backend> make_backend(const std::string& device, int n_threads) {
-  resolve_device(device);  // throws for a device this build or machine lacks; "cpu" is all that remains
+  // Throws for a device this build or machine lacks; "cpu" and "reference" are what remain.
+  if (resolve_device(device) == "reference") return make_reference_backend();
   return make_cpu_backend(n_threads);
 }
 

@@ -1,6 +1,7 @@
 // The machines' compute devices and the backend for a device name. EngineOptions::device and
-// every CLI's --device take: "cpu", "cuda" / "cuda:N" (a GPU, when wick is built with CUDA) or
-// "auto" (the best the machine has). `wick devices` prints list_devices().
+// every CLI's --device take: "cpu", "cuda" / "cuda:N" (a GPU, when wick is built with CUDA),
+// "auto" (the best the machine has) or "reference" (the scalar reference backend over its
+// arena memory: slow, for tests and for checking a result). `wick devices` prints list_devices().
 #pragma once
 
 #include <cstdint>
@@ -23,7 +24,7 @@ struct DeviceInfo {
 // Every device this build can run on, the one "auto" picks first.
 std::vector<DeviceInfo> list_devices();
 
-// The backend for `device` ("auto", "cpu", "cuda[:N]") with n_threads CPU threads (0 = all
+// The backend for `device` ("auto", "cpu", "cuda[:N]", "reference") with n_threads CPU threads (0 = all
 // cores). Throws kInvalidArgument for an unknown name and kUnsupported for a device this build
 // or machine lacks, naming the devices it has.
 std::unique_ptr<Backend> make_backend(const std::string& device, int n_threads);

@@ -1,5 +1,6 @@
 #include "models/transformer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -8,43 +9,136 @@
 
 namespace wick {
 
-Transformer::Transformer(const LoadedModel& model, Backend& backend, int max_tokens, int max_logit_rows, int max_ctx)
-    : model_(model),
-      cfg_(model.config),
+namespace {
+
+// The model's weights as `be` reads them: views of the loaded ones for a backend that reads host
+// memory in place, uploads otherwise (a tied output matrix uploaded once).
+ModelWeights place_weights(Backend& be, const ModelWeights& host, std::vector<BackendBuffer>& owned) {
+  auto place = [&](const Tensor& t) { return be.place_weight(t, owned); };
+  ModelWeights w;
+  w.token_embd = place(host.token_embd);
+  w.output_norm = place(host.output_norm);
+  w.output = host.output.data == host.token_embd.data ? w.token_embd : place(host.output);
+  for (const LayerWeights& h : host.layers) {
+    const auto from = h.all();
+    const auto to = w.layers.emplace_back().all();
+    for (size_t i = 0; i < from.size(); ++i) *to[i] = place(*from[i]);
+  }
+  return w;
+}
+
+}  // namespace
+
+Transformer::Transformer(const LoadedModel& model, Backend& backend, int max_tokens, int max_logit_rows, int max_ctx, int kv_block_size)
+    : cfg_(model.config),
       be_(backend),
       rope_(model.config),
       max_tokens_(max_tokens),
       max_logit_rows_(max_logit_rows),
-      max_ctx_(max_ctx) {
+      max_ctx_(max_ctx),
+      block_size_(kv_block_size) {
   if (max_tokens <= 0 || max_logit_rows <= 0 || max_logit_rows > max_tokens)
     throw Error(ErrorCode::kInvalidArgument, "transformer: need 0 < logit rows (" + std::to_string(max_logit_rows) + ") <= batch tokens (" +
                                                  std::to_string(max_tokens) + ")");
-  const size_t T = static_cast<size_t>(max_tokens);
-  x_.resize(T * cfg_.hidden_size);
-  h_.resize(T * cfg_.hidden_size);
-  q_.resize(T * cfg_.q_dim());
-  k_.resize(T * cfg_.kv_dim());
-  v_.resize(T * cfg_.kv_dim());
-  att_.resize(T * cfg_.q_dim());
-  proj_.resize(T * cfg_.hidden_size);
-  gate_.resize(T * cfg_.intermediate_size);
-  up_.resize(T * cfg_.intermediate_size);
-  logits_.resize(static_cast<size_t>(max_logit_rows) * cfg_.vocab_size);
-  out_.resize(T * cfg_.hidden_size);
-  cos_.resize(T * cfg_.head_dim / 2);
-  sin_.resize(T * cfg_.head_dim / 2);
+  if (kv_block_size <= 0 || max_ctx <= 0)
+    throw Error(ErrorCode::kInvalidArgument, "transformer: context and KV block size must be positive");
+  w_ = place_weights(backend, model.weights, weight_buffers_);
+  table_stride_ = (max_ctx + kv_block_size - 1) / kv_block_size;
+
+  // One allocation, carved into 64-byte aligned arrays.
+  const int64_t T = max_tokens, H = cfg_.hidden_size, I = cfg_.intermediate_size, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
+  const int64_t half = cfg_.head_dim / 2;
+  struct Slot {
+    BufferRef* ref;
+    int64_t bytes;
+  };
+  const Slot slots[] = {
+      {&x_, T * H * 4},
+      {&h_, T * H * 4},
+      {&q_, T * Q * 4},
+      {&k_, T * KV * 4},
+      {&v_, T * KV * 4},
+      {&att_, T * Q * 4},
+      {&proj_, T * H * 4},
+      {&gate_, T * I * 4},
+      {&up_, T * I * 4},
+      {&out_, T * H * 4},
+      {&logits_, static_cast<int64_t>(max_logit_rows) * cfg_.vocab_size * 4},
+      {&cos_, T * half * 4},
+      {&sin_, T * half * 4},
+      {&tokens_, T * 4},
+      {&positions_, T * 4},
+      {&seq_, T * 4},
+      {&out_rows_, T * 4},
+      {&kv_rows_, T * 8},
+      {&tables_, T * table_stride_ * 4},
+  };
+  auto aligned = [](int64_t bytes) { return (bytes + 63) / 64 * 64; };
+  int64_t total = 0;
+  for (const Slot& s : slots) total += aligned(s.bytes);
+  memory_ = BackendBuffer(backend, static_cast<size_t>(total));
+  int64_t offset = 0;
+  for (const Slot& s : slots) {
+    *s.ref = memory_.ref(offset);
+    offset += aligned(s.bytes);
+  }
+  seq_host_.resize(static_cast<size_t>(T));
+  tables_host_.resize(static_cast<size_t>(T * table_stride_));
+  cos_host_.resize(static_cast<size_t>(T * half));
+  sin_host_.resize(static_cast<size_t>(T * half));
+  hidden_host_.resize(static_cast<size_t>(T * H));
+  logits_host_.resize(static_cast<size_t>(max_logit_rows) * static_cast<size_t>(cfg_.vocab_size));
   const int64_t widest = std::max({cfg_.hidden_size, cfg_.intermediate_size, cfg_.q_dim()});
   backend.reserve(widest, max_ctx, max_tokens);
 }
 
-void Transformer::emit(const ActivationCallback* hook, const char* name, int layer, const float* data, int rows, int cols) const {
+void Transformer::emit(const ActivationCallback* hook, const char* name, int layer, BufferRef data, int rows, int cols) {
   if (!hook || !*hook) return;
   char buf[64];
   if (layer >= 0)
     std::snprintf(buf, sizeof buf, "blk.%d.%s", layer, name);
   else
     std::snprintf(buf, sizeof buf, "%s", name);
-  (*hook)(buf, data, rows, cols);
+  const size_t count = static_cast<size_t>(rows) * static_cast<size_t>(cols);
+  if (hook_host_.size() < count) hook_host_.resize(count);  // a debugging path: may grow
+  be_.download(hook_host_.data(), data, count * sizeof(float));
+  (*hook)(buf, hook_host_.data(), rows, cols);
+}
+
+void Transformer::upload_inputs(const TokenBatch& b) {
+  const int n = b.n;
+  const size_t n4 = static_cast<size_t>(n) * 4;
+  // cos/sin per token at its own position; transformers picks dynamic/longrope frequencies from
+  // max(position_ids) + 1, i.e. the length of the token's sequence after this call.
+  const int half = cfg_.head_dim / 2;
+  for (int t = 0; t < n; ++t)
+    rope_.compute(b.positions[t], 1, b.seq_lens[t], cos_host_.data() + static_cast<size_t>(t) * half,
+                  sin_host_.data() + static_cast<size_t>(t) * half);
+  // One block table per run of tokens sharing it (a prefill chunk is one run), holding the
+  // blocks up to the run's last position.
+  int n_seqs = 0;
+  for (int t = 0; t < n; ++t) {
+    if (t == 0 || b.block_tables[t] != b.block_tables[t - 1]) ++n_seqs;
+    seq_host_[static_cast<size_t>(t)] = n_seqs - 1;
+  }
+  for (int t = 0; t < n; ++t) {
+    const bool run_ends = t + 1 == n || seq_host_[static_cast<size_t>(t + 1)] != seq_host_[static_cast<size_t>(t)];
+    if (!run_ends) continue;
+    int top = 0;  // the run's highest position
+    for (int u = t; u >= 0 && seq_host_[static_cast<size_t>(u)] == seq_host_[static_cast<size_t>(t)]; --u)
+      top = std::max(top, b.positions[u]);
+    const int32_t* table = b.block_tables[t];
+    std::copy(table, table + top / block_size_ + 1,
+              tables_host_.begin() + static_cast<ptrdiff_t>(seq_host_[static_cast<size_t>(t)]) * table_stride_);
+  }
+  be_.upload(tokens_, b.tokens, n4);
+  be_.upload(positions_, b.positions, n4);
+  be_.upload(seq_, seq_host_.data(), n4);
+  be_.upload(kv_rows_, b.kv_rows, static_cast<size_t>(n) * 8);
+  if (b.n_out > 0) be_.upload(out_rows_, b.out_rows, static_cast<size_t>(b.n_out) * 4);
+  be_.upload(tables_, tables_host_.data(), static_cast<size_t>(n_seqs) * static_cast<size_t>(table_stride_) * 4);
+  be_.upload(cos_, cos_host_.data(), static_cast<size_t>(n) * half * 4);
+  be_.upload(sin_, sin_host_.data(), static_cast<size_t>(n) * half * 4);
 }
 
 const float* Transformer::forward(const TokenBatch& b, const KvLayout& kv, const ActivationCallback* hook) {
@@ -60,82 +154,83 @@ const float* Transformer::forward(const TokenBatch& b, const KvLayout& kv, const
       throw Error(ErrorCode::kInvalidArgument,
                   "forward: position " + std::to_string(b.positions[t]) + " is beyond the context of " + std::to_string(max_ctx_));
   }
-  const ModelWeights& w = model_.weights;
+  if (kv.block_size != block_size_ || static_cast<int>(kv.k.size()) != cfg_.num_layers)
+    throw Error(ErrorCode::kInternal, "forward: KV layout of block size " + std::to_string(kv.block_size) + ", the transformer's is " +
+                                          std::to_string(block_size_));
+  upload_inputs(b);
+  const ModelWeights& w = w_;
   const int H = cfg_.hidden_size, I = cfg_.intermediate_size, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
   const float eps = static_cast<float>(cfg_.rms_norm_eps);
   const float scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim));
 
-  // cos/sin per token at its own position; transformers picks dynamic/longrope frequencies from
-  // max(position_ids) + 1, i.e. the length of the token's sequence after this call.
-  const int half = cfg_.head_dim / 2;
-  for (int t = 0; t < n; ++t)
-    rope_.compute(b.positions[t], 1, b.seq_lens[t], cos_.data() + static_cast<size_t>(t) * half,
-                  sin_.data() + static_cast<size_t>(t) * half);
-
-  be_.embed(x_.data(), w.token_embd, b.tokens, n);  // x: [n, H]
-  emit(hook, "embd", -1, x_.data(), n, H);
+  be_.embed(x_, w.token_embd, tokens_, n);  // x: [n, H]
+  emit(hook, "embd", -1, x_, n, H);
 
   for (int l = 0; l < cfg_.num_layers; ++l) {
     const LayerWeights& L = w.layers[static_cast<size_t>(l)];
-    void* k_cache = kv.k[static_cast<size_t>(l)];
-    void* v_cache = kv.v[static_cast<size_t>(l)];
+    const BufferRef k_cache = kv.k[static_cast<size_t>(l)];
+    const BufferRef v_cache = kv.v[static_cast<size_t>(l)];
 
     // --- self-attention (LlamaAttention) ---
-    be_.rms_norm(h_.data(), x_.data(), n, H, L.attn_norm, eps);
-    emit(hook, "attn_norm", l, h_.data(), n, H);
-    be_.matmul(q_.data(), h_.data(), n, L.wq, &L.bq);  // q: [n, Q]
-    be_.matmul(k_.data(), h_.data(), n, L.wk, &L.bk);  // k: [n, KV]
-    be_.matmul(v_.data(), h_.data(), n, L.wv, &L.bv);  // v: [n, KV]
-    if (cfg_.qk_norm) {                                // Qwen3: RMSNorm of every head before rope, q as [n * heads, head_dim]
-      be_.rms_norm(q_.data(), q_.data(), n * cfg_.num_heads, cfg_.head_dim, L.q_norm, eps);
-      be_.rms_norm(k_.data(), k_.data(), n * cfg_.num_kv_heads, cfg_.head_dim, L.k_norm, eps);
+    be_.rms_norm(h_, x_, n, H, L.attn_norm, eps);
+    emit(hook, "attn_norm", l, h_, n, H);
+    be_.matmul(q_, h_, n, L.wq, &L.bq);  // q: [n, Q]
+    be_.matmul(k_, h_, n, L.wk, &L.bk);  // k: [n, KV]
+    be_.matmul(v_, h_, n, L.wv, &L.bv);  // v: [n, KV]
+    if (cfg_.qk_norm) {                  // Qwen3: RMSNorm of every head before rope, q as [n * heads, head_dim]
+      be_.rms_norm(q_, q_, n * cfg_.num_heads, cfg_.head_dim, L.q_norm, eps);
+      be_.rms_norm(k_, k_, n * cfg_.num_kv_heads, cfg_.head_dim, L.k_norm, eps);
     }
-    be_.rope(q_.data(), n, cfg_.num_heads, cfg_.head_dim, Q, cos_.data(), sin_.data());
-    be_.rope(k_.data(), n, cfg_.num_kv_heads, cfg_.head_dim, KV, cos_.data(), sin_.data());
-    be_.scatter_rows(k_cache, kv.dtype, b.kv_rows, k_.data(), n, KV);  // into each token's cache row
-    be_.scatter_rows(v_cache, kv.dtype, b.kv_rows, v_.data(), n, KV);
-    AttentionArgs a{att_.data(),
-                    q_.data(),
-                    k_cache,
-                    v_cache,
-                    n,
-                    b.positions,
-                    b.block_tables,
-                    kv.block_size,
-                    cfg_.num_heads,
-                    cfg_.num_kv_heads,
-                    cfg_.head_dim,
-                    cfg_.sliding_window[static_cast<size_t>(l)],
-                    scale,
-                    kv.dtype};
-    be_.attention(a);                                       // att: [n, Q]
-    be_.matmul(proj_.data(), att_.data(), n, L.wo, &L.bo);  // [n, H]
-    emit(hook, "attn_out", l, proj_.data(), n, H);
-    be_.add(x_.data(), proj_.data(), static_cast<int64_t>(n) * H);
+    be_.rope(q_, n, cfg_.num_heads, cfg_.head_dim, Q, cos_, sin_);
+    be_.rope(k_, n, cfg_.num_kv_heads, cfg_.head_dim, KV, cos_, sin_);
+    be_.scatter_rows(k_cache, kv.dtype, kv_rows_, k_, n, KV);  // into each token's cache row
+    be_.scatter_rows(v_cache, kv.dtype, kv_rows_, v_, n, KV);
+    const AttentionArgs a{.out = att_,
+                          .q = q_,
+                          .k_cache = k_cache,
+                          .v_cache = v_cache,
+                          .n_tokens = n,
+                          .positions = positions_,
+                          .seq = seq_,
+                          .block_tables = tables_,
+                          .table_stride = table_stride_,
+                          .block_size = kv.block_size,
+                          .n_heads = cfg_.num_heads,
+                          .n_kv_heads = cfg_.num_kv_heads,
+                          .head_dim = cfg_.head_dim,
+                          .window = cfg_.sliding_window[static_cast<size_t>(l)],
+                          .scale = scale,
+                          .kv_dtype = kv.dtype};
+    be_.attention(a);                         // att: [n, Q]
+    be_.matmul(proj_, att_, n, L.wo, &L.bo);  // [n, H]
+    emit(hook, "attn_out", l, proj_, n, H);
+    be_.add(x_, proj_, static_cast<int64_t>(n) * H);
 
     // --- MLP (LlamaMLP): down(act(gate(x)) * up(x)), act = ACT2FN[hidden_act] ---
-    be_.rms_norm(h_.data(), x_.data(), n, H, L.ffn_norm, eps);
-    emit(hook, "ffn_norm", l, h_.data(), n, H);
-    be_.matmul(gate_.data(), h_.data(), n, L.w_gate, &L.b_gate);  // [n, I]
-    be_.matmul(up_.data(), h_.data(), n, L.w_up, &L.b_up);        // [n, I]
-    be_.gated_activation(gate_.data(), up_.data(), static_cast<int64_t>(n) * I, cfg_.hidden_act);
-    be_.matmul(proj_.data(), gate_.data(), n, L.w_down, &L.b_down);  // [n, H]
-    emit(hook, "ffn_out", l, proj_.data(), n, H);
-    be_.add(x_.data(), proj_.data(), static_cast<int64_t>(n) * H);
-    emit(hook, "out", l, x_.data(), n, H);
+    be_.rms_norm(h_, x_, n, H, L.ffn_norm, eps);
+    emit(hook, "ffn_norm", l, h_, n, H);
+    be_.matmul(gate_, h_, n, L.w_gate, &L.b_gate);  // [n, I]
+    be_.matmul(up_, h_, n, L.w_up, &L.b_up);        // [n, I]
+    be_.gated_activation(gate_, up_, static_cast<int64_t>(n) * I, cfg_.hidden_act);
+    be_.matmul(proj_, gate_, n, L.w_down, &L.b_down);  // [n, H]
+    emit(hook, "ffn_out", l, proj_, n, H);
+    be_.add(x_, proj_, static_cast<int64_t>(n) * H);
+    emit(hook, "out", l, x_, n, H);
   }
 
   // Final norm of the output rows only, and the LM head for those that want logits.
   const int m = b.n_out;
-  if (m == 0) return out_.data();
-  be_.gather_rows(h_.data(), x_.data(), b.out_rows, m, H);  // [m, H]
-  be_.rms_norm(out_.data(), h_.data(), m, H, w.output_norm, eps);
-  emit(hook, "out_norm", -1, out_.data(), m, H);
+  if (m == 0) return hidden_host_.data();
+  be_.gather_rows(h_, x_, out_rows_, m, H);  // [m, H]
+  be_.rms_norm(out_, h_, m, H, w.output_norm, eps);
+  emit(hook, "out_norm", -1, out_, m, H);
   if (b.n_logits > 0) {
-    be_.matmul(logits_.data(), out_.data(), b.n_logits, w.output, nullptr);  // [n_logits, vocab]
-    emit(hook, "logits", -1, logits_.data(), b.n_logits, cfg_.vocab_size);
+    be_.matmul(logits_, out_, b.n_logits, w.output, nullptr);  // [n_logits, vocab]
+    emit(hook, "logits", -1, logits_, b.n_logits, cfg_.vocab_size);
+    be_.download(logits_host_.data(), logits_, static_cast<size_t>(b.n_logits) * static_cast<size_t>(cfg_.vocab_size) * 4);
   }
-  return out_.data();
+  be_.download(hidden_host_.data(), out_, static_cast<size_t>(m) * static_cast<size_t>(H) * 4);
+  return hidden_host_.data();
 }
 
 }  // namespace wick

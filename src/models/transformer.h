@@ -26,17 +26,18 @@
 
 namespace wick {
 
-// Where the keys and values of each layer live: a pool of blocks of `block_size` rows of kv_dim
-// values (F32 or F16) per layer (runtime/kv_cache.h); a contiguous cache is one block of max_ctx rows.
+// Where the keys and values of each layer live, in the backend's memory: a pool of blocks of
+// `block_size` rows of kv_dim values (F32 or F16) per layer (runtime/kv_cache.h).
 struct KvLayout {
-  std::vector<void*> k;  // one per layer
-  std::vector<void*> v;
+  std::vector<BufferRef> k;  // one per layer: [n_blocks * block_size, kv_dim]
+  std::vector<BufferRef> v;
   int block_size = 0;
   DType dtype = DType::F32;
 };
 
 // One forward call: n tokens, each from some sequence at some position (a prefill chunk, a
-// batch of decode steps of different sequences, or a mix). All arrays are owned by the caller.
+// batch of decode steps of different sequences, or a mix). All arrays are the caller's, in host
+// memory; forward uploads what the backend needs.
 struct TokenBatch {
   int n = 0;
   const int32_t* tokens = nullptr;               // [n]
@@ -51,34 +52,53 @@ struct TokenBatch {
 
 class Transformer {
  public:
-  // Allocates every activation buffer for up to max_tokens tokens per call (any of them may
-  // return its hidden state), of which up to max_logit_rows return logits; max_ctx is the
-  // longest sequence.
-  Transformer(const LoadedModel& model, Backend& backend, int max_tokens, int max_logit_rows, int max_ctx);
+  // Places the weights on the backend and allocates, there, every activation buffer for up to
+  // max_tokens tokens per call (any of them may return its hidden state), of which up to
+  // max_logit_rows return logits; max_ctx is the longest sequence, kv_block_size the KV cache's
+  // rows per block (for the block tables uploaded each call). Nothing is allocated after this.
+  Transformer(const LoadedModel& model, Backend& backend, int max_tokens, int max_logit_rows, int max_ctx, int kv_block_size);
 
   // Runs the batch, writing its keys/values into kv first. Returns the final-norm hidden states
   // of the out rows, [n_out, hidden]; logits() then holds [n_logits, vocab] for the first
-  // n_logits of them (transformers' LlamaForCausalLM: lm_head(norm(h))).
+  // n_logits of them (transformers' LlamaForCausalLM: lm_head(norm(h))). Both are host copies.
   const float* forward(const TokenBatch& batch, const KvLayout& kv, const ActivationCallback* hook = nullptr);
-  const float* logits() const { return logits_.data(); }
-  const float* hidden() const { return out_.data(); }
+  const float* logits() const { return logits_host_.data(); }
+  const float* hidden() const { return hidden_host_.data(); }
 
   int max_tokens() const { return max_tokens_; }
   int max_logit_rows() const { return max_logit_rows_; }
   int vocab_size() const { return cfg_.vocab_size; }
 
  private:
-  void emit(const ActivationCallback* hook, const char* name, int layer, const float* data, int rows, int cols) const;
+  void emit(const ActivationCallback* hook, const char* name, int layer, BufferRef data, int rows, int cols);
+  // The batch's inputs in host staging, then one upload each: tokens, positions, cache rows,
+  // output rows, cos/sin, and one block table per sequence (runs of tokens sharing a table).
+  void upload_inputs(const TokenBatch& b);
 
-  const LoadedModel& model_;
   const ModelConfig& cfg_;
   Backend& be_;
+  std::vector<BackendBuffer> weight_buffers_;  // weights uploaded to a backend that does not read host memory
+  ModelWeights w_;                             // the weights as the backend's ops read them
   RotaryEmbedding rope_;
   int max_tokens_;
   int max_logit_rows_;
   int max_ctx_;
-  // Activations, [max_tokens, width] each (out_: final norm); logits_ [max_logit_rows, vocab].
-  std::vector<float> x_, h_, q_, k_, v_, att_, proj_, gate_, up_, logits_, out_, cos_, sin_;
+  int block_size_;
+  int table_stride_;  // block table entries per sequence: ceil(max_ctx / block_size)
+
+  // Everything below lives in one backend allocation, carved once.
+  BackendBuffer memory_;
+  // Activations, [max_tokens, width] each (out: final norm); logits [max_logit_rows, vocab];
+  // cos/sin [max_tokens, head_dim / 2].
+  BufferRef x_, h_, q_, k_, v_, att_, proj_, gate_, up_, out_, logits_, cos_, sin_;
+  // Inputs: tokens, positions, seq, out_rows int32 [max_tokens]; kv_rows int64 [max_tokens];
+  // tables int32 [max_tokens, table_stride].
+  BufferRef tokens_, positions_, seq_, out_rows_, kv_rows_, tables_;
+
+  // Host staging, sized once.
+  std::vector<int32_t> seq_host_, tables_host_;
+  std::vector<float> cos_host_, sin_host_, hidden_host_, logits_host_;
+  std::vector<float> hook_host_;  // only with an activation hook
 };
 
 }  // namespace wick

@@ -19,11 +19,14 @@ struct LayerWeights {
   Tensor b_gate, b_up, b_down;  // optional biases
 
   // Every tensor of the layer, empty ones included: the one list for code that walks them all
-  // (parameter counts, backends moving weights).
-  std::array<const Tensor*, 18> all() const {
-    return {&attn_norm, &wq,     &wk,       &wv,     &wo,   &bq,     &bk,     &bv,   &bo,
-            &q_norm,    &k_norm, &ffn_norm, &w_gate, &w_up, &w_down, &b_gate, &b_up, &b_down};
+  // (parameter counts, placing weights on a backend).
+  template <typename Self>  // LayerWeights or const LayerWeights
+  static auto tensors(Self& s) {
+    return std::array{&s.attn_norm, &s.wq,     &s.wk,       &s.wv,     &s.wo,   &s.bq,     &s.bk,     &s.bv,   &s.bo,
+                      &s.q_norm,    &s.k_norm, &s.ffn_norm, &s.w_gate, &s.w_up, &s.w_down, &s.b_gate, &s.b_up, &s.b_down};
   }
+  std::array<const Tensor*, 18> all() const { return tensors(*this); }
+  std::array<Tensor*, 18> all() { return tensors(*this); }
   // The projection matrices (what quantization re-encodes).
   std::array<Tensor*, 7> matrices() { return {&wq, &wk, &wv, &wo, &w_gate, &w_up, &w_down}; }
 };

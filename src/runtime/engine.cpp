@@ -83,12 +83,13 @@ Result<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<const Model> mode
     impl->model = model;
     impl->backend = make_backend(opts.device, opts.n_threads);
     impl->transformer = std::make_unique<Transformer>(loaded_model(*model), *impl->backend, opts.max_batch_tokens, opts.max_logits_rows,
-                                                      opts.context_length);
+                                                      opts.context_length, opts.kv_block_size);
     const int n_blocks = (opts.kv_cache_tokens + opts.kv_block_size - 1) / opts.kv_block_size;
     if (opts.kv_dtype != "f32" && opts.kv_dtype != "f16")
       throw Error(ErrorCode::kInvalidArgument, "kv_dtype must be \"f32\" or \"f16\", got \"" + opts.kv_dtype + "\"");
     const DType kv_dtype = opts.kv_dtype == "f16" ? DType::F16 : DType::F32;
-    impl->kv = std::make_unique<KvCache>(cfg.num_layers, cfg.kv_dim(), opts.kv_block_size, n_blocks, kv_dtype, opts.prefix_cache);
+    impl->kv =
+        std::make_unique<KvCache>(*impl->backend, cfg.num_layers, cfg.kv_dim(), opts.kv_block_size, n_blocks, kv_dtype, opts.prefix_cache);
     impl->layout.block_size = opts.kv_block_size;
     impl->layout.dtype = kv_dtype;
     for (int l = 0; l < cfg.num_layers; ++l) {

@@ -8,8 +8,9 @@
 
 namespace wick {
 
-KvCache::KvCache(int n_layers, int64_t kv_dim, int block_size, int n_blocks, DType dtype, bool prefix_cache)
-    : n_layers_(n_layers),
+KvCache::KvCache(Backend& backend, int n_layers, int64_t kv_dim, int block_size, int n_blocks, DType dtype, bool prefix_cache)
+    : backend_(backend),
+      n_layers_(n_layers),
       kv_dim_(kv_dim),
       block_size_(block_size),
       n_blocks_(n_blocks),
@@ -20,12 +21,7 @@ KvCache::KvCache(int n_layers, int64_t kv_dim, int block_size, int n_blocks, DTy
   if (n_layers <= 0 || kv_dim <= 0 || block_size <= 0 || n_blocks <= 0)
     throw Error(ErrorCode::kInvalidArgument, "KV cache: layers, kv_dim, block size and block count must be positive (block size " +
                                                  std::to_string(block_size) + ", blocks " + std::to_string(n_blocks) + ")");
-  const size_t per_array = static_cast<size_t>(n_blocks) * static_cast<size_t>(block_size) * static_cast<size_t>(kv_dim) * elem_bytes_;
-  storage_.reset(new uint8_t[per_array * 2 * static_cast<size_t>(n_layers)]);
-  for (int l = 0; l < n_layers; ++l) {
-    k_.push_back(storage_.get() + per_array * (2 * static_cast<size_t>(l)));
-    v_.push_back(storage_.get() + per_array * (2 * static_cast<size_t>(l) + 1));
-  }
+  storage_ = BackendBuffer(backend, static_cast<size_t>(layer_bytes()) * 2 * static_cast<size_t>(n_layers));
   refs_.assign(static_cast<size_t>(n_blocks), 0);
   free_.reserve(static_cast<size_t>(n_blocks));
   for (int b = n_blocks - 1; b >= 0; --b) free_.push_back(b);  // block 0 is handed out first
@@ -77,13 +73,11 @@ void KvCache::reserve(SequenceBlocks& seq, int new_length) {
     if (refs_[static_cast<size_t>(old)] > 1) {  // copy-on-write of the shared partial block
       const int fresh = take_block();
       const size_t rows = static_cast<size_t>(seq.length % block_size_);
-      const size_t bytes = rows * static_cast<size_t>(kv_dim_) * elem_bytes_;
-      const size_t block_bytes = static_cast<size_t>(block_size_) * static_cast<size_t>(kv_dim_) * elem_bytes_;
-      const size_t src = static_cast<size_t>(old) * block_bytes;
-      const size_t dst = static_cast<size_t>(fresh) * block_bytes;
+      const size_t bytes = rows * static_cast<size_t>(kv_dim_) * elem_bytes_;  // the filled rows only
+      const int64_t src = old * block_bytes(), dst = fresh * block_bytes();
       for (int l = 0; l < n_layers_; ++l) {
-        std::memcpy(k_[static_cast<size_t>(l)] + dst, k_[static_cast<size_t>(l)] + src, bytes);
-        std::memcpy(v_[static_cast<size_t>(l)] + dst, v_[static_cast<size_t>(l)] + src, bytes);
+        backend_.copy(k(l) + dst, k(l) + src, bytes);
+        backend_.copy(v(l) + dst, v(l) + src, bytes);
       }
       drop_block(old);
       seq.table[tail] = fresh;

@@ -4,15 +4,18 @@
 // one pool, a prompt's blocks can be shared by many continuations (reference counts), and a
 // finished sequence returns its blocks at once.
 //
-// Memory: per layer, K and V are each one array [n_blocks * block_size, kv_dim] of F32 or F16;
-// logical position j of a sequence lives in row table[j / block_size] * block_size + j % block_size.
-// The pool is allocated once and never grows; pages are only touched when a block is used.
+// Memory: per layer, K and V are each one array [n_blocks * block_size, kv_dim] of F32 or F16 in
+// the backend's memory; logical position j of a sequence lives in row
+// table[j / block_size] * block_size + j % block_size. The pool is allocated once and never
+// grows (on the CPU, pages are only touched when a block is used); copy-on-write is a copy
+// within the backend. Block tables and reference counts are host bookkeeping.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <vector>
 
+#include "backends/backend.h"
 #include "core/dtype.h"
 #include "runtime/prefix_index.h"
 
@@ -33,7 +36,8 @@ class KvCache {
   // dtype: F32, or F16 (half the memory; keys and values rounded to half precision).
   // prefix_cache: full blocks stay findable by their token prefix after their sequences end
   // (see PrefixIndex); they are evicted least-recently-used when the pool needs room.
-  KvCache(int n_layers, int64_t kv_dim, int block_size, int n_blocks, DType dtype = DType::F32, bool prefix_cache = false);
+  KvCache(Backend& backend, int n_layers, int64_t kv_dim, int block_size, int n_blocks, DType dtype = DType::F32,
+          bool prefix_cache = false);
 
   int block_size() const { return block_size_; }
   int n_blocks() const { return n_blocks_; }
@@ -46,8 +50,10 @@ class KvCache {
   int64_t kv_dim() const { return kv_dim_; }
 
   DType dtype() const { return dtype_; }
-  void* k(int layer) { return k_[static_cast<size_t>(layer)]; }  // [n_blocks * block_size, kv_dim] of dtype()
-  void* v(int layer) { return v_[static_cast<size_t>(layer)]; }
+  BufferRef k(int layer) const {
+    return storage_.ref(static_cast<int64_t>(2 * layer) * layer_bytes());
+  }  // [n_blocks * block_size, kv_dim] of dtype()
+  BufferRef v(int layer) const { return storage_.ref(static_cast<int64_t>(2 * layer + 1) * layer_bytes()); }
 
   // Makes room for positions seq.length .. new_length-1: appends fresh blocks, and first gives
   // the sequence its own copy of a partially filled last block that other sequences share
@@ -81,15 +87,17 @@ class KvCache {
  private:
   int take_block();
   void drop_block(int block);
+  int64_t block_bytes() const { return static_cast<int64_t>(block_size_) * kv_dim_ * static_cast<int64_t>(elem_bytes_); }
+  int64_t layer_bytes() const { return block_bytes() * n_blocks_; }
 
+  Backend& backend_;
   int n_layers_;
   int64_t kv_dim_;
   int block_size_;
   int n_blocks_;
   DType dtype_;
   size_t elem_bytes_;
-  std::unique_ptr<uint8_t[]> storage_;  // uninitialized: untouched pages cost no memory
-  std::vector<uint8_t*> k_, v_;
+  BackendBuffer storage_;  // per layer: K then V, layer_bytes() each
   std::vector<int32_t> refs_;
   std::vector<int32_t> free_;           // a stack of free block ids
   std::unique_ptr<PrefixIndex> index_;  // null without prefix caching

@@ -22,6 +22,8 @@ Result<std::shared_ptr<Model>> Model::load(const std::string& dir, const LoadOpt
       if (!target) throw Error(ErrorCode::kInvalidArgument, "unknown weight dtype '" + opts.dtype + "' (known: " + dtype_name_list() + ")");
     }
     const bool gguf = std::filesystem::is_regular_file(dir) && GgufFile::has_magic(dir);
+    if (std::filesystem::is_regular_file(dir) && !gguf)
+      throw Error(ErrorCode::kCorruptFile, dir + " is not a GGUF file (it does not start with \"GGUF\"), nor a model directory");
     m->loaded_ = gguf ? load_gguf_model(dir) : load_hf_model(dir);
     if (target) quantize_loaded_model(*m->loaded_, *target);
     auto tok = gguf ? Tokenizer::from_gguf(*m->loaded_->gguf) : Tokenizer::from_dir(dir);

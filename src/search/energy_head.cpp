@@ -10,6 +10,7 @@
 #include <random>
 
 #include "backends/backend.h"
+#include "backends/devices.h"
 #include "core/dtype.h"
 #include "formats/safetensors.h"
 
@@ -69,9 +70,13 @@ EnergyHeadConfig parse_config(const json& j, const std::string& file) {
 struct EnergyHead::Impl {
   EnergyHeadConfig cfg;
   std::unique_ptr<SafetensorsFile> file;
-  std::vector<Tensor> weights, biases, norm_w, norm_b;  // per layer (norms: hidden layers only)
   std::unique_ptr<Backend> backend;
+  std::vector<BackendBuffer> placed;                    // the tensors below, if the backend does not read host memory
+  std::vector<Tensor> weights, biases, norm_w, norm_b;  // per layer (norms: hidden layers only), placed on the backend
   mutable std::mutex mu;
+  mutable BackendBuffer activations;  // [2, rows, widest], grown to the largest batch seen
+  mutable int rows = 0;
+  mutable std::vector<float> staging;  // the input rows (normalized) on the host
   int widest = 0;
 };
 
@@ -80,7 +85,7 @@ EnergyHead::~EnergyHead() = default;
 
 const EnergyHeadConfig& EnergyHead::config() const { return impl_->cfg; }
 
-Result<std::unique_ptr<EnergyHead>> EnergyHead::load(const std::string& dir, int n_threads) {
+Result<std::unique_ptr<EnergyHead>> EnergyHead::load(const std::string& dir, int n_threads, const std::string& device) {
   return capture_errors([&] {
     const std::string cfg_path = dir + "/head.json";
     std::ifstream f(cfg_path);
@@ -94,6 +99,7 @@ Result<std::unique_ptr<EnergyHead>> EnergyHead::load(const std::string& dir, int
     std::vector<int> dims = {c.input_dim};
     dims.insert(dims.end(), c.hidden.begin(), c.hidden.end());
     dims.push_back(1);
+    impl->backend = make_backend(device, n_threads);
     auto need = [&](const std::string& name, std::vector<int64_t> shape) {
       const Tensor* t = impl->file->find(name);
       if (!t) throw Error(ErrorCode::kNotFound, impl->file->path() + ": missing tensor '" + name + "'");
@@ -103,7 +109,7 @@ Result<std::unique_ptr<EnergyHead>> EnergyHead::load(const std::string& dir, int
       if (!ok)
         throw Error(ErrorCode::kShapeMismatch, impl->file->path() + ": tensor '" + name + "' has shape " + shape_string(*t) +
                                                    ", expected " + shape_string(shape.data(), static_cast<int>(shape.size())));
-      return *t;
+      return impl->backend->place_weight(*t, impl->placed);
     };
     for (size_t l = 0; l + 1 < dims.size(); ++l) {
       const std::string p = "layers." + std::to_string(l) + ".";
@@ -116,7 +122,6 @@ Result<std::unique_ptr<EnergyHead>> EnergyHead::load(const std::string& dir, int
       }
       impl->widest = std::max({impl->widest, dims[l], dims[l + 1]});
     }
-    impl->backend = make_cpu_backend(n_threads);
     return std::unique_ptr<EnergyHead>(new EnergyHead(std::move(impl)));
   });
 }
@@ -129,32 +134,38 @@ Result<std::vector<float>> EnergyHead::energies(const float* x, int n) const {
     if (n == 0) return out;
     const EnergyHeadConfig& c = s.cfg;
     s.backend->reserve(s.widest, 1, n);
-    // [n, width] activations, ping-ponged between two buffers.
-    std::vector<float> a(static_cast<size_t>(n) * static_cast<size_t>(s.widest)), b(a.size());
-    std::copy(x, x + static_cast<int64_t>(n) * c.input_dim, a.begin());
+    // [n, width] activations, ping-ponged between two halves of one backend buffer.
+    const int64_t half_bytes = static_cast<int64_t>(n) * s.widest * 4;
+    if (n > s.rows) {
+      s.activations = BackendBuffer(*s.backend, static_cast<size_t>(2 * half_bytes));
+      s.rows = n;
+    }
+    BufferRef a = s.activations.ref(), b = s.activations.ref(static_cast<int64_t>(s.rows) * s.widest * 4);
+    s.staging.assign(x, x + static_cast<int64_t>(n) * c.input_dim);
     if (c.normalize_input)
       for (int r = 0; r < n; ++r) {
-        float* row = a.data() + static_cast<int64_t>(r) * c.input_dim;
+        float* row = s.staging.data() + static_cast<int64_t>(r) * c.input_dim;
         double ss = 0;
         for (int i = 0; i < c.input_dim; ++i) ss += static_cast<double>(row[i]) * row[i];
         const double inv = ss > 0 ? 1.0 / std::sqrt(ss) : 0.0;
         for (int i = 0; i < c.input_dim; ++i) row[i] = static_cast<float>(row[i] * inv);
       }
+    s.backend->upload(a, s.staging.data(), s.staging.size() * sizeof(float));
     const Activation act = activation_of(c.activation);
     for (size_t l = 0; l < s.weights.size(); ++l) {
       const int out_dim = static_cast<int>(s.weights[l].rows());
-      s.backend->matmul(b.data(), a.data(), n, s.weights[l], &s.biases[l]);  // b: [n, out_dim]
+      s.backend->matmul(b, a, n, s.weights[l], &s.biases[l]);  // b: [n, out_dim]
       if (l + 1 < s.weights.size()) {
         if (c.layer_norm) {
-          s.backend->layer_norm(a.data(), b.data(), n, out_dim, s.norm_w[l], &s.norm_b[l], static_cast<float>(c.layer_norm_eps));
+          s.backend->layer_norm(a, b, n, out_dim, s.norm_w[l], &s.norm_b[l], static_cast<float>(c.layer_norm_eps));
           std::swap(a, b);
         }
-        s.backend->activation(b.data(), static_cast<int64_t>(n) * out_dim, act);
+        s.backend->activation(b, static_cast<int64_t>(n) * out_dim, act);
       }
       std::swap(a, b);
     }
+    s.backend->download(out.data(), a, static_cast<size_t>(n) * sizeof(float));  // [n, 1]
     for (int r = 0; r < n; ++r) {
-      out[static_cast<size_t>(r)] = a[static_cast<size_t>(r)];
       if (!std::isfinite(out[static_cast<size_t>(r)]))
         throw Error(ErrorCode::kInternal, "energy head: embedding " + std::to_string(r) + " gave a non-finite energy");
     }

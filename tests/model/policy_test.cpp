@@ -106,6 +106,39 @@ TEST_F(Policy, CandidatesAreSortedDistinctAndScoredConsistently) {
   EXPECT_EQ(gen->engine().live_sequences(), 0);
 }
 
+// The whole policy path on the reference backend, whose arena memory cannot be reached except
+// through the Backend interface: candidates (the prompt's partial KV block is copied on write
+// by the backend for each sequence but the last), scoring and embeddings give the CPU
+// backend's results, within the two backends' rounding (the reference accumulates in double).
+TEST_F(Policy, ReferenceDeviceGivesTheCpusCandidatesScoresAndEmbeddings) {
+  auto cpu = generator(g_tiny_stories);
+  auto ref = generator(g_tiny_stories, {.device = "reference"});
+  EXPECT_EQ(ref->engine().backend_name(), "reference x1");
+  auto a = cpu->generate_candidates("Once upon a time", 8, sampled(7, 12));
+  auto b = ref->generate_candidates("Once upon a time", 8, sampled(7, 12));
+  ASSERT_TRUE(a && b) << (a ? b.error().what() : a.error().what());
+  ASSERT_EQ(a->candidates.size(), b->candidates.size());
+  for (size_t i = 0; i < a->candidates.size(); ++i) {
+    EXPECT_EQ(a->candidates[i].tokens, b->candidates[i].tokens) << "candidate " << i;
+    EXPECT_NEAR(a->candidates[i].logprob, b->candidates[i].logprob, 1e-4) << "candidate " << i;
+  }
+  EXPECT_EQ(ref->engine().kv_stats().used_blocks, 0) << "every block is free after the call";
+  auto sa = cpu->score("Once upon a time", " there was a little girl.");
+  auto sb = ref->score("Once upon a time", " there was a little girl.");
+  ASSERT_TRUE(sa && sb);
+  EXPECT_NEAR(sa->logprob, sb->logprob, 1e-4);
+  auto ea = Embedder::create(g_tiny_stories, {.n_threads = 2, .max_batch_tokens = 16});
+  auto eb = Embedder::create(g_tiny_stories, {.device = "reference", .max_batch_tokens = 16});
+  ASSERT_TRUE(ea && eb);
+  const std::vector<std::string> texts = {"Once upon a time", "The little dog ran to the park and played with a ball all day."};
+  auto va = ea.value()->encode(texts), vb = eb.value()->encode(texts);
+  ASSERT_TRUE(va && vb);
+  for (size_t i = 0; i < texts.size(); ++i)
+    for (size_t j = 0; j < va->vectors[i].size(); ++j)
+      ASSERT_NEAR(va->vectors[i][j], vb->vectors[i][j], 1e-4 * std::max(1.0f, std::fabs(va->vectors[i][j])))
+          << "text " << i << " value " << j;
+}
+
 TEST_F(Policy, SameSeedSameCandidatesDifferentSeedDifferent) {
   auto gen = generator(g_tiny_stories);
   auto a = gen->generate_candidates("Once upon a time", 8, sampled(11, 16));

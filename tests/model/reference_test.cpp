@@ -151,14 +151,11 @@ double rel_error(const float* a, const float* ref, size_t n, double* max_abs_out
 
 int argmax(const float* x, int n) { return static_cast<int>(std::max_element(x, x + n) - x); }
 
-// Runs the variant through wick and compares it with the oracle: named intermediates in forward
-// order (the first divergence is reported), the prefill logits, each decode step's logits and
-// the greedy tokens.
-void compare_with_oracle(const Variant& v, const Oracle& o) {
-  TempDir tmp;
-  const std::string d = tmp.file(v.name);
-  const std::string setup_error = make_model_and_reference(v, o, d);
-  ASSERT_TRUE(setup_error.empty()) << setup_error;
+// Runs the variant through wick on `device` and compares it with the oracle's output in `d`:
+// named intermediates in forward order (the first divergence is reported), the prefill logits,
+// each decode step's logits and the greedy tokens.
+void compare_on_device(const Variant& v, const Oracle& o, const std::string& d, const std::string& device) {
+  SCOPED_TRACE("device " + device);
   SafetensorsFile ref(d + "/reference.safetensors");
   auto model = Model::load(d);
   ASSERT_TRUE(model) << model.error().what();
@@ -167,6 +164,7 @@ void compare_with_oracle(const Variant& v, const Oracle& o) {
   so.all_logits = true;
   so.n_threads = 2;
   so.batch_tokens = v.batch_tokens;
+  so.device = device;
   auto session = Session::create(model.value(), so);
   ASSERT_TRUE(session) << session.error().what();
   // Intermediates by name, the chunks of a chunked prefill concatenated in order.
@@ -232,8 +230,22 @@ void compare_with_oracle(const Variant& v, const Oracle& o) {
       EXPECT_EQ(argmax(step.value(), V), static_cast<int>(ref_tokens[i + 1])) << "greedy token at step " << i + 1;
     }
   }
-  std::printf("[%s] %-32s max rel err (layers) %.2e | logits max abs err: prefill %.2e, decode %.2e\n", o.label.c_str(), v.name.c_str(),
-              worst, prefill_abs, decode_abs);
+  std::printf("[%s] %-32s %-9s max rel err (layers) %.2e | logits max abs err: prefill %.2e, decode %.2e\n", o.label.c_str(),
+              v.name.c_str(), device.c_str(), worst, prefill_abs, decode_abs);
+}
+
+// The oracle runs once; wick runs on the CPU backend and on the reference backend, whose arena
+// memory proves the forward pass, KV cache and engine reach the backend only through its
+// interface (a stray host access to its memory faults, an overrun throws).
+void compare_with_oracle(const Variant& v, const Oracle& o) {
+  TempDir tmp;
+  const std::string d = tmp.file(v.name);
+  const std::string setup_error = make_model_and_reference(v, o, d);
+  ASSERT_TRUE(setup_error.empty()) << setup_error;
+  for (const char* device : {"cpu", "reference"}) {
+    compare_on_device(v, o, d, device);
+    if (::testing::Test::HasFatalFailure()) return;
+  }
 }
 
 TEST_P(ReferenceTest, MatchesPyTorchLayerByLayer) {

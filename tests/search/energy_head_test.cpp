@@ -51,6 +51,12 @@ TEST(EnergyHead, MatchesPyTorchFloat64AndIsBatchInvariant) {
         err = std::max(err, std::fabs(want[i] - got.value()[i]));
       }
       EXPECT_LT(err, 2e-5 * std::max(1.0, scale)) << "max abs error " << err;
+      // The same head on the reference backend (its weights and activations in arena memory).
+      auto on_reference = EnergyHead::load(tmp.path(), 1, "reference");
+      ASSERT_TRUE(on_reference) << on_reference.error().what();
+      auto ref_got = on_reference.value()->energies(emb);
+      ASSERT_TRUE(ref_got) << ref_got.error().what();
+      for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(ref_got.value()[i], want[i], 2e-5 * std::max(1.0, scale)) << "reference backend";
       for (int i = 0; i < n; ++i) {
         auto alone = head.value()->energies(emb[static_cast<size_t>(i)].data(), 1);
         ASSERT_TRUE(alone);

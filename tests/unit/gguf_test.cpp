@@ -8,6 +8,7 @@
 #include "formats/gguf_writer.h"
 #include "models/model.h"
 #include "test_util.h"
+#include "wick/model.h"
 #include "wick/tokenizer.h"
 
 namespace wick::test {
@@ -496,6 +497,9 @@ TEST(GgufModel, ClearErrors) {
   TinyGguf q5;
   q5.matrix_type = 6;  // Q5_0
   EXPECT_NE(load_error(q5).find("has type Q5_0, which wick does not compute with"), std::string::npos) << load_error(q5);
+  TinyGguf iq4;
+  iq4.matrix_type = 20;  // IQ4_NL: named, not "unknown ggml type 20"
+  EXPECT_NE(load_error(iq4).find("has type IQ4_NL, which wick does not compute with"), std::string::npos) << load_error(iq4);
   TinyGguf missing;
   missing.skip_tensor = "blk.0.ffn_up.weight";
   EXPECT_NE(load_error(missing).find("tensor 'blk.0.ffn_up.weight' (blk.0.ffn_up) is missing"), std::string::npos) << load_error(missing);
@@ -513,6 +517,12 @@ TEST(GgufModel, ClearErrors) {
   deep.claimed_layers = 1u << 30;
   EXPECT_NE(load_error(deep).find("block_count = 1073741824 asks for more layers than the 12 tensors the file holds"), std::string::npos)
       << load_error(deep);
+  // A file that is not GGUF says so (not "model directory not found").
+  TempDir tmp;
+  write_file(tmp.file("x.gguf"), std::string(64, '\x5a'));
+  auto random = Model::load(tmp.file("x.gguf"));
+  ASSERT_FALSE(random);
+  EXPECT_NE(std::string(random.error().what()).find("x.gguf is not a GGUF file"), std::string::npos) << random.error().what();
   TinyGguf arch;
   arch.arch = "gemma";
   EXPECT_NE(load_error(arch).find("general.architecture \"gemma\" is not supported"), std::string::npos) << load_error(arch);

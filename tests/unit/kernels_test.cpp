@@ -12,9 +12,13 @@
 #include "backends/backend.h"
 #include "backends/cpu/cpu_isa.h"
 #include "isa_params.h"
+#include "on_backend.h"
 
 namespace wick {
 namespace {
+
+using test::OnBackend;
+using test::PlacedTensor;
 
 ::testing::Environment* const kIsaReport = ::testing::AddGlobalTestEnvironment(new test::IsaReport);
 
@@ -69,22 +73,28 @@ TEST_P(KernelTest, MatmulMatchesReferenceAndIsBatchInvariant) {
     auto w = random_tensor(dt, rows, cols, rng);
     auto b = random_tensor(dt, 1, rows, rng);
     auto x = random_vec(static_cast<size_t>(n * cols), rng);
-    std::vector<float> y1(static_cast<size_t>(n * rows)), y2(y1.size());
-    cpu->matmul(y1.data(), x.data(), n, w.t, &b.t);
-    ref->matmul(y2.data(), x.data(), n, w.t, &b.t);
+    PlacedTensor wc(*cpu, w.t), bc(*cpu, b.t), wr(*ref, w.t), br(*ref, b.t);
+    OnBackend<float> xc(*cpu, x), xr(*ref, x), y1c(*cpu, static_cast<size_t>(n * rows)), y2r(*ref, static_cast<size_t>(n * rows));
+    cpu->matmul(y1c(), xc(), n, wc.t, &bc.t);
+    ref->matmul(y2r(), xr(), n, wr.t, &br.t);
+    const std::vector<float> y1 = y1c.host();
+    std::vector<float> y2 = y2r.host();
     expect_close(y1, y2, 1e-5 * be.tol, "matmul");
     // Batch invariance: each token alone gives the same bits as in the batch (F16/BF16 take
     // the convert-to-scratch path from 8 tokens up and read the rows directly below that).
-    std::vector<float> one(static_cast<size_t>(rows));
+    OnBackend<float> onec(*cpu, static_cast<size_t>(rows));
     for (int t = 0; t < n; ++t) {
-      cpu->matmul(one.data(), x.data() + t * cols, 1, w.t, &b.t);
+      cpu->matmul(onec(), xc(t * cols), 1, wc.t, &bc.t);
+      const std::vector<float> one = onec.host();
       for (int r = 0; r < rows; ++r)
         ASSERT_EQ(one[static_cast<size_t>(r)], y1[static_cast<size_t>(t * rows + r)]) << "token " << t << " alone vs in a batch of " << n;
     }
     // strided output, no bias
-    std::vector<float> y3(static_cast<size_t>(n * (rows + 3)), -7.0f);
-    cpu->matmul(y3.data(), x.data(), n, w.t, nullptr, rows + 3);
-    ref->matmul(y2.data(), x.data(), n, w.t, nullptr);
+    OnBackend<float> y3c(*cpu, static_cast<size_t>(n * (rows + 3)), -7.0f);
+    cpu->matmul(y3c(), xc(), n, wc.t, nullptr, rows + 3);
+    ref->matmul(y2r(), xr(), n, wr.t, nullptr);
+    const std::vector<float> y3 = y3c.host();
+    y2 = y2r.host();
     for (int t = 0; t < n; ++t)
       for (int r = 0; r < rows; ++r)
         ASSERT_NEAR(y3[static_cast<size_t>(t * (rows + 3) + r)], y2[static_cast<size_t>(t * rows + r)], 1e-4 * be.tol);
@@ -99,19 +109,23 @@ TEST_P(KernelTest, EmbedAndNormMatchReference) {
   auto ref = make_reference_backend();
   std::mt19937 rng(2);
   auto table = random_tensor(dt, 50, 24, rng);
-  const int32_t ids[] = {0, 49, 7, 7};
-  std::vector<float> a(4 * 24), b(4 * 24);
-  cpu->embed(a.data(), table.t, ids, 4);
-  ref->embed(b.data(), table.t, ids, 4);
-  expect_close(a, b, 0, "embed");
+  const std::vector<int32_t> ids = {0, 49, 7, 7};
+  PlacedTensor tc(*cpu, table.t), tr(*ref, table.t);
+  OnBackend<int32_t> idc(*cpu, ids), idr(*ref, ids);
+  OnBackend<float> ac(*cpu, 4 * 24), br(*ref, 4 * 24);
+  cpu->embed(ac(), tc.t, idc(), 4);
+  ref->embed(br(), tr.t, idr(), 4);
+  const std::vector<float> a = ac.host();
+  expect_close(a, br.host(), 0, "embed");
   auto g = random_tensor(dt, 1, 24, rng);
-  std::vector<float> na(a.size()), nb(a.size());
-  cpu->rms_norm(na.data(), a.data(), 4, 24, g.t, 1e-6f);
-  ref->rms_norm(nb.data(), a.data(), 4, 24, g.t, 1e-6f);
-  expect_close(na, nb, 1e-5 * be.tol, "rms_norm");
-  std::vector<float> in_place = a;  // Qwen3's q/k norms run in place, over rows of head_dim
-  cpu->rms_norm(in_place.data(), in_place.data(), 4, 24, g.t, 1e-6f);
-  EXPECT_EQ(in_place, na) << "rms_norm in place differs from out of place";
+  PlacedTensor gc(*cpu, g.t), gr(*ref, g.t);
+  OnBackend<float> nac(*cpu, a.size()), nbr(*ref, a.size()), ar(*ref, a);
+  cpu->rms_norm(nac(), ac(), 4, 24, gc.t, 1e-6f);
+  ref->rms_norm(nbr(), ar(), 4, 24, gr.t, 1e-6f);
+  expect_close(nac.host(), nbr.host(), 1e-5 * be.tol, "rms_norm");
+  // Qwen3's q/k norms run in place, over rows of head_dim.
+  cpu->rms_norm(ac(), ac(), 4, 24, gc.t, 1e-6f);
+  EXPECT_EQ(ac.host(), nac.host()) << "rms_norm in place differs from out of place";
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryBackendAndDtype, KernelTest,
@@ -143,9 +157,12 @@ TEST_P(QuantMatmulTest, MatchesReferenceAndIsBatchInvariant) {
   w.t.data = w.bytes.data();
   auto b = random_tensor(DType::F32, 1, rows, rng);
   auto x = random_vec(static_cast<size_t>(n * cols), rng);
-  std::vector<float> y1(static_cast<size_t>(n * rows)), y2(y1.size()), one(static_cast<size_t>(rows));
-  cpu->matmul(y1.data(), x.data(), n, w.t, &b.t);
-  ref->matmul(y2.data(), x.data(), n, w.t, &b.t);
+  PlacedTensor wc(*cpu, w.t), bc(*cpu, b.t), wr(*ref, w.t), br(*ref, b.t);
+  OnBackend<float> xc(*cpu, x), xr(*ref, x), y1c(*cpu, static_cast<size_t>(n * rows)), y2r(*ref, static_cast<size_t>(n * rows));
+  OnBackend<float> onec(*cpu, static_cast<size_t>(rows));
+  cpu->matmul(y1c(), xc(), n, wc.t, &bc.t);
+  ref->matmul(y2r(), xr(), n, wr.t, &br.t);
+  const std::vector<float> y1 = y1c.host(), y2 = y2r.host();
   const bool int8_path = dt == DType::Q8_0 || dt == DType::Q4_0;
   if (int8_path) {
     // Per element against the scalar int8 reference (activations quantized as the kernels do,
@@ -192,16 +209,19 @@ TEST_P(QuantMatmulTest, MatchesReferenceAndIsBatchInvariant) {
     }
   }
   for (int t = 0; t < n; ++t) {
-    cpu->matmul(one.data(), x.data() + t * cols, 1, w.t, &b.t);
+    cpu->matmul(onec(), xc(t * cols), 1, wc.t, &bc.t);
+    const std::vector<float> one = onec.host();
     for (int r = 0; r < rows; ++r)
       ASSERT_EQ(one[static_cast<size_t>(r)], y1[static_cast<size_t>(t * rows + r)]) << "row " << t << " alone vs in a batch";
   }
   // Embedding lookup of a quantized table: exactly the decoded rows asked for, in order.
-  const int32_t ids[] = {3, 36, 3};
-  std::vector<float> e1(3 * cols), want(3 * cols);
-  cpu->embed(e1.data(), w.t, ids, 3);
+  const std::vector<int32_t> ids = {3, 36, 3};
+  OnBackend<int32_t> idc(*cpu, ids);
+  OnBackend<float> e1(*cpu, 3 * cols);
+  std::vector<float> want(3 * cols);
+  cpu->embed(e1(), wc.t, idc(), 3);
   for (int k = 0; k < 3; ++k) dequantize_row(dt, w.bytes.data() + ids[k] * dtype_row_bytes(dt, cols), want.data() + k * cols, cols);
-  EXPECT_EQ(e1, want);
+  EXPECT_EQ(e1.host(), want);
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryBackendAndQuantType, QuantMatmulTest,
@@ -219,23 +239,24 @@ TEST_P(OpTest, RopeSiluAddMatchReference) {
   std::mt19937 rng(3);
   const int n = 3, heads = 2, hd = 8, stride = 20;
   auto x = random_vec(n * stride, rng), cs = random_vec(n * hd / 2, rng), sn = random_vec(n * hd / 2, rng);
-  auto y = x;
-  cpu->rope(x.data(), n, heads, hd, stride, cs.data(), sn.data());
-  ref->rope(y.data(), n, heads, hd, stride, cs.data(), sn.data());
-  expect_close(x, y, 1e-6 * be.tol, "rope");
+  OnBackend<float> xc(*cpu, x), xr(*ref, x), csc(*cpu, cs), csr(*ref, cs), snc(*cpu, sn), snr(*ref, sn);
+  cpu->rope(xc(), n, heads, hd, stride, csc(), snc());
+  ref->rope(xr(), n, heads, hd, stride, csr(), snr());
+  expect_close(xc.host(), xr.host(), 1e-6 * be.tol, "rope");
   auto u = random_vec(40000, rng);
-  std::vector<float> g, g2;
+  OnBackend<float> uc(*cpu, u), ur(*ref, u), gc(*cpu, 40000), gr(*ref, 40000);
   for (Activation act : {Activation::kSilu, Activation::kRelu, Activation::kGelu, Activation::kGeluTanh}) {
-    g = random_vec(40000, rng);
+    auto g = random_vec(40000, rng);
     for (auto& v : g) v *= 6.0f;  // both tails
-    g2 = g;
-    cpu->gated_activation(g.data(), u.data(), 40000, act);
-    ref->gated_activation(g2.data(), u.data(), 40000, act);
-    expect_close(g, g2, 1e-6 * be.tol, std::string("gated_activation ") + activation_name(act));
+    gc.set(g);
+    gr.set(g);
+    cpu->gated_activation(gc(), uc(), 40000, act);
+    ref->gated_activation(gr(), ur(), 40000, act);
+    expect_close(gc.host(), gr.host(), 1e-6 * be.tol, std::string("gated_activation ") + activation_name(act));
   }
-  cpu->add(g.data(), u.data(), 40000);
-  ref->add(g2.data(), u.data(), 40000);
-  expect_close(g, g2, 1e-6 * be.tol, "add");
+  cpu->add(gc(), uc(), 40000);
+  ref->add(gr(), ur(), 40000);
+  expect_close(gc.host(), gr.host(), 1e-6 * be.tol, "add");
 }
 
 // The energy head's ops: activations and LayerNorm against the double-precision reference, and
@@ -249,25 +270,67 @@ TEST_P(OpTest, ActivationsAndLayerNormMatchReference) {
   for (Activation act : {Activation::kSilu, Activation::kRelu, Activation::kGelu, Activation::kGeluTanh}) {
     auto x = random_vec(40000, rng);
     for (auto& v : x) v *= 6.0f;  // both tails
-    auto y = x;
-    cpu->activation(x.data(), 40000, act);
-    ref->activation(y.data(), 40000, act);
-    expect_close(x, y, 1e-6 * be.tol, std::string("activation ") + activation_name(act));
+    OnBackend<float> xc(*cpu, x), xr(*ref, x);
+    cpu->activation(xc(), 40000, act);
+    ref->activation(xr(), 40000, act);
+    expect_close(xc.host(), xr.host(), 1e-6 * be.tol, std::string("activation ") + activation_name(act));
   }
   const int n = 5, dim = 300;
   auto x = random_vec(n * dim, rng);
   for (int i = 0; i < dim; ++i) x[static_cast<size_t>(i)] += 3.0f;                                     // a row with a large mean
   OwnedTensor w = random_tensor(DType::F32, 1, dim, rng), b = random_tensor(DType::F32, 1, dim, rng);  // 1-D
-  const Tensor &wv = w.t, &bv = b.t;
-  std::vector<float> y1(x.size()), y2(x.size()), one(static_cast<size_t>(dim));
-  cpu->layer_norm(y1.data(), x.data(), n, dim, wv, &bv, 1e-5f);
-  ref->layer_norm(y2.data(), x.data(), n, dim, wv, &bv, 1e-5f);
-  expect_close(y1, y2, 1e-5 * be.tol, "layer_norm");
-  cpu->layer_norm(one.data(), x.data() + 3 * dim, 1, dim, wv, &bv, 1e-5f);
-  EXPECT_EQ(0, std::memcmp(one.data(), y1.data() + 3 * dim, sizeof(float) * dim)) << "batch invariant";
-  cpu->layer_norm(y1.data(), x.data(), n, dim, wv, nullptr, 1e-5f);
-  ref->layer_norm(y2.data(), x.data(), n, dim, wv, nullptr, 1e-5f);
-  expect_close(y1, y2, 1e-5 * be.tol, "layer_norm without bias");
+  PlacedTensor wc(*cpu, w.t), bc(*cpu, b.t), wr(*ref, w.t), br(*ref, b.t);
+  OnBackend<float> xc(*cpu, x), xr(*ref, x), y1c(*cpu, x.size()), y2r(*ref, x.size()), onec(*cpu, static_cast<size_t>(dim));
+  cpu->layer_norm(y1c(), xc(), n, dim, wc.t, &bc.t, 1e-5f);
+  ref->layer_norm(y2r(), xr(), n, dim, wr.t, &br.t, 1e-5f);
+  const std::vector<float> y1 = y1c.host();
+  expect_close(y1, y2r.host(), 1e-5 * be.tol, "layer_norm");
+  cpu->layer_norm(onec(), xc(3 * dim), 1, dim, wc.t, &bc.t, 1e-5f);
+  EXPECT_EQ(0, std::memcmp(onec.host().data(), y1.data() + 3 * dim, sizeof(float) * dim)) << "batch invariant";
+  cpu->layer_norm(y1c(), xc(), n, dim, wc.t, nullptr, 1e-5f);
+  ref->layer_norm(y2r(), xr(), n, dim, wr.t, nullptr, 1e-5f);
+  expect_close(y1c.host(), y2r.host(), 1e-5 * be.tol, "layer_norm without bias");
+}
+
+// Attention on `be` with every array uploaded: k/v are the block pools (cache_bytes each, of
+// dtype dt), tables[s] is sequence s's block table and seq[t] the sequence of query t.
+struct AttentionCase {
+  std::vector<float> q;
+  std::vector<int32_t> positions, seq;
+  std::vector<std::vector<int32_t>> tables;
+  int block_size, heads, kv_heads, head_dim, window;
+  float scale;
+  DType dt = DType::F32;
+};
+
+std::vector<float> attend_on(Backend& be, const AttentionCase& c, const void* k, const void* v, size_t cache_bytes) {
+  const int n = static_cast<int>(c.positions.size());
+  int stride = 0;
+  for (const auto& t : c.tables) stride = std::max(stride, static_cast<int>(t.size()));
+  std::vector<int32_t> flat(c.tables.size() * static_cast<size_t>(stride), -1);
+  for (size_t s = 0; s < c.tables.size(); ++s) std::copy(c.tables[s].begin(), c.tables[s].end(), flat.begin() + s * stride);
+  BackendBuffer kb(be, cache_bytes), vb(be, cache_bytes);
+  be.upload(kb.ref(), k, cache_bytes);
+  be.upload(vb.ref(), v, cache_bytes);
+  OnBackend<float> q(be, c.q), out(be, c.q.size());
+  OnBackend<int32_t> pos(be, c.positions), seq(be, c.seq), tables(be, flat);
+  be.attention({.out = out(),
+                .q = q(),
+                .k_cache = kb.ref(),
+                .v_cache = vb.ref(),
+                .n_tokens = n,
+                .positions = pos(),
+                .seq = seq(),
+                .block_tables = tables(),
+                .table_stride = stride,
+                .block_size = c.block_size,
+                .n_heads = c.heads,
+                .n_kv_heads = c.kv_heads,
+                .head_dim = c.head_dim,
+                .window = c.window,
+                .scale = c.scale,
+                .kv_dtype = c.dt});
+  return out.host();
 }
 
 TEST_P(OpTest, AttentionMatchesReferenceWithGqaAndWindow) {
@@ -279,17 +342,20 @@ TEST_P(OpTest, AttentionMatchesReferenceWithGqaAndWindow) {
   const int heads = 4, kvh = 2, hd = 16, ctx = 40, n = 6, pos0 = 20;
   cpu->reserve(64, ctx, 64);
   auto q = random_vec(n * heads * hd, rng), k = random_vec(ctx * kvh * hd, rng), v = random_vec(ctx * kvh * hd, rng);
-  std::vector<int32_t> positions(n);
-  for (int t = 0; t < n; ++t) positions[static_cast<size_t>(t)] = pos0 + t;
-  const int32_t one_block[] = {0};
-  std::vector<const int32_t*> tables(n, one_block);  // contiguous: a single block of ctx rows
+  AttentionCase c{.q = q,
+                  .seq = std::vector<int32_t>(n, 0),
+                  .tables = {{0}},
+                  .block_size = ctx,
+                  .heads = heads,
+                  .kv_heads = kvh,
+                  .head_dim = hd,
+                  .window = 0,
+                  .scale = 0.25f};  // contiguous: a single block of ctx rows
+  for (int t = 0; t < n; ++t) c.positions.push_back(pos0 + t);
   for (int window : {0, 1, 5, 100}) {
-    std::vector<float> o1(q.size()), o2(q.size());
-    AttentionArgs a{o1.data(), q.data(), k.data(), v.data(), n, positions.data(), tables.data(), ctx, heads, kvh, hd, window, 0.25f};
-    cpu->attention(a);
-    a.out = o2.data();
-    ref->attention(a);
-    expect_close(o1, o2, 1e-5 * be.tol, "attention window " + std::to_string(window));
+    c.window = window;
+    expect_close(attend_on(*cpu, c, k.data(), v.data(), k.size() * 4), attend_on(*ref, c, k.data(), v.data(), k.size() * 4), 1e-5 * be.tol,
+                 "attention window " + std::to_string(window));
   }
 }
 
@@ -306,28 +372,37 @@ TEST_P(OpTest, F16KvCacheMatchesReference) {
   auto k = random_vec(ctx * kvd, rng), v = random_vec(ctx * kvd, rng), q = random_vec(n * heads * hd, rng);
   std::vector<int64_t> rows(ctx);
   for (int j = 0; j < ctx; ++j) rows[static_cast<size_t>(j)] = j;
-  std::vector<uint16_t> k16(k.size()), v16(v.size()), k16_ref(k.size()), v16_ref(v.size());
-  cpu->scatter_rows(k16.data(), DType::F16, rows.data(), k.data(), ctx, kvd);
-  cpu->scatter_rows(v16.data(), DType::F16, rows.data(), v.data(), ctx, kvd);
-  ref->scatter_rows(k16_ref.data(), DType::F16, rows.data(), k.data(), ctx, kvd);
-  ref->scatter_rows(v16_ref.data(), DType::F16, rows.data(), v.data(), ctx, kvd);
-  EXPECT_EQ(k16, k16_ref);
-  EXPECT_EQ(v16, v16_ref);
-  std::vector<int32_t> positions(n);
-  for (int t = 0; t < n; ++t) positions[static_cast<size_t>(t)] = ctx - n + t;
-  const int32_t one_block[] = {0};
-  std::vector<const int32_t*> tables(n, one_block);
+  // Each backend stores k and v as F16 into its own cache.
+  auto stored = [&](Backend& b, const std::vector<float>& src) {
+    OnBackend<float> s(b, src);
+    OnBackend<int64_t> r(b, rows);
+    OnBackend<uint16_t> dst(b, src.size());
+    b.scatter_rows(dst(), DType::F16, r(), s(), ctx, kvd);
+    return dst.host();
+  };
+  const std::vector<uint16_t> k16 = stored(*cpu, k), v16 = stored(*cpu, v);
+  EXPECT_EQ(k16, stored(*ref, k));
+  EXPECT_EQ(v16, stored(*ref, v));
+  AttentionCase c{.q = q,
+                  .seq = std::vector<int32_t>(n, 0),
+                  .tables = {{0}},
+                  .block_size = ctx,
+                  .heads = heads,
+                  .kv_heads = kvh,
+                  .head_dim = hd,
+                  .window = 0,
+                  .scale = 0.2f,
+                  .dt = DType::F16};
+  for (int t = 0; t < n; ++t) c.positions.push_back(ctx - n + t);
   for (int window : {0, 7}) {
-    std::vector<float> o1(q.size()), o2(q.size()), o32(q.size());
-    AttentionArgs a{o1.data(), q.data(), k16.data(), v16.data(), n,    positions.data(), tables.data(), ctx,
-                    heads,     kvh,      hd,         window,     0.2f, DType::F16};
-    cpu->attention(a);
-    a.out = o2.data();
-    ref->attention(a);
-    expect_close(o1, o2, 1e-5 * be.tol, "f16 attention window " + std::to_string(window));
+    c.window = window;
+    c.dt = DType::F16;
+    const std::vector<float> o1 = attend_on(*cpu, c, k16.data(), v16.data(), k16.size() * 2);
+    expect_close(o1, attend_on(*ref, c, k16.data(), v16.data(), k16.size() * 2), 1e-5 * be.tol,
+                 "f16 attention window " + std::to_string(window));
     // And within half-precision rounding of the F32 cache.
-    ref->attention({o32.data(), q.data(), k.data(), v.data(), n, positions.data(), tables.data(), ctx, heads, kvh, hd, window, 0.2f});
-    expect_close(o1, o32, 2e-3 * be.tol, "f16 vs f32 cache");
+    c.dt = DType::F32;
+    expect_close(o1, attend_on(*ref, c, k.data(), v.data(), k.size() * 4), 2e-3 * be.tol, "f16 vs f32 cache");
   }
 }
 
@@ -345,38 +420,68 @@ TEST_P(OpTest, PagedAttentionEqualsContiguous) {
   auto ka = random_vec(len_a * kvd, rng), va = random_vec(len_a * kvd, rng);
   auto kb = random_vec(len_b * kvd, rng), vb = random_vec(len_b * kvd, rng);
   const std::vector<int32_t> table_a = {7, 2, 10, 0}, table_b = {5, 11, 3};
-  std::vector<float> kpool(static_cast<size_t>(n_blocks * B * kvd)), vpool(kpool.size());
-  auto place = [&](const std::vector<int32_t>& table, const std::vector<float>& src, std::vector<float>& pool, int len) {
+  const size_t pool = static_cast<size_t>(n_blocks * B * kvd);
+  OnBackend<float> kpool(*cpu, pool), vpool(*cpu, pool);
+  auto place = [&](const std::vector<int32_t>& table, const std::vector<float>& src, OnBackend<float>& dst, int len) {
     std::vector<int64_t> rows;
     for (int j = 0; j < len; ++j) rows.push_back(static_cast<int64_t>(table[static_cast<size_t>(j / B)]) * B + j % B);
-    cpu->scatter_rows(pool.data(), DType::F32, rows.data(), src.data(), len, kvd);
+    OnBackend<int64_t> r(*cpu, rows);
+    OnBackend<float> s(*cpu, src);
+    cpu->scatter_rows(dst(), DType::F32, r(), s(), len, kvd);
   };
   place(table_a, ka, kpool, len_a);
   place(table_a, va, vpool, len_a);
   place(table_b, kb, kpool, len_b);
   place(table_b, vb, vpool, len_b);
+  const std::vector<float> kp = kpool.host(), vp = vpool.host();
   // Batch: the last 3 tokens of a, then the last 2 of b.
-  const std::vector<int32_t> pos = {10, 11, 12, 7, 8};
-  const std::vector<const int32_t*> tables = {table_a.data(), table_a.data(), table_a.data(), table_b.data(), table_b.data()};
   const int n = 5;
   auto q = random_vec(n * heads * hd, rng);
+  const size_t q_a = static_cast<size_t>(3 * heads * hd);
   for (int window : {0, 3}) {
-    std::vector<float> paged(q.size());
-    cpu->attention({paged.data(), q.data(), kpool.data(), vpool.data(), n, pos.data(), tables.data(), B, heads, kvh, hd, window, 0.3f});
-    const int32_t zero[] = {0};
-    const std::vector<const int32_t*> flat(3, zero);
-    std::vector<float> alone(q.size());
-    ref->attention({alone.data(), q.data(), ka.data(), va.data(), 3, pos.data(), flat.data(), len_a, heads, kvh, hd, window, 0.3f});
-    ref->attention({alone.data() + 3 * heads * hd, q.data() + 3 * heads * hd, kb.data(), vb.data(), 2, pos.data() + 3, flat.data(), len_b,
-                    heads, kvh, hd, window, 0.3f});
-    expect_close(paged, alone, 1e-5 * be.tol, "paged attention window " + std::to_string(window));
+    const AttentionCase paged{.q = q,
+                              .positions = {10, 11, 12, 7, 8},
+                              .seq = {0, 0, 0, 1, 1},
+                              .tables = {table_a, table_b},
+                              .block_size = B,
+                              .heads = heads,
+                              .kv_heads = kvh,
+                              .head_dim = hd,
+                              .window = window,
+                              .scale = 0.3f};
+    const AttentionCase alone_a{.q = std::vector<float>(q.begin(), q.begin() + q_a),
+                                .positions = {10, 11, 12},
+                                .seq = {0, 0, 0},
+                                .tables = {{0}},
+                                .block_size = len_a,
+                                .heads = heads,
+                                .kv_heads = kvh,
+                                .head_dim = hd,
+                                .window = window,
+                                .scale = 0.3f};
+    const AttentionCase alone_b{.q = std::vector<float>(q.begin() + q_a, q.end()),
+                                .positions = {7, 8},
+                                .seq = {0, 0},
+                                .tables = {{0}},
+                                .block_size = len_b,
+                                .heads = heads,
+                                .kv_heads = kvh,
+                                .head_dim = hd,
+                                .window = window,
+                                .scale = 0.3f};
+    std::vector<float> alone = attend_on(*ref, alone_a, ka.data(), va.data(), ka.size() * 4);
+    const std::vector<float> b_out = attend_on(*ref, alone_b, kb.data(), vb.data(), kb.size() * 4);
+    alone.insert(alone.end(), b_out.begin(), b_out.end());
+    expect_close(attend_on(*cpu, paged, kp.data(), vp.data(), pool * 4), alone, 1e-5 * be.tol,
+                 "paged attention window " + std::to_string(window));
   }
-  std::vector<float> back(static_cast<size_t>(2 * kvd));
-  const int32_t rows[] = {static_cast<int32_t>(5 * B + 1), static_cast<int32_t>(7 * B)};  // b's position 1, a's position 0
-  cpu->gather_rows(back.data(), kpool.data(), rows, 2, kvd);
+  OnBackend<float> back(*cpu, static_cast<size_t>(2 * kvd));
+  OnBackend<int32_t> rows(*cpu, {static_cast<int32_t>(5 * B + 1), static_cast<int32_t>(7 * B)});  // b's position 1, a's position 0
+  cpu->gather_rows(back(), kpool(), rows(), 2, kvd);
+  const std::vector<float> got = back.host();
   for (int c = 0; c < kvd; ++c) {
-    EXPECT_EQ(back[static_cast<size_t>(c)], kb[static_cast<size_t>(kvd + c)]);
-    EXPECT_EQ(back[static_cast<size_t>(kvd + c)], ka[static_cast<size_t>(c)]);
+    EXPECT_EQ(got[static_cast<size_t>(c)], kb[static_cast<size_t>(kvd + c)]);
+    EXPECT_EQ(got[static_cast<size_t>(kvd + c)], ka[static_cast<size_t>(c)]);
   }
 }
 

@@ -4,22 +4,38 @@
 
 #include <array>
 
+#include "backends/backend.h"
 #include "runtime/kv_cache.h"
 #include "wick/error.h"
 
 namespace wick {
 namespace {
 
-TEST(KvCache, ReserveForkCopyOnWriteAndRelease) {
-  KvCache kv(/*layers=*/2, /*kv_dim=*/3, /*block_size=*/4, /*blocks=*/8);
+std::unique_ptr<Backend> cpu() { return make_cpu_backend(1); }
+
+// Copy-on-write goes through the backend: on the CPU and on the reference backend, whose arena
+// memory only its own copy can reach.
+class KvCacheOnBackend : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(KvCacheOnBackend, ReserveForkCopyOnWriteAndRelease) {
+  auto be = GetParam() == "cpu" ? make_cpu_backend(1) : make_reference_backend();
+  KvCache kv(*be, /*layers=*/2, /*kv_dim=*/3, /*block_size=*/4, /*blocks=*/8);
+  auto key = [&](int l, const SequenceBlocks& s, int p) {  // row p of layer l's keys, read back
+    std::array<float, 3> r;
+    be->download(r.data(), kv.k(l).at<float>(kv.row(s, p) * 3), sizeof r);
+    return r;
+  };
   SequenceBlocks a;
   EXPECT_EQ(kv.blocks_needed(a, 6), 2);
   kv.reserve(a, 6);
   a.length = 6;
   EXPECT_EQ(kv.used_blocks(), 2);
   for (int l = 0; l < 2; ++l)
-    for (int p = 0; p < 6; ++p)
-      for (int c = 0; c < 3; ++c) static_cast<float*>(kv.k(l))[kv.row(a, p) * 3 + c] = static_cast<float>(100 * l + 10 * p + c);
+    for (int p = 0; p < 6; ++p) {
+      std::array<float, 3> r;
+      for (int c = 0; c < 3; ++c) r[static_cast<size_t>(c)] = static_cast<float>(100 * l + 10 * p + c);
+      be->upload(kv.k(l).at<float>(kv.row(a, p) * 3), r.data(), sizeof r);
+    }
 
   SequenceBlocks b;
   kv.fork(a, b);
@@ -32,11 +48,10 @@ TEST(KvCache, ReserveForkCopyOnWriteAndRelease) {
   EXPECT_NE(b.table[1], a.table[1]);
   EXPECT_EQ(kv.refcount(a.table[1]), 1);
   for (int l = 0; l < 2; ++l)
-    for (int p = 4; p < 6; ++p)
-      for (int c = 0; c < 3; ++c) {
-        const float* k = static_cast<const float*>(kv.k(l));
-        EXPECT_EQ(k[kv.row(b, p) * 3 + c], k[kv.row(a, p) * 3 + c]) << "copied rows";
-      }
+    for (int p = 0; p < 6; ++p) {
+      EXPECT_EQ(key(l, b, p), key(l, a, p)) << "shared or copied rows";
+      EXPECT_EQ(key(l, b, p)[2], static_cast<float>(100 * l + 10 * p + 2));
+    }
   // a is now the only owner of its partial block: it writes in place.
   EXPECT_EQ(kv.blocks_needed(a, 8), 0);
   kv.reserve(a, 8);
@@ -49,8 +64,12 @@ TEST(KvCache, ReserveForkCopyOnWriteAndRelease) {
   EXPECT_EQ(kv.free_blocks(), 8);
 }
 
+INSTANTIATE_TEST_SUITE_P(CpuAndReference, KvCacheOnBackend, ::testing::Values("cpu", "reference"),
+                         [](const auto& info) { return info.param; });
+
 TEST(KvCache, FullPoolIsAnErrorThatChangesNothing) {
-  KvCache kv(1, 2, 4, 3);
+  auto be = cpu();
+  KvCache kv(*be, 1, 2, 4, 3);
   SequenceBlocks a;
   kv.reserve(a, 12);
   a.length = 12;
@@ -63,14 +82,15 @@ TEST(KvCache, FullPoolIsAnErrorThatChangesNothing) {
   }
   EXPECT_TRUE(b.table.empty());
   EXPECT_EQ(kv.used_blocks(), 3);
-  EXPECT_THROW(KvCache(1, 2, 0, 3), Error);
+  EXPECT_THROW(KvCache(*be, 1, 2, 0, 3), Error);
 }
 
 // Prefix caching: full blocks stay indexed after release, a later sequence with the same
 // leading tokens attaches them (whole blocks only, verified token by token), and the pool
 // evicts them least-recently-used when it needs room.
 TEST(KvCache, PrefixCachingReusesEvictsAndNeverServesOtherTokens) {
-  KvCache kv(1, 2, /*block_size=*/4, /*blocks=*/6, DType::F32, /*prefix_cache=*/true);
+  auto be = cpu();
+  KvCache kv(*be, 1, 2, /*block_size=*/4, /*blocks=*/6, DType::F32, /*prefix_cache=*/true);
   auto fill = [&](SequenceBlocks& s, const std::vector<int32_t>& toks) {
     kv.reserve_history(s, 64);
     kv.reserve(s, s.length + static_cast<int>(toks.size()));

@@ -3,6 +3,7 @@
 // dequantize-then-GEMM for K-quants), each task over a contiguous span of weight rows.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -17,12 +18,32 @@ namespace {
 
 constexpr int64_t kRowBlock = 64;  // weight rows per matmul task (converted once, reused for every token)
 
+// The CPU's addresses are host pointers.
+template <typename T = float>
+T* ptr(BufferRef r) {
+  return reinterpret_cast<T*>(r.addr);
+}
+
 class CpuBackend final : public Backend {
  public:
   CpuBackend(int n_threads, CpuIsa isa) : pool_(n_threads), isa_(isa), k_(cpu_kernels(isa)) {}
 
   std::string name() const override { return std::string("cpu-") + cpu_isa_name(isa_); }
   int n_threads() const override { return pool_.size(); }
+
+  BufferRef alloc(size_t bytes) override {
+    // 64-byte aligned (whole AVX-512 vectors and cache lines); uninitialized, so the KV pool's
+    // untouched pages cost no memory.
+    void* p = std::aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64);
+    if (!p) throw Error(ErrorCode::kResourceExhausted, "cpu backend: cannot allocate " + std::to_string(bytes) + " bytes");
+    return {reinterpret_cast<uint64_t>(p)};
+  }
+  void free(BufferRef buffer) override { std::free(ptr<void>(buffer)); }
+  void upload(BufferRef dst, const void* src, size_t bytes) override { std::memcpy(ptr<void>(dst), src, bytes); }
+  void download(void* dst, BufferRef src, size_t bytes) const override { std::memcpy(dst, ptr<const void>(src), bytes); }
+  void copy(BufferRef dst, BufferRef src, size_t bytes) override { std::memcpy(ptr<void>(dst), ptr<const void>(src), bytes); }
+  // Host memory is the CPU's memory: weights are read where they are (the mapped file).
+  Tensor place_weight(const Tensor& host, std::vector<BackendBuffer>&) override { return host; }
 
   void reserve(int64_t max_cols, int64_t max_ctx, int64_t max_rows) override {
     max_cols_ = std::max(max_cols_, max_cols);
@@ -39,17 +60,23 @@ class CpuBackend final : public Backend {
     score_scratch_.assign(static_cast<size_t>(pool_.size() * max_ctx_), 0.0f);
   }
 
-  void embed(float* y, const Tensor& table, const int32_t* ids, int n) override {
+  void embed(BufferRef y_ref, const Tensor& table, BufferRef ids_ref, int n) override {
+    float* y = ptr(y_ref);
+    const int32_t* ids = ptr<const int32_t>(ids_ref);
     const int64_t d = table.cols();
     for (int t = 0; t < n; ++t) to_f32(table, ids[t], 1, y + t * d);
   }
 
-  void rms_norm(float* y, const float* x, int n, int dim, const Tensor& weight, float eps) override {
+  void rms_norm(BufferRef y_ref, BufferRef x_ref, int n, int dim, const Tensor& weight, float eps) override {
+    float* y = ptr(y_ref);
+    const float* x = ptr(x_ref);
     const float* g = f32_vector(weight, 0);
     pool_.parallel_for(n, [&](int64_t t, int) { k_.rms_norm_row(x + t * dim, g, dim, eps, y + t * dim); });
   }
 
-  void matmul(float* y, const float* x, int n, const Tensor& w, const Tensor* bias, int64_t y_stride) override {
+  void matmul(BufferRef y_ref, BufferRef x_ref, int n, const Tensor& w, const Tensor* bias, int64_t y_stride) override {
+    float* y = ptr(y_ref);
+    const float* x = ptr(x_ref);
     const int64_t rows = w.rows(), cols = w.cols();
     if (cols > max_cols_) throw Error(ErrorCode::kInternal, "cpu backend: scratch not reserved for rows of " + std::to_string(cols));
     if (y_stride == 0) y_stride = rows;
@@ -113,34 +140,44 @@ class CpuBackend final : public Backend {
     });
   }
 
-  void rope(float* x, int n, int n_heads, int head_dim, int64_t row_stride, const float* cos, const float* sin) override {
+  void rope(BufferRef x_ref, int n, int n_heads, int head_dim, int64_t row_stride, BufferRef cos_ref, BufferRef sin_ref) override {
+    float* x = ptr(x_ref);
+    const float *cos = ptr(cos_ref), *sin = ptr(sin_ref);
     const int half = head_dim / 2;
     pool_.parallel_for(n, [&](int64_t t, int) { k_.rope_row(x + t * row_stride, n_heads, head_dim, cos + t * half, sin + t * half); });
   }
 
   void attention(const AttentionArgs& a) override {
+    const int32_t* positions = ptr<const int32_t>(a.positions);
+    const int32_t* seq = ptr<const int32_t>(a.seq);
+    const int32_t* tables = ptr<const int32_t>(a.block_tables);
+    const float* q_all = ptr(a.q);
+    float* out = ptr(a.out);
     for (int t = 0; t < a.n_tokens; ++t)
-      if (a.positions[t] + 1 > max_ctx_) throw Error(ErrorCode::kInternal, "cpu backend: attention span beyond reserved context");
+      if (positions[t] + 1 > max_ctx_) throw Error(ErrorCode::kInternal, "cpu backend: attention span beyond reserved context");
     const int group = a.n_heads / a.n_kv_heads;
     const int B = a.block_size;
     const int64_t q_stride = static_cast<int64_t>(a.n_heads) * a.head_dim;
     const int64_t kv_stride = static_cast<int64_t>(a.n_kv_heads) * a.head_dim;
     pool_.parallel_for(static_cast<int64_t>(a.n_tokens) * a.n_heads, [&](int64_t task, int thread) {
       const int t = static_cast<int>(task / a.n_heads), h = static_cast<int>(task % a.n_heads);
-      const int pos = a.positions[t];
+      const int pos = positions[t];
       const int lo = a.window > 0 ? std::max(0, pos - a.window + 1) : 0;
-      const int32_t* table = a.block_tables[t];
-      const float* q = a.q + t * q_stride + h * a.head_dim;
+      const int32_t* table = tables + static_cast<int64_t>(seq[t]) * a.table_stride;
+      const float* q = q_all + t * q_stride + h * a.head_dim;
       const int64_t kv_off = static_cast<int64_t>(h / group) * a.head_dim;  // this head's KV head within a row
       const size_t elem = a.kv_dtype == DType::F16 ? 2 : 4;
-      const auto* k = static_cast<const uint8_t*>(a.k_cache) + kv_off * static_cast<int64_t>(elem);
-      const auto* v = static_cast<const uint8_t*>(a.v_cache) + kv_off * static_cast<int64_t>(elem);
+      const auto* k = ptr<const uint8_t>(a.k_cache) + kv_off * static_cast<int64_t>(elem);
+      const auto* v = ptr<const uint8_t>(a.v_cache) + kv_off * static_cast<int64_t>(elem);
       float* scores = score_scratch_.data() + static_cast<size_t>(thread) * max_ctx_;
-      k_.attend(q, k, v, a.kv_dtype, table, B, kv_stride, lo, pos, a.head_dim, a.scale, scores, a.out + t * q_stride + h * a.head_dim);
+      k_.attend(q, k, v, a.kv_dtype, table, B, kv_stride, lo, pos, a.head_dim, a.scale, scores, out + t * q_stride + h * a.head_dim);
     });
   }
 
-  void scatter_rows(void* dst, DType dt, const int64_t* rows, const float* src, int n, int64_t width) override {
+  void scatter_rows(BufferRef dst_ref, DType dt, BufferRef rows_ref, BufferRef src_ref, int n, int64_t width) override {
+    void* dst = ptr<void>(dst_ref);
+    const int64_t* rows = ptr<const int64_t>(rows_ref);
+    const float* src = ptr(src_ref);
     for (int t = 0; t < n; ++t) {
       if (dt == DType::F16)
         k_.f32_to_f16(src + t * width, static_cast<uint16_t*>(dst) + rows[t] * width, width);
@@ -149,7 +186,10 @@ class CpuBackend final : public Backend {
     }
   }
 
-  void gather_rows(float* dst, const float* src, const int32_t* rows, int n, int64_t width) override {
+  void gather_rows(BufferRef dst_ref, BufferRef src_ref, BufferRef rows_ref, int n, int64_t width) override {
+    float* dst = ptr(dst_ref);
+    const float* src = ptr(src_ref);
+    const int32_t* rows = ptr<const int32_t>(rows_ref);
     for (int t = 0; t < n; ++t)
       std::memcpy(dst + t * width, src + static_cast<int64_t>(rows[t]) * width, static_cast<size_t>(width) * sizeof(float));
   }
@@ -166,24 +206,31 @@ class CpuBackend final : public Backend {
     return x;
   }
 
-  void gated_activation(float* gate, const float* up, int64_t count, Activation act) override {
+  void gated_activation(BufferRef gate_ref, BufferRef up_ref, int64_t count, Activation act) override {
+    float* gate = ptr(gate_ref);
+    const float* up = ptr(up_ref);
     chunked(count, [&](int64_t b, int64_t e) {
       if (act == Activation::kSilu) return k_.silu_mul(gate + b, up + b, e - b);  // SwiGLU, the common case
       for (int64_t i = b; i < e; ++i) gate[i] = activate(gate[i], act) * up[i];
     });
   }
 
-  void add(float* y, const float* x, int64_t count) override {
+  void add(BufferRef y_ref, BufferRef x_ref, int64_t count) override {
+    float* y = ptr(y_ref);
+    const float* x = ptr(x_ref);
     chunked(count, [&](int64_t b, int64_t e) { k_.add(y + b, x + b, e - b); });
   }
 
-  void activation(float* x, int64_t count, Activation act) override {
+  void activation(BufferRef x_ref, int64_t count, Activation act) override {
+    float* x = ptr(x_ref);
     chunked(count, [&](int64_t b, int64_t e) {
       for (int64_t i = b; i < e; ++i) x[i] = activate(x[i], act);
     });
   }
 
-  void layer_norm(float* y, const float* x, int n, int dim, const Tensor& weight, const Tensor* bias, float eps) override {
+  void layer_norm(BufferRef y_ref, BufferRef x_ref, int n, int dim, const Tensor& weight, const Tensor* bias, float eps) override {
+    float* y = ptr(y_ref);
+    const float* x = ptr(x_ref);
     const float* g = f32_vector(weight, 0);
     const float* bb = bias ? f32_vector(*bias, 1) : nullptr;
     pool_.parallel_for(n, [&](int64_t t, int) {

@@ -216,7 +216,8 @@ int main(int argc, char** argv) {
                            : is_norm ? 0.1f
                                      : (is_head ? 4.0f : 1.0f) / std::sqrt(fan_in));
         vals.resize(static_cast<size_t>(numel));
-        for (auto& v : vals) v = (is_norm ? 1.0f : 0.0f) + amp * rng.uniform();
+        // Norms scale by (offset + weight): centred on an effective scale of 1 (Gemma stores weight - 1).
+        for (auto& v : vals) v = (is_norm && !is_bias ? 1.0f - mc.norm_weight_offset : 0.0f) + amp * rng.uniform();
         buf.resize(static_cast<size_t>(dtype_row_bytes(dtype, static_cast<uint64_t>(numel))));
         if (dtype == DType::F32) {
           std::memcpy(buf.data(), vals.data(), buf.size());

@@ -69,6 +69,14 @@ int run_inspect(const std::string& dir, bool as_json) {
             {"tie_word_embeddings", c.tie_word_embeddings},
             {"sliding_window", sw},
             {"qk_norm", c.qk_norm},
+            {"post_norms", c.post_norms},
+            {"embedding_scale", c.embedding_scale},
+            {"norm_weight_offset", c.norm_weight_offset},
+            {"query_scale", c.query_scale},
+            {"attn_softcap", c.attn_softcap},
+            {"final_softcap", c.final_softcap},
+            {"layer_norm", c.layer_norm},
+            {"rotary_dim", c.rope_dims()},
             {"hidden_act", wick::activation_name(c.hidden_act)},
             {"torch_dtype", c.torch_dtype},
             {"parameters", info.n_params},
@@ -92,7 +100,22 @@ int run_inspect(const std::string& dir, bool as_json) {
   std::printf(
       "attention      %d heads, %d kv heads, head_dim %d%s\n", c.num_heads, c.num_kv_heads, c.head_dim,
       c.sliding_window.empty() || c.sliding_window[0] == 0 ? "" : (", sliding window " + std::to_string(c.sliding_window[0])).c_str());
-  std::printf("layer shape    %s MLP%s\n", wick::activation_name(c.hidden_act), c.qk_norm ? ", q/k norms per head" : "");
+  auto num = [](double v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", v);
+    return std::string(b);
+  };
+  std::string shape = std::string(wick::activation_name(c.hidden_act)) + " MLP";
+  if (c.qk_norm) shape += ", q/k norms per head";
+  if (c.post_norms) shape += ", post-attention/post-MLP norms";
+  if (c.norm_weight_offset != 0) shape += ", norms scale by (1 + w)";
+  if (c.embedding_scale > 0) shape += ", embeddings x" + num(c.embedding_scale);
+  if (c.query_scale > 0) shape += ", query scale " + num(c.query_scale);
+  if (c.attn_softcap > 0) shape += ", attention soft-cap " + num(c.attn_softcap);
+  if (c.final_softcap > 0) shape += ", logit soft-cap " + num(c.final_softcap);
+  if (c.layer_norm) shape += ", LayerNorm";
+  if (c.rotary_dim > 0) shape += ", rope on " + std::to_string(c.rotary_dim) + " of " + std::to_string(c.head_dim) + " head dims";
+  std::printf("layer shape    %s\n", shape.c_str());
   std::printf("vocab          %d, tied embeddings: %s\n", c.vocab_size, c.tie_word_embeddings ? "yes" : "no");
   std::printf("context        %d (rope theta %g, scaling %s)\n", c.max_context(), c.rope_theta, rope_type_name(c.rope.type));
   std::printf("memory         weights %s + KV cache %s (f32, %d tokens) = %s\n", human_bytes(info.weight_bytes).c_str(),

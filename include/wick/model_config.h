@@ -60,7 +60,17 @@ struct ModelConfig {
   // shared forward pass (models/transformer.cpp) reads these flags instead of the family name.
   bool qk_norm = false;                       // RMSNorm of each query and key head (weights [head_dim]) before rope (qwen3)
   Activation hidden_act = Activation::kSilu;  // the MLP's act(gate) * up
-  std::string torch_dtype;                    // as declared ("float32", "bfloat16", ...), informational
+  // Gemma 2 (transformers' modeling_gemma2.py); 0 / false = Llama's behaviour:
+  float embedding_scale = 0;     // > 0: token embeddings times this (sqrt(hidden_size))
+  float norm_weight_offset = 0;  // every RMSNorm scales by (offset + weight): Gemma stores weight - 1
+  bool post_norms = false;       // RMSNorm of the attention and MLP outputs before each residual add
+  float query_scale = 0;         // > 0: the softmax scale instead of 1/sqrt(head_dim) (query_pre_attn_scalar^-0.5)
+  float attn_softcap = 0;        // > 0: attention scores -> cap * tanh(score / cap) (attn_logit_softcapping)
+  float final_softcap = 0;       // > 0: logits -> cap * tanh(logit / cap) (final_logit_softcapping)
+  // StableLM 2:
+  int rotary_dim = 0;       // > 0: rotary embedding on the first rotary_dim values of each head only (partial_rotary_factor)
+  bool layer_norm = false;  // nn.LayerNorm (mean, biased variance, weight and bias; eps rms_norm_eps) instead of RMSNorm
+  std::string torch_dtype;  // as declared ("float32", "bfloat16", ...), informational
   int bos_token_id = -1;
   std::vector<int> eos_token_ids;
 
@@ -68,6 +78,7 @@ struct ModelConfig {
   int max_context() const;
   int q_dim() const { return num_heads * head_dim; }
   int kv_dim() const { return num_kv_heads * head_dim; }
+  int rope_dims() const { return rotary_dim > 0 ? rotary_dim : head_dim; }  // the rotated part of each head
 };
 
 }  // namespace wick

@@ -58,7 +58,8 @@ struct AttentionArgs {
   int n_kv_heads;
   int head_dim;
   int window;                   // > 0: a query at position i sees keys j with i - window < j <= i
-  float scale;                  // softmax scale, 1 / sqrt(head_dim)
+  float scale;                  // softmax scale: 1 / sqrt(head_dim), or the model's query scale
+  float softcap = 0;            // > 0: scores become softcap * tanh(score / softcap) before the softmax (Gemma 2)
   DType kv_dtype = DType::F32;  // F32 or F16
 };
 
@@ -93,14 +94,16 @@ class Backend {
   // --- ops: every BufferRef is float unless said otherwise ---
   // y[t, :] = table[ids[t], :] converted to float.       y: [n, table.cols]; ids: int32 [n]
   virtual void embed(BufferRef y, const Tensor& table, BufferRef ids, int n) = 0;
-  // y = x / sqrt(mean(x^2) + eps) * weight, row by row.            x, y: [n, dim]
-  virtual void rms_norm(BufferRef y, BufferRef x, int n, int dim, const Tensor& weight, float eps) = 0;
+  // y = x / sqrt(mean(x^2) + eps) * (weight_offset + weight), row by row (Gemma's norms store
+  // weight - 1: offset 1, added in float as Gemma2RMSNorm does).   x, y: [n, dim]
+  virtual void rms_norm(BufferRef y, BufferRef x, int n, int dim, const Tensor& weight, float eps, float weight_offset = 0) = 0;
   // y = x W^T (+ bias).  x: [n, W.cols], y: [n, W.rows] with row stride y_stride (0 = W.rows)
   virtual void matmul(BufferRef y, BufferRef x, int n, const Tensor& w, const Tensor* bias, int64_t y_stride = 0) = 0;
-  // Rotary embedding in the rotate_half convention of transformers' apply_rotary_pos_emb:
+  // Rotary embedding in the rotate_half convention of transformers' apply_rotary_pos_emb, on the
+  // first d = rotary_dim values of each head (the rest pass through, as StableLM's partial rotary):
   // for i < d/2: (x_i, x_{i+d/2}) <- (x_i c_i - x_{i+d/2} s_i, x_{i+d/2} c_i + x_i s_i).
-  // x: [n, row_stride] holding n_heads heads of head_dim; cos/sin: [n, head_dim / 2].
-  virtual void rope(BufferRef x, int n, int n_heads, int head_dim, int64_t row_stride, BufferRef cos, BufferRef sin) = 0;
+  // x: [n, row_stride] holding n_heads heads of head_dim; cos/sin: [n, rotary_dim / 2].
+  virtual void rope(BufferRef x, int n, int n_heads, int head_dim, int rotary_dim, int64_t row_stride, BufferRef cos, BufferRef sin) = 0;
   // Causal (optionally sliding-window) grouped-query attention over the cache. Keys of the
   // current tokens must already be in the cache (see scatter_rows).
   virtual void attention(const AttentionArgs& a) = 0;
@@ -114,6 +117,10 @@ class Backend {
   virtual void gated_activation(BufferRef gate, BufferRef up, int64_t count, Activation act) = 0;
   // y += x, elementwise.
   virtual void add(BufferRef y, BufferRef x, int64_t count) = 0;
+  // x *= factor, elementwise (Gemma's embedding scale).
+  virtual void scale(BufferRef x, int64_t count, float factor) = 0;
+  // x = cap * tanh(x / cap), elementwise (Gemma 2's final logit soft-capping).
+  virtual void softcap(BufferRef x, int64_t count, float cap) = 0;
   // x = act(x), elementwise: SiLU x·σ(x), ReLU, GELU in its exact erf form
   // 0.5·x·(1 + erf(x/√2)) (torch.nn.GELU's default), or GELU's tanh approximation
   // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (torch.nn.GELU(approximate="tanh")).

@@ -78,8 +78,6 @@ void parse_common_config(const JsonFields& f, ModelConfig& cfg, int default_head
     throw Error(ErrorCode::kUnsupported,
                 f.file() + ": hidden_act \"" + act + "\" is not supported (silu, gelu, gelu_pytorch_tanh, gelu_new)");
   cfg.hidden_act = *hidden_act;
-  if (f.has("partial_rotary_factor") && f.number_or("partial_rotary_factor", 1.0) != 1.0)
-    throw Error(ErrorCode::kUnsupported, f.file() + ": partial_rotary_factor != 1 is not supported");
   cfg.bos_token_id = f.int_or("bos_token_id", -1);
   cfg.eos_token_ids = f.int_list("eos_token_id");
   cfg.sliding_window.assign(static_cast<size_t>(cfg.num_layers), 0);

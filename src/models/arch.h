@@ -71,7 +71,8 @@ struct ArchSpec {
   // Canonical tensors -> LayerWeights (e.g. splitting fused projections).
   void (*bind)(const TensorMap& t, const ModelConfig& cfg, ModelWeights& w) = bind_llama_style;
   // general.architecture of its GGUF files (llama.cpp's LLM_ARCH names; Mistral is "llama").
-  // A GGUF architecture is read by the first registered family that writes it.
+  // A GGUF architecture is read by the first registered family that writes it. nullptr: the
+  // family is read from Hugging Face directories only (and cannot be written to GGUF).
   const char* gguf_arch;
   // llama.cpp's converter reorders the q/k rows of "llama" files for its interleaved (GPT-J)
   // rotary embedding; the loader undoes it and the writer redoes it. NEOX-rope families
@@ -89,6 +90,8 @@ const ArchSpec& mistral_arch();
 const ArchSpec& qwen2_arch();
 const ArchSpec& qwen3_arch();
 const ArchSpec& phi3_arch();
+const ArchSpec& gemma2_arch();
+const ArchSpec& stablelm_arch();
 
 // Every family wick runs, in lookup order.
 const std::vector<const ArchSpec*>& registered_archs();

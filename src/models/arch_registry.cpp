@@ -16,7 +16,8 @@ std::string layer_name(const std::string& pattern, int layer) {
 
 const std::vector<const ArchSpec*>& registered_archs() {
   // Order matters only for GGUF: "llama" files are read by llama_arch, not mistral_arch.
-  static const std::vector<const ArchSpec*> all = {&llama_arch(), &mistral_arch(), &qwen2_arch(), &qwen3_arch(), &phi3_arch()};
+  static const std::vector<const ArchSpec*> all = {&llama_arch(), &mistral_arch(), &qwen2_arch(),   &qwen3_arch(),
+                                                   &phi3_arch(),  &gemma2_arch(),  &stablelm_arch()};
   return all;
 }
 
@@ -29,7 +30,7 @@ std::string supported_model_types() {
 std::string supported_gguf_archs() {
   std::vector<std::string> names;
   for (const ArchSpec* a : registered_archs())
-    if (std::find(names.begin(), names.end(), a->gguf_arch) == names.end()) names.emplace_back(a->gguf_arch);
+    if (a->gguf_arch && std::find(names.begin(), names.end(), a->gguf_arch) == names.end()) names.emplace_back(a->gguf_arch);
   std::string out;
   for (const auto& n : names) out += (out.empty() ? "" : ", ") + n;
   return out;
@@ -56,7 +57,7 @@ const ArchSpec& find_arch(const std::string& model_type, const std::vector<std::
 
 const ArchSpec& find_gguf_arch(const std::string& gguf_arch, const std::string& file) {
   for (const ArchSpec* a : registered_archs())
-    if (gguf_arch == a->gguf_arch) return *a;
+    if (a->gguf_arch && gguf_arch == a->gguf_arch) return *a;
   throw Error(ErrorCode::kUnsupported,
               file + ": general.architecture \"" + gguf_arch + "\" is not supported; supported: " + supported_gguf_archs());
 }
@@ -148,6 +149,7 @@ Tensor get(const TensorMap& t, const std::string& name) {
 void bind_llama_style(const TensorMap& t, const ModelConfig& cfg, ModelWeights& w) {
   w.token_embd = get(t, "token_embd");
   w.output_norm = get(t, "output_norm");
+  w.output_norm_b = get(t, "output_norm.bias");
   w.output = get(t, "output");
   w.layers.resize(static_cast<size_t>(cfg.num_layers));
   for (int l = 0; l < cfg.num_layers; ++l) {
@@ -155,6 +157,10 @@ void bind_llama_style(const TensorMap& t, const ModelConfig& cfg, ModelWeights& 
     LayerWeights& L = w.layers[static_cast<size_t>(l)];
     L.attn_norm = n("attn_norm");
     L.ffn_norm = n("ffn_norm");
+    L.attn_post_norm = n("attn_post_norm");
+    L.attn_norm_b = n("attn_norm.bias");
+    L.ffn_norm_b = n("ffn_norm.bias");
+    L.ffn_post_norm = n("ffn_post_norm");
     L.q_norm = n("attn_q_norm");
     L.k_norm = n("attn_k_norm");
     L.wo = n("attn_output");
@@ -185,6 +191,7 @@ std::vector<Tensor> canonical_tensor_parts(const ModelWeights& w, const std::str
   if (canonical == "token_embd") return some({w.token_embd});
   if (canonical == "output") return some({w.output});
   if (canonical == "output_norm") return some({w.output_norm});
+  if (canonical == "output_norm.bias") return some({w.output_norm_b});
   if (canonical.rfind("blk.", 0) != 0) return {};
   const size_t dot = canonical.find('.', 4);
   const size_t layer = std::stoul(canonical.substr(4, dot - 4));
@@ -194,6 +201,10 @@ std::vector<Tensor> canonical_tensor_parts(const ModelWeights& w, const std::str
   const std::map<std::string, std::vector<Tensor>> by_name = {
       {"attn_norm", some({L.attn_norm})},
       {"ffn_norm", some({L.ffn_norm})},
+      {"attn_post_norm", some({L.attn_post_norm})},
+      {"attn_norm.bias", some({L.attn_norm_b})},
+      {"ffn_norm.bias", some({L.ffn_norm_b})},
+      {"ffn_post_norm", some({L.ffn_post_norm})},
       {"attn_q_norm", some({L.q_norm})},
       {"attn_k_norm", some({L.k_norm})},
       {"attn_q", some({L.wq})},

@@ -26,6 +26,10 @@ ModelConfig read_hf_config(const std::string& dir, const ArchSpec** arch_out) {
   cfg.architecture = archs.empty() ? std::string(arch.architectures[0]) : archs[0];
   parse_common_config(f, cfg, arch.default_head_dim);
   arch.parse_config(f, cfg);
+  // Partial rotary is declared by the families whose modeling code slices the heads (stablelm);
+  // others' apply_rotary_pos_emb rotates whole heads, so a factor there is a config error.
+  if (cfg.rotary_dim == 0 && f.has("partial_rotary_factor") && f.number_or("partial_rotary_factor", 1.0) != 1.0)
+    throw Error(ErrorCode::kUnsupported, path + ": partial_rotary_factor != 1 is not supported for model_type " + cfg.model_type);
   apply_generation_config((fs::path(dir) / "generation_config.json").string(), cfg);
   for (int id : cfg.eos_token_ids)
     if (id >= cfg.vocab_size)

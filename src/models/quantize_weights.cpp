@@ -67,6 +67,7 @@ void quantize_loaded_model(LoadedModel& m, DType target) {
   count(m.weights.token_embd);
   count(m.weights.output);
   count(m.weights.output_norm);
+  count(m.weights.output_norm_b);
   for (const LayerWeights& L : m.weights.layers)
     for (const Tensor* t : L.all()) count(*t);
 }

@@ -25,7 +25,7 @@ namespace {
 std::vector<float> yarn_inv_freq(const ModelConfig& cfg, float* attention_factor) {
   const RopeScaling& s = cfg.rope;
   const double base = cfg.rope_theta;
-  const int dim = cfg.head_dim;
+  const int dim = cfg.rope_dims();
   // The factor as configured (derived from the two lengths at parse time only when absent); the
   // correction range uses the pretraining length, original_max_position_embeddings when given.
   const double factor = s.factor;
@@ -63,7 +63,7 @@ std::vector<float> yarn_inv_freq(const ModelConfig& cfg, float* attention_factor
 // between the two wavelength thresholds.
 std::vector<float> llama3_inv_freq(const ModelConfig& cfg) {
   const RopeScaling& s = cfg.rope;
-  auto inv = default_inv_freq(cfg.rope_theta, cfg.head_dim);
+  auto inv = default_inv_freq(cfg.rope_theta, cfg.rope_dims());
   const double old_ctx = s.original_max_position_embeddings;
   const double low_wavelen = old_ctx / s.low_freq_factor;
   const double high_wavelen = old_ctx / s.high_freq_factor;
@@ -81,9 +81,9 @@ std::vector<float> llama3_inv_freq(const ModelConfig& cfg) {
 }
 
 std::vector<float> longrope_inv_freq(const ModelConfig& cfg, const std::vector<double>& ext) {
-  auto inv = default_inv_freq(cfg.rope_theta, cfg.head_dim);
+  auto inv = default_inv_freq(cfg.rope_theta, cfg.rope_dims());
   for (size_t i = 0; i < inv.size(); ++i) {
-    const float e = static_cast<float>(2 * i) / static_cast<float>(cfg.head_dim);
+    const float e = static_cast<float>(2 * i) / static_cast<float>(cfg.rope_dims());
     inv[i] = 1.0f / (static_cast<float>(ext[i]) * std::pow(static_cast<float>(cfg.rope_theta), e));
   }
   return inv;
@@ -91,7 +91,7 @@ std::vector<float> longrope_inv_freq(const ModelConfig& cfg, const std::vector<d
 
 }  // namespace
 
-RotaryEmbedding::RotaryEmbedding(const ModelConfig& cfg) : cfg_(cfg), dim_(cfg.head_dim) {
+RotaryEmbedding::RotaryEmbedding(const ModelConfig& cfg) : cfg_(cfg), dim_(cfg.rope_dims()) {
   const RopeScaling& s = cfg.rope;
   switch (s.type) {
     case RopeType::kDefault:

@@ -12,7 +12,7 @@ class RotaryEmbedding {
  public:
   explicit RotaryEmbedding(const ModelConfig& cfg);
 
-  // cos/sin for positions pos0 .. pos0 + n - 1, each [n, head_dim / 2], already multiplied by
+  // cos/sin for positions pos0 .. pos0 + n - 1, each [n, rope_dims / 2], already multiplied by
   // the attention factor (yarn, longrope). `seq_len` is the sequence length the frequencies are
   // chosen for: transformers uses max(position_ids) + 1 of the current forward call, which is
   // what makes "dynamic" and "longrope" depend on how long the sequence has grown.

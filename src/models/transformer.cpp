@@ -18,6 +18,7 @@ ModelWeights place_weights(Backend& be, const ModelWeights& host, std::vector<Ba
   ModelWeights w;
   w.token_embd = place(host.token_embd);
   w.output_norm = place(host.output_norm);
+  w.output_norm_b = place(host.output_norm_b);
   w.output = host.output.data == host.token_embd.data ? w.token_embd : place(host.output);
   for (const LayerWeights& h : host.layers) {
     const auto from = h.all();
@@ -92,6 +93,14 @@ Transformer::Transformer(const LoadedModel& model, Backend& backend, int max_tok
   backend.reserve(widest, max_ctx, max_tokens);
 }
 
+void Transformer::norm(BufferRef y, BufferRef x, int n, const Tensor& weight, const Tensor& bias) {
+  const float eps = static_cast<float>(cfg_.rms_norm_eps);
+  if (cfg_.layer_norm)  // StableLM: nn.LayerNorm
+    be_.layer_norm(y, x, n, cfg_.hidden_size, weight, bias.empty() ? nullptr : &bias, eps);
+  else
+    be_.rms_norm(y, x, n, cfg_.hidden_size, weight, eps, cfg_.norm_weight_offset);
+}
+
 void Transformer::emit(const ActivationCallback* hook, const char* name, int layer, BufferRef data, int rows, int cols) {
   if (!hook || !*hook) return;
   char buf[64];
@@ -110,7 +119,7 @@ void Transformer::upload_inputs(const TokenBatch& b) {
   const size_t n4 = static_cast<size_t>(n) * 4;
   // cos/sin per token at its own position; transformers picks dynamic/longrope frequencies from
   // max(position_ids) + 1, i.e. the length of the token's sequence after this call.
-  const int half = cfg_.head_dim / 2;
+  const int half = cfg_.rope_dims() / 2;
   for (int t = 0; t < n; ++t)
     rope_.compute(b.positions[t], 1, b.seq_lens[t], cos_host_.data() + static_cast<size_t>(t) * half,
                   sin_host_.data() + static_cast<size_t>(t) * half);
@@ -160,10 +169,11 @@ const float* Transformer::forward(const TokenBatch& b, const KvLayout& kv, const
   upload_inputs(b);
   const ModelWeights& w = w_;
   const int H = cfg_.hidden_size, I = cfg_.intermediate_size, Q = cfg_.q_dim(), KV = cfg_.kv_dim();
-  const float eps = static_cast<float>(cfg_.rms_norm_eps);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim));
+  const float eps = static_cast<float>(cfg_.rms_norm_eps), offset = cfg_.norm_weight_offset;
+  const float scale = cfg_.query_scale > 0 ? cfg_.query_scale : 1.0f / std::sqrt(static_cast<float>(cfg_.head_dim));
 
-  be_.embed(x_, w.token_embd, tokens_, n);  // x: [n, H]
+  be_.embed(x_, w.token_embd, tokens_, n);                                                         // x: [n, H]
+  if (cfg_.embedding_scale > 0) be_.scale(x_, static_cast<int64_t>(n) * H, cfg_.embedding_scale);  // Gemma: sqrt(H)
   emit(hook, "embd", -1, x_, n, H);
 
   for (int l = 0; l < cfg_.num_layers; ++l) {
@@ -172,17 +182,17 @@ const float* Transformer::forward(const TokenBatch& b, const KvLayout& kv, const
     const BufferRef v_cache = kv.v[static_cast<size_t>(l)];
 
     // --- self-attention (LlamaAttention) ---
-    be_.rms_norm(h_, x_, n, H, L.attn_norm, eps);
+    norm(h_, x_, n, L.attn_norm, L.attn_norm_b);
     emit(hook, "attn_norm", l, h_, n, H);
     be_.matmul(q_, h_, n, L.wq, &L.bq);  // q: [n, Q]
     be_.matmul(k_, h_, n, L.wk, &L.bk);  // k: [n, KV]
     be_.matmul(v_, h_, n, L.wv, &L.bv);  // v: [n, KV]
     if (cfg_.qk_norm) {                  // Qwen3: RMSNorm of every head before rope, q as [n * heads, head_dim]
-      be_.rms_norm(q_, q_, n * cfg_.num_heads, cfg_.head_dim, L.q_norm, eps);
-      be_.rms_norm(k_, k_, n * cfg_.num_kv_heads, cfg_.head_dim, L.k_norm, eps);
+      be_.rms_norm(q_, q_, n * cfg_.num_heads, cfg_.head_dim, L.q_norm, eps, offset);
+      be_.rms_norm(k_, k_, n * cfg_.num_kv_heads, cfg_.head_dim, L.k_norm, eps, offset);
     }
-    be_.rope(q_, n, cfg_.num_heads, cfg_.head_dim, Q, cos_, sin_);
-    be_.rope(k_, n, cfg_.num_kv_heads, cfg_.head_dim, KV, cos_, sin_);
+    be_.rope(q_, n, cfg_.num_heads, cfg_.head_dim, cfg_.rope_dims(), Q, cos_, sin_);
+    be_.rope(k_, n, cfg_.num_kv_heads, cfg_.head_dim, cfg_.rope_dims(), KV, cos_, sin_);
     be_.scatter_rows(k_cache, kv.dtype, kv_rows_, k_, n, KV);  // into each token's cache row
     be_.scatter_rows(v_cache, kv.dtype, kv_rows_, v_, n, KV);
     const AttentionArgs a{.out = att_,
@@ -200,19 +210,22 @@ const float* Transformer::forward(const TokenBatch& b, const KvLayout& kv, const
                           .head_dim = cfg_.head_dim,
                           .window = cfg_.sliding_window[static_cast<size_t>(l)],
                           .scale = scale,
+                          .softcap = cfg_.attn_softcap,
                           .kv_dtype = kv.dtype};
-    be_.attention(a);                         // att: [n, Q]
-    be_.matmul(proj_, att_, n, L.wo, &L.bo);  // [n, H]
+    be_.attention(a);                                                        // att: [n, Q]
+    be_.matmul(proj_, att_, n, L.wo, &L.bo);                                 // [n, H]
+    if (cfg_.post_norms) norm(proj_, proj_, n, L.attn_post_norm, Tensor{});  // Gemma 2's post_attention_layernorm
     emit(hook, "attn_out", l, proj_, n, H);
     be_.add(x_, proj_, static_cast<int64_t>(n) * H);
 
     // --- MLP (LlamaMLP): down(act(gate(x)) * up(x)), act = ACT2FN[hidden_act] ---
-    be_.rms_norm(h_, x_, n, H, L.ffn_norm, eps);
+    norm(h_, x_, n, L.ffn_norm, L.ffn_norm_b);
     emit(hook, "ffn_norm", l, h_, n, H);
     be_.matmul(gate_, h_, n, L.w_gate, &L.b_gate);  // [n, I]
     be_.matmul(up_, h_, n, L.w_up, &L.b_up);        // [n, I]
     be_.gated_activation(gate_, up_, static_cast<int64_t>(n) * I, cfg_.hidden_act);
-    be_.matmul(proj_, gate_, n, L.w_down, &L.b_down);  // [n, H]
+    be_.matmul(proj_, gate_, n, L.w_down, &L.b_down);                       // [n, H]
+    if (cfg_.post_norms) norm(proj_, proj_, n, L.ffn_post_norm, Tensor{});  // post_feedforward_layernorm
     emit(hook, "ffn_out", l, proj_, n, H);
     be_.add(x_, proj_, static_cast<int64_t>(n) * H);
     emit(hook, "out", l, x_, n, H);
@@ -222,10 +235,11 @@ const float* Transformer::forward(const TokenBatch& b, const KvLayout& kv, const
   const int m = b.n_out;
   if (m == 0) return hidden_host_.data();
   be_.gather_rows(h_, x_, out_rows_, m, H);  // [m, H]
-  be_.rms_norm(out_, h_, m, H, w.output_norm, eps);
+  norm(out_, h_, m, w.output_norm, w.output_norm_b);
   emit(hook, "out_norm", -1, out_, m, H);
   if (b.n_logits > 0) {
     be_.matmul(logits_, out_, b.n_logits, w.output, nullptr);  // [n_logits, vocab]
+    if (cfg_.final_softcap > 0) be_.softcap(logits_, static_cast<int64_t>(b.n_logits) * cfg_.vocab_size, cfg_.final_softcap);
     emit(hook, "logits", -1, logits_, b.n_logits, cfg_.vocab_size);
     be_.download(logits_host_.data(), logits_, static_cast<size_t>(b.n_logits) * static_cast<size_t>(cfg_.vocab_size) * 4);
   }

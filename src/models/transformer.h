@@ -1,15 +1,16 @@
-// The decoder-only transformer shared by the Llama family (Llama, Mistral, Qwen2, Qwen3, Phi-3):
+// The decoder-only transformer shared by the Llama family (Llama, Mistral, Qwen2, Qwen3, Phi-3, Gemma 2):
 // what transformers' LlamaModel.forward computes, written against the Backend ops. What differs
-// between families is declared in ModelConfig's layer shape (qk_norm, hidden_act, windows) and
+// between families is declared in ModelConfig's layer shape (qk_norm, hidden_act, windows,
+// post_norms, soft-capping, embedding and query scales) and
 // read here as flags, never as family names.
 //
 // Every intermediate has a stable name, passed to an optional hook, so a test can dump it and
 // say which layer diverged from the reference:
 //   embd                         [n, hidden]   token embeddings
 //   blk.L.attn_norm              [n, hidden]   input_layernorm output
-//   blk.L.attn_out               [n, hidden]   o_proj output
-//   blk.L.ffn_norm               [n, hidden]   post_attention_layernorm output
-//   blk.L.ffn_out                [n, hidden]   down_proj output
+//   blk.L.attn_out               [n, hidden]   o_proj output (post-attention normed, with post_norms)
+//   blk.L.ffn_norm               [n, hidden]   the MLP's input norm (Llama's post_attention_layernorm)
+//   blk.L.ffn_out                [n, hidden]   down_proj output (post-feedforward normed, with post_norms)
 //   blk.L.out                    [n, hidden]   residual stream after layer L
 //   out_norm                     [m, hidden]   final norm of the m output rows
 //   logits                       [m', vocab]   the m' of them that want logits
@@ -71,6 +72,9 @@ class Transformer {
 
  private:
   void emit(const ActivationCallback* hook, const char* name, int layer, BufferRef data, int rows, int cols);
+  // The model's norm over rows of hidden_size: RMSNorm scaling by (norm_weight_offset + weight),
+  // or LayerNorm with its bias (layer_norm models). y may be x.
+  void norm(BufferRef y, BufferRef x, int n, const Tensor& weight, const Tensor& bias);
   // The batch's inputs in host staging, then one upload each: tokens, positions, cache rows,
   // output rows, cos/sin, and one block table per sequence (runs of tokens sharing a table).
   void upload_inputs(const TokenBatch& b);

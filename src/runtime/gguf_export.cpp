@@ -32,6 +32,7 @@ uint32_t llama_file_type(DType t) {
 
 void write_model_metadata(GgufWriter& w, const LoadedModel& m, DType type, const std::string& name) {
   const ModelConfig& c = m.config;
+  if (!m.arch->gguf_arch) throw Error(ErrorCode::kUnsupported, std::string(m.arch->model_type) + " models cannot be written to GGUF yet");
   const std::string a = m.arch->gguf_arch;
   w.set_string("general.architecture", a);
   w.set_string("general.name", name);

@@ -48,7 +48,7 @@ ModelInfo Model::info() const {
   for (const auto& kv : loaded_->params_by_dtype) i.params_by_dtype.push_back(kv);
   i.weights_description = loaded_->weights_description;
   const ModelWeights& w = loaded_->weights;
-  uint64_t per_token = w.token_embd.row_bytes() + w.output.nbytes() + w.output_norm.nbytes();
+  uint64_t per_token = w.token_embd.row_bytes() + w.output.nbytes() + w.output_norm.nbytes() + w.output_norm_b.nbytes();
   for (const LayerWeights& L : w.layers)
     for (const Tensor* t : L.all())
       if (!t->empty()) per_token += t->nbytes();

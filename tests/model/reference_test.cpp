@@ -96,6 +96,26 @@ std::vector<Variant> variants() {
       {"phi3_longrope_crossing",
        "--arch phi3 --set original_max_position_embeddings=14 --set 'rope_scaling={\"type\":\"longrope\"," + longrope_factors + "}'",
        kTolF32},
+      // Gemma 2: scaled embeddings, (1 + w) norms, post-attention and post-feedforward norms,
+      // query_pre_attn_scalar, attention and final logit soft-capping (small caps, so they bend the
+      // scores), GeGLU, a 5-token window on layer 0 only (Gemma2Config's alternating default).
+      {"gemma2_f32_softcaps_window",
+       "--arch gemma2 --set head_dim=16 --set sliding_window=5 --set query_pre_attn_scalar=24 --set attn_logit_softcapping=2.0 "
+       "--set final_logit_softcapping=3.0",
+       kTolF32, 20, 256, 6},
+      // Gemma2Config's defaults: head_dim 256, query scalar 256, caps 50 / 30, window 4096; tied, bf16.
+      {"gemma2_bf16_defaults_tied", "--arch gemma2 --dtype bf16 --set tie_word_embeddings=true", kTol16},
+      // Soft-capping off (null), layer_types naming layer 1 sliding, exact GELU, chunked prefill.
+      {"gemma2_nulls_layer_types_chunks",
+       "--arch gemma2 --set head_dim=32 --set attn_logit_softcapping=null --set final_logit_softcapping=null --set sliding_window=6 "
+       "--set 'layer_types=[\"full_attention\",\"sliding_attention\"]' --set hidden_activation='\"gelu\"'",
+       kTolF32, 30, 7, 6},
+      // StableLM 2: LayerNorm with biases, rope on a quarter of each head (the default factor),
+      // then half of it with q/k/v biases in bf16, then linear rope scaling across KV blocks.
+      {"stablelm_f32_quarter_rotary", "--arch stablelm", kTolF32},
+      {"stablelm_bf16_half_rotary_qkv_bias", "--arch stablelm --dtype bf16 --set partial_rotary_factor=0.5 --set use_qkv_bias=true",
+       kTol16},
+      {"stablelm_rope_linear_across_blocks", R"(--arch stablelm --set 'rope_scaling={"type":"linear","factor":2.0}')", kTolF32, 40, 7, 8},
       // Boundaries: 40 prompt tokens in chunks of 7 and 8 decode steps cross two 16-token KV
       // blocks and six prefill chunks; a 20-token window slides across blocks.
       {"llama_40_tokens_chunks_of_7", "--arch llama", kTolF32, 40, 7, 8},

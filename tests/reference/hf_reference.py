@@ -1,8 +1,10 @@
 #!/usr/bin/python3
-"""Independent PyTorch reference for the Llama family (llama, mistral, qwen2, qwen3, phi3).
+"""Independent PyTorch reference for the Llama family (llama, mistral, qwen2, qwen3, phi3, gemma2, stablelm).
 
 Written from the Hugging Face transformers modeling code (modeling_llama.py, modeling_mistral.py,
-modeling_qwen2.py, modeling_qwen3.py, modeling_phi3.py, modeling_rope_utils.py, activations.py),
+modeling_qwen2.py, modeling_qwen3.py, modeling_phi3.py, modeling_gemma2.py, modeling_stablelm.py,
+modeling_rope_utils.py,
+activations.py),
 without importing transformers or
 anything from wick. It reads a model directory (config.json + safetensors, parsed here by hand),
 runs a prompt through the model with a KV cache and then greedy decode steps, computing in
@@ -57,10 +59,13 @@ def load_weights(d):
 
 
 def head_dim(cfg):
-    # Qwen3Config defaults head_dim to 128; the others derive it from the hidden size.
-    if cfg.get("head_dim"):
+    # Qwen3Config defaults head_dim to 128; the others derive it from the hidden size (StableLmAttention
+    # always does).
+    if cfg.get("head_dim") and cfg["model_type"] != "stablelm":
         return cfg["head_dim"]
-    return 128 if cfg["model_type"] == "qwen3" else cfg["hidden_size"] // cfg["num_attention_heads"]
+    # Gemma2Config defaults it to 256.
+    defaults = {"qwen3": 128, "gemma2": 256}
+    return defaults.get(cfg["model_type"], cfg["hidden_size"] // cfg["num_attention_heads"])
 
 
 def windows(cfg):
@@ -75,6 +80,12 @@ def windows(cfg):
         types = cfg.get("layer_types") or [
             "sliding_attention" if win is not None and l >= cfg.get("max_window_layers", n) else "full_attention"
             for l in range(n)]
+        return [win if types[l] == "sliding_attention" else None for l in range(n)]
+    if t == "gemma2":
+        # Gemma2Config: sliding_window (default 4096) on the layers layer_types names, by default
+        # every other layer starting with layer 0.
+        win = cfg.get("sliding_window", 4096)
+        types = cfg.get("layer_types") or ["sliding_attention" if (l + 1) % 2 else "full_attention" for l in range(n)]
         return [win if types[l] == "sliding_attention" else None for l in range(n)]
     return [None] * n
 
@@ -95,7 +106,9 @@ class Rope:
 
     def __init__(self, cfg):
         self.cfg = cfg
-        self.dim = head_dim(cfg)
+        # The rotated part of each head: partial_rotary_factor (StableLmConfig defaults it to 0.25).
+        factor = cfg.get("partial_rotary_factor", 0.25 if cfg["model_type"] == "stablelm" else 1.0)
+        self.dim = int(head_dim(cfg) * factor)
         self.base = cfg.get("rope_theta", 10000.0)
         self.rs = cfg.get("rope_scaling") or {}
         self.type = self.rs.get("rope_type", self.rs.get("type", "default"))
@@ -193,10 +206,20 @@ class Model:
         self.H = cfg["num_attention_heads"]
         self.KVH = cfg.get("num_key_value_heads") or self.H
         self.hd = head_dim(cfg)
-        self.act = ACTIVATIONS[cfg.get("hidden_act", "silu")]
-        self.eps = cfg.get("rms_norm_eps", 1e-6)
+        self.gemma = self.type == "gemma2"
+        if self.gemma:  # Gemma2MLP uses hidden_activation; Gemma2Config ties embeddings by default
+            self.act = ACTIVATIONS[cfg.get("hidden_activation", "gelu_pytorch_tanh")]
+        else:
+            self.act = ACTIVATIONS[cfg.get("hidden_act", "silu")]
+        self.layer_norm = self.type == "stablelm"  # nn.LayerNorm (weight and bias) instead of RMSNorm
+        self.eps = cfg.get("layer_norm_eps", 1e-5) if self.layer_norm else cfg.get("rms_norm_eps", 1e-6)
         self.rope = Rope(cfg)
-        if cfg.get("tie_word_embeddings"):
+        # Gemma2Attention: scaling = query_pre_attn_scalar ** -0.5; attention and final logits
+        # soft-capped (None = off).
+        self.scaling = cfg.get("query_pre_attn_scalar", 256) ** -0.5 if self.gemma else 1.0 / math.sqrt(self.hd)
+        self.attn_cap = cfg.get("attn_logit_softcapping", 50.0) if self.gemma else None
+        self.final_cap = cfg.get("final_logit_softcapping", 30.0) if self.gemma else None
+        if cfg.get("tie_word_embeddings", self.gemma):
             self.w["lm_head.weight"] = self.w["model.embed_tokens.weight"]
         self.windows = windows(cfg)
         self.k_cache = [None] * self.L
@@ -208,8 +231,15 @@ class Model:
         return y + b if b is not None else y
 
     def norm(self, name, x):  # RMSNorm over the last dimension
+        if self.layer_norm:  # nn.LayerNorm: biased variance
+            mean = x.mean(-1, keepdim=True)
+            var = (x - mean).pow(2).mean(-1, keepdim=True)
+            return (x - mean) * torch.rsqrt(var + self.eps) * self.w[name + ".weight"] + self.w[name + ".bias"]
         var = x.pow(2).mean(-1, keepdim=True)
-        return self.w[name + ".weight"] * (x * torch.rsqrt(var + self.eps))
+        w = self.w[name + ".weight"]
+        if self.gemma:  # Gemma2RMSNorm: output * (1.0 + weight)
+            w = 1.0 + w
+        return w * (x * torch.rsqrt(var + self.eps))
 
     def attention(self, l, x, pos, record):
         p = "model.layers.%d.self_attn." % l
@@ -227,8 +257,9 @@ class Model:
         q, k = q.transpose(0, 1), k.transpose(0, 1)
         v = v.view(n, self.KVH, self.hd).transpose(0, 1)
         cos, sin = self.rope.cos_sin(pos)
-        q = q * cos + rotate_half(q) * sin
-        k = k * cos + rotate_half(k) * sin
+        r = self.rope.dim  # StableLmAttention: rotary on the first r dims of each head, the rest passes through
+        q = torch.cat((q[..., :r] * cos + rotate_half(q[..., :r]) * sin, q[..., r:]), dim=-1)
+        k = torch.cat((k[..., :r] * cos + rotate_half(k[..., :r]) * sin, k[..., r:]), dim=-1)
         if self.k_cache[l] is not None:
             k = torch.cat((self.k_cache[l], k), dim=1)
             v = torch.cat((self.v_cache[l], v), dim=1)
@@ -236,7 +267,9 @@ class Model:
         rep = self.H // self.KVH
         k = k.repeat_interleave(rep, dim=0)
         v = v.repeat_interleave(rep, dim=0)
-        scores = (q @ k.transpose(1, 2)) / math.sqrt(self.hd)
+        scores = (q @ k.transpose(1, 2)) * self.scaling
+        if self.attn_cap is not None:
+            scores = torch.tanh(scores / self.attn_cap) * self.attn_cap
         kpos = torch.arange(k.shape[1])
         allowed = kpos[None, :] <= pos[:, None]
         if self.windows[l]:
@@ -257,22 +290,31 @@ class Model:
     def forward(self, ids, pos0, record):
         pos = torch.arange(pos0, pos0 + len(ids))
         x = self.w["model.embed_tokens.weight"][torch.tensor(ids)]
+        if self.gemma:  # Gemma2TextScaledWordEmbedding: times sqrt(hidden_size)
+            x = x * math.sqrt(self.cfg["hidden_size"])
         record("embd", x)
         for l in range(self.L):
-            h = self.norm("model.layers.%d.input_layernorm" % l, x)
+            p = "model.layers.%d." % l
+            h = self.norm(p + "input_layernorm", x)
             record("blk.%d.attn_norm" % l, h)
             a = self.attention(l, h, pos, record)
+            if self.gemma:  # Gemma2DecoderLayer: the branch output is normed before the residual add
+                a = self.norm(p + "post_attention_layernorm", a)
             record("blk.%d.attn_out" % l, a)
             x = x + a
-            h = self.norm("model.layers.%d.post_attention_layernorm" % l, x)
+            h = self.norm(p + ("pre_feedforward_layernorm" if self.gemma else "post_attention_layernorm"), x)
             record("blk.%d.ffn_norm" % l, h)
             m = self.mlp(l, h)
+            if self.gemma:
+                m = self.norm(p + "post_feedforward_layernorm", m)
             record("blk.%d.ffn_out" % l, m)
             x = x + m
             record("blk.%d.out" % l, x)
         h = self.norm("model.norm", x)
         record("out_norm", h)
         logits = h @ self.w["lm_head.weight"].T
+        if self.final_cap is not None:  # Gemma2ForCausalLM: final_logit_softcapping
+            logits = torch.tanh(logits / self.final_cap) * self.final_cap
         record("logits", logits)
         return logits
 

@@ -1,5 +1,6 @@
 // config.json and weight-table errors: unsupported model_type, malformed or incomplete config,
 // missing tensors, wrong shapes and dtypes — each names the file, the tensor and the values.
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -76,7 +77,58 @@ TEST(ModelLoading, UnsupportedModelType) {
   const std::string msg = load_error(d, &code);
   EXPECT_EQ(code, ErrorCode::kUnsupported);
   EXPECT_NE(msg.find("gpt_neox"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("supported: llama, mistral, qwen2, qwen3, phi3"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("supported: llama, mistral, qwen2, qwen3, phi3, gemma2, stablelm"), std::string::npos) << msg;
+}
+
+// Gemma 2's config declares its layer shape (Gemma2Config's defaults where keys are absent):
+// head_dim 256, tied embeddings, GeGLU from hidden_activation (not hidden_act), embedding scale
+// sqrt(hidden), (1 + w) norms, post norms and their tensors, query scale, soft-caps (null = off),
+// and a window on every other layer from layer 0.
+TEST(ModelLoading, Gemma2ConfigDeclaresItsLayerShape) {
+  TempDir d;
+  auto cfg = tiny_config();
+  cfg["model_type"] = "gemma2";
+  cfg.erase("tie_word_embeddings");
+  cfg["num_hidden_layers"] = 3;
+  cfg["hidden_act"] = "silu";  // ignored: Gemma2MLP reads hidden_activation
+  write_model(d, cfg);
+  auto m = load_hf_model(d.path());
+  const ModelConfig& c = m->config;
+  EXPECT_EQ(c.head_dim, 256);
+  EXPECT_TRUE(c.tie_word_embeddings);
+  EXPECT_EQ(m->weights.output.data, m->weights.token_embd.data);
+  EXPECT_EQ(c.hidden_act, Activation::kGeluTanh);
+  EXPECT_FLOAT_EQ(c.embedding_scale, std::sqrt(static_cast<float>(c.hidden_size)));
+  EXPECT_EQ(c.norm_weight_offset, 1.0f);
+  EXPECT_TRUE(c.post_norms);
+  EXPECT_FLOAT_EQ(c.query_scale, 1.0f / 16);  // 256^-0.5
+  EXPECT_EQ(c.attn_softcap, 50.0f);
+  EXPECT_EQ(c.final_softcap, 30.0f);
+  EXPECT_EQ(c.sliding_window, (std::vector<int>{4096, 0, 4096}));
+  EXPECT_FALSE(m->weights.layers[2].attn_post_norm.empty());
+  EXPECT_FALSE(m->weights.layers[2].ffn_post_norm.empty());
+
+  cfg["head_dim"] = 8;
+  cfg["hidden_activation"] = "gelu";
+  cfg["query_pre_attn_scalar"] = 64;
+  cfg["attn_logit_softcapping"] = nullptr;
+  cfg["final_logit_softcapping"] = 5.0;
+  cfg["sliding_window"] = 7;
+  cfg["layer_types"] = {"full_attention", "sliding_attention", "sliding_attention"};
+  write_model(d, cfg);
+  m = load_hf_model(d.path());
+  EXPECT_EQ(m->config.hidden_act, Activation::kGelu);
+  EXPECT_FLOAT_EQ(m->config.query_scale, 0.125f);
+  EXPECT_EQ(m->config.attn_softcap, 0.0f) << "null turns soft-capping off";
+  EXPECT_EQ(m->config.final_softcap, 5.0f);
+  EXPECT_EQ(m->config.sliding_window, (std::vector<int>{0, 7, 7}));
+  cfg["layer_types"] = {"full_attention", "chunked_attention", "full_attention"};
+  write_file(d.file("config.json"), cfg.dump());
+  EXPECT_NE(load_error(d).find("unknown layer type \"chunked_attention\""), std::string::npos) << load_error(d);
+  cfg.erase("layer_types");
+  cfg["final_logit_softcapping"] = -1;
+  write_file(d.file("config.json"), cfg.dump());
+  EXPECT_NE(load_error(d).find("final_logit_softcapping must be positive or null"), std::string::npos) << load_error(d);
 }
 
 // Qwen3's config: head_dim 128 when absent (Qwen3Config's default, not hidden / heads), q/k
@@ -114,6 +166,53 @@ TEST(ModelLoading, Qwen3ConfigDeclaresItsLayerShape) {
   cfg["layer_types"] = {"sliding_attention"};
   write_file(d.file("config.json"), cfg.dump());
   EXPECT_NE(load_error(d).find("layer_types has 1 entries for 3 layers"), std::string::npos) << load_error(d);
+}
+
+// StableLM 2: LayerNorm (with biases, layer_norm_eps), partial rotary (0.25 of the head by
+// default), q/k/v biases with use_qkv_bias, head_dim from the hidden size whatever the config
+// says; the parallel-residual and q/k LayerNorm variants are refused by name, and a partial
+// rotary factor on a family whose modeling code rotates whole heads is an error.
+TEST(ModelLoading, StableLmConfigDeclaresItsLayerShape) {
+  TempDir d;
+  auto cfg = tiny_config();
+  cfg["model_type"] = "stablelm";
+  cfg["num_hidden_layers"] = 2;
+  cfg["head_dim"] = 32;  // ignored: StableLmAttention uses hidden_size / num_attention_heads
+  write_model(d, cfg);
+  auto m = load_hf_model(d.path());
+  const ModelConfig& c = m->config;
+  EXPECT_EQ(c.head_dim, c.hidden_size / c.num_heads);
+  EXPECT_TRUE(c.layer_norm);
+  EXPECT_DOUBLE_EQ(c.rms_norm_eps, 1e-5);
+  EXPECT_EQ(c.rotary_dim, c.head_dim / 4);
+  EXPECT_EQ(c.rope_dims(), c.head_dim / 4);
+  EXPECT_FALSE(c.qkv_bias);
+  EXPECT_FALSE(m->weights.output_norm_b.empty());
+  EXPECT_FALSE(m->weights.layers[1].attn_norm_b.empty());
+  EXPECT_FALSE(m->weights.layers[1].ffn_norm_b.empty());
+
+  cfg["partial_rotary_factor"] = 1.0;
+  cfg["use_qkv_bias"] = true;
+  cfg["layer_norm_eps"] = 1e-6;
+  write_model(d, cfg);
+  m = load_hf_model(d.path());
+  EXPECT_EQ(m->config.rotary_dim, 0) << "the whole head";
+  EXPECT_TRUE(m->config.qkv_bias);
+  EXPECT_FALSE(m->weights.layers[0].bq.empty());
+  EXPECT_DOUBLE_EQ(m->config.rms_norm_eps, 1e-6);
+  for (const char* key : {"use_parallel_residual", "qk_layernorm"}) {
+    auto bad = cfg;
+    bad[key] = true;
+    write_file(d.file("config.json"), bad.dump());
+    EXPECT_NE(load_error(d).find(std::string(key) + " ("), std::string::npos) << load_error(d);
+  }
+  cfg["partial_rotary_factor"] = 0.01;  // 0 rotary dims
+  write_file(d.file("config.json"), cfg.dump());
+  EXPECT_NE(load_error(d).find("need an even number >= 2"), std::string::npos) << load_error(d);
+  auto llama = tiny_config();
+  llama["partial_rotary_factor"] = 0.5;
+  write_file(d.file("config.json"), llama.dump());
+  EXPECT_NE(load_error(d).find("partial_rotary_factor != 1 is not supported for model_type llama"), std::string::npos) << load_error(d);
 }
 
 TEST(ModelLoading, HiddenActIsTheMlpActivation) {

@@ -123,6 +123,12 @@ TEST_P(KernelTest, EmbedAndNormMatchReference) {
   cpu->rms_norm(nac(), ac(), 4, 24, gc.t, 1e-6f);
   ref->rms_norm(nbr(), ar(), 4, 24, gr.t, 1e-6f);
   expect_close(nac.host(), nbr.host(), 1e-5 * be.tol, "rms_norm");
+  // Gemma's norms scale by (1 + weight).
+  OnBackend<float> gemma_c(*cpu, a.size()), gemma_r(*ref, a.size());
+  cpu->rms_norm(gemma_c(), ac(), 4, 24, gc.t, 1e-6f, 1.0f);
+  ref->rms_norm(gemma_r(), ar(), 4, 24, gr.t, 1e-6f, 1.0f);
+  expect_close(gemma_c.host(), gemma_r.host(), 1e-5 * be.tol, "rms_norm with weight offset 1");
+  EXPECT_NE(gemma_c.host(), nac.host());
   // Qwen3's q/k norms run in place, over rows of head_dim.
   cpu->rms_norm(ac(), ac(), 4, 24, gc.t, 1e-6f);
   EXPECT_EQ(ac.host(), nac.host()) << "rms_norm in place differs from out of place";
@@ -238,11 +244,21 @@ TEST_P(OpTest, RopeSiluAddMatchReference) {
   auto ref = make_reference_backend();
   std::mt19937 rng(3);
   const int n = 3, heads = 2, hd = 8, stride = 20;
-  auto x = random_vec(n * stride, rng), cs = random_vec(n * hd / 2, rng), sn = random_vec(n * hd / 2, rng);
-  OnBackend<float> xc(*cpu, x), xr(*ref, x), csc(*cpu, cs), csr(*ref, cs), snc(*cpu, sn), snr(*ref, sn);
-  cpu->rope(xc(), n, heads, hd, stride, csc(), snc());
-  ref->rope(xr(), n, heads, hd, stride, csr(), snr());
-  expect_close(xc.host(), xr.host(), 1e-6 * be.tol, "rope");
+  for (int rot : {hd, 4}) {  // whole heads, and StableLM's partial rotary (the last hd - rot values pass through)
+    auto x = random_vec(n * stride, rng), cs = random_vec(n * rot / 2, rng), sn = random_vec(n * rot / 2, rng);
+    OnBackend<float> xc(*cpu, x), xr(*ref, x), csc(*cpu, cs), csr(*ref, cs), snc(*cpu, sn), snr(*ref, sn);
+    cpu->rope(xc(), n, heads, hd, rot, stride, csc(), snc());
+    ref->rope(xr(), n, heads, hd, rot, stride, csr(), snr());
+    const std::vector<float> got = xc.host();
+    expect_close(got, xr.host(), 1e-6 * be.tol, "rope of " + std::to_string(rot) + " dims");
+    for (int t = 0; t < n; ++t)
+      for (int h = 0; h < heads; ++h)
+        for (int i = rot; i < hd; ++i) {
+          const size_t at = static_cast<size_t>(t * stride + h * hd + i);
+          ASSERT_EQ(got[at], x[at]) << "unrotated value changed";
+        }
+    for (int i = heads * hd; i < stride; ++i) ASSERT_EQ(got[static_cast<size_t>(i)], x[static_cast<size_t>(i)]) << "row padding changed";
+  }
   auto u = random_vec(40000, rng);
   OnBackend<float> uc(*cpu, u), ur(*ref, u), gc(*cpu, 40000), gr(*ref, 40000);
   for (Activation act : {Activation::kSilu, Activation::kRelu, Activation::kGelu, Activation::kGeluTanh}) {
@@ -257,6 +273,14 @@ TEST_P(OpTest, RopeSiluAddMatchReference) {
   cpu->add(gc(), uc(), 40000);
   ref->add(gr(), ur(), 40000);
   expect_close(gc.host(), gr.host(), 1e-6 * be.tol, "add");
+  cpu->scale(gc(), 40000, 7.5f);
+  ref->scale(gr(), 40000, 7.5f);
+  expect_close(gc.host(), gr.host(), 1e-6 * be.tol, "scale");
+  cpu->softcap(gc(), 40000, 3.0f);  // values up to ~50: both the linear middle and the flat tails
+  ref->softcap(gr(), 40000, 3.0f);
+  const std::vector<float> capped = gc.host();
+  expect_close(capped, gr.host(), 1e-6 * be.tol, "softcap");
+  for (float v : capped) ASSERT_LE(std::fabs(v), 3.0f);
 }
 
 // The energy head's ops: activations and LayerNorm against the double-precision reference, and
@@ -301,7 +325,24 @@ struct AttentionCase {
   int block_size, heads, kv_heads, head_dim, window;
   float scale;
   DType dt = DType::F32;
+  float softcap = 0;
 };
+
+// n queries at positions first .. first + n - 1 of one sequence, over a contiguous cache of
+// ctx rows (a single block).
+AttentionCase contiguous_case(std::vector<float> q, int n, int first, int ctx, int heads, int kv_heads, int head_dim, float scale) {
+  AttentionCase c{.q = std::move(q),
+                  .seq = std::vector<int32_t>(static_cast<size_t>(n), 0),
+                  .tables = {{0}},
+                  .block_size = ctx,
+                  .heads = heads,
+                  .kv_heads = kv_heads,
+                  .head_dim = head_dim,
+                  .window = 0,
+                  .scale = scale};
+  for (int t = 0; t < n; ++t) c.positions.push_back(first + t);
+  return c;
+}
 
 std::vector<float> attend_on(Backend& be, const AttentionCase& c, const void* k, const void* v, size_t cache_bytes) {
   const int n = static_cast<int>(c.positions.size());
@@ -329,6 +370,7 @@ std::vector<float> attend_on(Backend& be, const AttentionCase& c, const void* k,
                 .head_dim = c.head_dim,
                 .window = c.window,
                 .scale = c.scale,
+                .softcap = c.softcap,
                 .kv_dtype = c.dt});
   return out.host();
 }
@@ -342,21 +384,14 @@ TEST_P(OpTest, AttentionMatchesReferenceWithGqaAndWindow) {
   const int heads = 4, kvh = 2, hd = 16, ctx = 40, n = 6, pos0 = 20;
   cpu->reserve(64, ctx, 64);
   auto q = random_vec(n * heads * hd, rng), k = random_vec(ctx * kvh * hd, rng), v = random_vec(ctx * kvh * hd, rng);
-  AttentionCase c{.q = q,
-                  .seq = std::vector<int32_t>(n, 0),
-                  .tables = {{0}},
-                  .block_size = ctx,
-                  .heads = heads,
-                  .kv_heads = kvh,
-                  .head_dim = hd,
-                  .window = 0,
-                  .scale = 0.25f};  // contiguous: a single block of ctx rows
-  for (int t = 0; t < n; ++t) c.positions.push_back(pos0 + t);
-  for (int window : {0, 1, 5, 100}) {
-    c.window = window;
-    expect_close(attend_on(*cpu, c, k.data(), v.data(), k.size() * 4), attend_on(*ref, c, k.data(), v.data(), k.size() * 4), 1e-5 * be.tol,
-                 "attention window " + std::to_string(window));
-  }
+  AttentionCase c = contiguous_case(q, n, pos0, ctx, heads, kvh, hd, 0.25f);
+  for (float softcap : {0.0f, 0.5f})  // Gemma 2's soft-capped scores: a small cap bends them all
+    for (int window : {0, 1, 5, 100}) {
+      c.window = window;
+      c.softcap = softcap;
+      expect_close(attend_on(*cpu, c, k.data(), v.data(), k.size() * 4), attend_on(*ref, c, k.data(), v.data(), k.size() * 4),
+                   1e-5 * be.tol, "attention window " + std::to_string(window) + " softcap " + std::to_string(softcap));
+    }
 }
 
 // A KV cache stored in F16: the CPU backend's stores round exactly as the reference's, and its
@@ -383,17 +418,7 @@ TEST_P(OpTest, F16KvCacheMatchesReference) {
   const std::vector<uint16_t> k16 = stored(*cpu, k), v16 = stored(*cpu, v);
   EXPECT_EQ(k16, stored(*ref, k));
   EXPECT_EQ(v16, stored(*ref, v));
-  AttentionCase c{.q = q,
-                  .seq = std::vector<int32_t>(n, 0),
-                  .tables = {{0}},
-                  .block_size = ctx,
-                  .heads = heads,
-                  .kv_heads = kvh,
-                  .head_dim = hd,
-                  .window = 0,
-                  .scale = 0.2f,
-                  .dt = DType::F16};
-  for (int t = 0; t < n; ++t) c.positions.push_back(ctx - n + t);
+  AttentionCase c = contiguous_case(q, n, ctx - n, ctx, heads, kvh, hd, 0.2f);
   for (int window : {0, 7}) {
     c.window = window;
     c.dt = DType::F16;
@@ -449,26 +474,9 @@ TEST_P(OpTest, PagedAttentionEqualsContiguous) {
                               .head_dim = hd,
                               .window = window,
                               .scale = 0.3f};
-    const AttentionCase alone_a{.q = std::vector<float>(q.begin(), q.begin() + q_a),
-                                .positions = {10, 11, 12},
-                                .seq = {0, 0, 0},
-                                .tables = {{0}},
-                                .block_size = len_a,
-                                .heads = heads,
-                                .kv_heads = kvh,
-                                .head_dim = hd,
-                                .window = window,
-                                .scale = 0.3f};
-    const AttentionCase alone_b{.q = std::vector<float>(q.begin() + q_a, q.end()),
-                                .positions = {7, 8},
-                                .seq = {0, 0},
-                                .tables = {{0}},
-                                .block_size = len_b,
-                                .heads = heads,
-                                .kv_heads = kvh,
-                                .head_dim = hd,
-                                .window = window,
-                                .scale = 0.3f};
+    AttentionCase alone_a = contiguous_case(std::vector<float>(q.begin(), q.begin() + q_a), 3, 10, len_a, heads, kvh, hd, 0.3f);
+    AttentionCase alone_b = contiguous_case(std::vector<float>(q.begin() + q_a, q.end()), 2, 7, len_b, heads, kvh, hd, 0.3f);
+    alone_a.window = alone_b.window = window;
     std::vector<float> alone = attend_on(*ref, alone_a, ka.data(), va.data(), ka.size() * 4);
     const std::vector<float> b_out = attend_on(*ref, alone_b, kb.data(), vb.data(), kb.size() * 4);
     alone.insert(alone.end(), b_out.begin(), b_out.end());

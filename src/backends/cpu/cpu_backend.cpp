@@ -67,10 +67,10 @@ class CpuBackend final : public Backend {
     for (int t = 0; t < n; ++t) to_f32(table, ids[t], 1, y + t * d);
   }
 
-  void rms_norm(BufferRef y_ref, BufferRef x_ref, int n, int dim, const Tensor& weight, float eps) override {
+  void rms_norm(BufferRef y_ref, BufferRef x_ref, int n, int dim, const Tensor& weight, float eps, float weight_offset) override {
     float* y = ptr(y_ref);
     const float* x = ptr(x_ref);
-    const float* g = f32_vector(weight, 0);
+    const float* g = f32_vector(weight, 0, weight_offset);
     pool_.parallel_for(n, [&](int64_t t, int) { k_.rms_norm_row(x + t * dim, g, dim, eps, y + t * dim); });
   }
 
@@ -140,11 +140,13 @@ class CpuBackend final : public Backend {
     });
   }
 
-  void rope(BufferRef x_ref, int n, int n_heads, int head_dim, int64_t row_stride, BufferRef cos_ref, BufferRef sin_ref) override {
+  void rope(BufferRef x_ref, int n, int n_heads, int head_dim, int rotary_dim, int64_t row_stride, BufferRef cos_ref,
+            BufferRef sin_ref) override {
     float* x = ptr(x_ref);
     const float *cos = ptr(cos_ref), *sin = ptr(sin_ref);
-    const int half = head_dim / 2;
-    pool_.parallel_for(n, [&](int64_t t, int) { k_.rope_row(x + t * row_stride, n_heads, head_dim, cos + t * half, sin + t * half); });
+    const int half = rotary_dim / 2;
+    pool_.parallel_for(
+        n, [&](int64_t t, int) { k_.rope_row(x + t * row_stride, n_heads, head_dim, rotary_dim, cos + t * half, sin + t * half); });
   }
 
   void attention(const AttentionArgs& a) override {
@@ -170,7 +172,8 @@ class CpuBackend final : public Backend {
       const auto* k = ptr<const uint8_t>(a.k_cache) + kv_off * static_cast<int64_t>(elem);
       const auto* v = ptr<const uint8_t>(a.v_cache) + kv_off * static_cast<int64_t>(elem);
       float* scores = score_scratch_.data() + static_cast<size_t>(thread) * max_ctx_;
-      k_.attend(q, k, v, a.kv_dtype, table, B, kv_stride, lo, pos, a.head_dim, a.scale, scores, out + t * q_stride + h * a.head_dim);
+      k_.attend(q, k, v, a.kv_dtype, table, B, kv_stride, lo, pos, a.head_dim, a.scale, a.softcap, scores,
+                out + t * q_stride + h * a.head_dim);
     });
   }
 
@@ -221,6 +224,20 @@ class CpuBackend final : public Backend {
     chunked(count, [&](int64_t b, int64_t e) { k_.add(y + b, x + b, e - b); });
   }
 
+  void scale(BufferRef x_ref, int64_t count, float factor) override {
+    float* x = ptr(x_ref);
+    chunked(count, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) x[i] *= factor;
+    });
+  }
+
+  void softcap(BufferRef x_ref, int64_t count, float cap) override {
+    float* x = ptr(x_ref);
+    chunked(count, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) x[i] = cap * std::tanh(x[i] / cap);
+    });
+  }
+
   void activation(BufferRef x_ref, int64_t count, Activation act) override {
     float* x = ptr(x_ref);
     chunked(count, [&](int64_t b, int64_t e) {
@@ -269,14 +286,17 @@ class CpuBackend final : public Backend {
     }
   }
 
-  // Small vectors (norm weights, biases) as float. F32 ones are used in place; others are
-  // converted into one of two slots (so a norm weight and a bias can be live together).
-  const float* f32_vector(const Tensor& v, int slot) {
-    if (v.dtype == DType::F32) return static_cast<const float*>(v.data);
+  // Small vectors (norm weights, biases) as float, plus `offset` on every value. F32 ones
+  // without an offset are used in place; others are converted into one of two slots (so a norm
+  // weight and a bias can be live together).
+  const float* f32_vector(const Tensor& v, int slot, float offset = 0) {
+    if (v.dtype == DType::F32 && offset == 0) return static_cast<const float*>(v.data);
     auto& buf = vector_scratch_[slot];
     const int64_t n = v.numel();
     if (static_cast<int64_t>(buf.size()) < n) buf.resize(static_cast<size_t>(n));  // grows once, at the first pass
     to_f32(v, 0, 1, buf.data());
+    if (offset != 0)
+      for (int64_t i = 0; i < n; ++i) buf[static_cast<size_t>(i)] += offset;
     return buf.data();
   }
 

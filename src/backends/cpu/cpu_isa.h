@@ -29,8 +29,9 @@ struct CpuKernels {
   // One query head's attention over positions lo..pos of its sequence: k/v hold kv_dtype rows
   // kv_stride elements apart, already offset to the head's KV head; position j is in row
   // table[j / block_size] * block_size + j % block_size. scores: scratch of pos - lo + 1 floats.
+  // softcap > 0: each scaled score becomes softcap * tanh(score / softcap) before the softmax.
   void (*attend)(const float* q, const void* k, const void* v, DType kv_dtype, const int32_t* table, int block_size, int64_t kv_stride,
-                 int lo, int pos, int head_dim, float scale, float* scores, float* out);
+                 int lo, int pos, int head_dim, float scale, float softcap, float* scores, float* out);
   // Converts a row of F16 / BF16 to float.
   void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n);
   void (*bf16_to_f32)(const uint16_t* src, float* dst, int64_t n);
@@ -55,7 +56,7 @@ struct CpuKernels {
   // Per-row ops of the forward pass (kernels_elementwise.inc): RMSNorm of one row (y may be x),
   // rotary embedding of one token's heads, gate = silu(gate) * up, y += x.
   void (*rms_norm_row)(const float* x, const float* g, int dim, float eps, float* y);
-  void (*rope_row)(float* x, int n_heads, int head_dim, const float* cos, const float* sin);
+  void (*rope_row)(float* x, int n_heads, int head_dim, int rotary_dim, const float* cos, const float* sin);
   void (*silu_mul)(float* gate, const float* up, int64_t n);
   void (*add)(float* y, const float* x, int64_t n);
 };

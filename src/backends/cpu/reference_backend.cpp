@@ -64,7 +64,7 @@ class ReferenceBackend final : public Backend {
     for (int t = 0; t < n; ++t) dequantize_row(table.dtype, table.row_ptr(ids[t]), y + t * table.cols(), table.cols());
   }
 
-  void rms_norm(BufferRef y_ref, BufferRef x_ref, int n, int dim, const Tensor& placed, float eps) override {
+  void rms_norm(BufferRef y_ref, BufferRef x_ref, int n, int dim, const Tensor& placed, float eps, float weight_offset) override {
     const Tensor weight = arena_.host_view(placed);
     const size_t count = static_cast<size_t>(n) * dim;
     const float* x = arena_.at<float>(x_ref, count);
@@ -74,7 +74,8 @@ class ReferenceBackend final : public Backend {
       double ss = 0;
       for (int i = 0; i < dim; ++i) ss += static_cast<double>(xr[i]) * xr[i];
       const double inv = 1.0 / std::sqrt(ss / dim + eps);
-      for (int i = 0; i < dim; ++i) y[static_cast<int64_t>(t) * dim + i] = static_cast<float>(xr[i] * inv * vector_at(weight, i));
+      for (int i = 0; i < dim; ++i)
+        y[static_cast<int64_t>(t) * dim + i] = static_cast<float>(xr[i] * inv * (weight_offset + vector_at(weight, i)));
     }
   }
 
@@ -98,8 +99,9 @@ class ReferenceBackend final : public Backend {
     }
   }
 
-  void rope(BufferRef x_ref, int n, int n_heads, int head_dim, int64_t row_stride, BufferRef cos_ref, BufferRef sin_ref) override {
-    const int half = head_dim / 2;
+  void rope(BufferRef x_ref, int n, int n_heads, int head_dim, int rotary_dim, int64_t row_stride, BufferRef cos_ref,
+            BufferRef sin_ref) override {
+    const int half = rotary_dim / 2;
     float* x = arena_.at<float>(x_ref, static_cast<size_t>(n * row_stride));
     const float* cos = arena_.at<float>(cos_ref, static_cast<size_t>(n) * half);
     const float* sin = arena_.at<float>(sin_ref, static_cast<size_t>(n) * half);
@@ -148,6 +150,7 @@ class ReferenceBackend final : public Backend {
           double s = 0;
           for (int i = 0; i < a.head_dim; ++i) s += static_cast<double>(q[i]) * cache_value(k, a.kv_dtype, kvh * a.head_dim + i);
           s *= a.scale;
+          if (a.softcap > 0) s = a.softcap * std::tanh(s / a.softcap);
           p[static_cast<size_t>(j - lo)] = s;
           mx = std::max(mx, s);
         }
@@ -222,6 +225,16 @@ class ReferenceBackend final : public Backend {
     float* y = arena_.at<float>(y_ref, count);
     const float* x = arena_.at<float>(x_ref, count);
     for (int64_t i = 0; i < count; ++i) y[i] += x[i];
+  }
+
+  void scale(BufferRef x_ref, int64_t count, float factor) override {
+    float* x = arena_.at<float>(x_ref, count);
+    for (int64_t i = 0; i < count; ++i) x[i] = static_cast<float>(static_cast<double>(x[i]) * factor);
+  }
+
+  void softcap(BufferRef x_ref, int64_t count, float cap) override {
+    float* x = arena_.at<float>(x_ref, count);
+    for (int64_t i = 0; i < count; ++i) x[i] = static_cast<float>(cap * std::tanh(static_cast<double>(x[i]) / cap));
   }
 
   void activation(BufferRef x_ref, int64_t count, Activation act) override {

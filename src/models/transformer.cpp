@@ -124,21 +124,15 @@ void Transformer::upload_inputs(const TokenBatch& b) {
     rope_.compute(b.positions[t], 1, b.seq_lens[t], cos_host_.data() + static_cast<size_t>(t) * half,
                   sin_host_.data() + static_cast<size_t>(t) * half);
   // One block table per run of tokens sharing it (a prefill chunk is one run), holding the
-  // blocks up to the run's last position.
-  int n_seqs = 0;
+  // blocks up to the run's highest position.
+  int n_seqs = 0, top = 0;
   for (int t = 0; t < n; ++t) {
-    if (t == 0 || b.block_tables[t] != b.block_tables[t - 1]) ++n_seqs;
-    seq_host_[static_cast<size_t>(t)] = n_seqs - 1;
-  }
-  for (int t = 0; t < n; ++t) {
-    const bool run_ends = t + 1 == n || seq_host_[static_cast<size_t>(t + 1)] != seq_host_[static_cast<size_t>(t)];
-    if (!run_ends) continue;
-    int top = 0;  // the run's highest position
-    for (int u = t; u >= 0 && seq_host_[static_cast<size_t>(u)] == seq_host_[static_cast<size_t>(t)]; --u)
-      top = std::max(top, b.positions[u]);
     const int32_t* table = b.block_tables[t];
-    std::copy(table, table + top / block_size_ + 1,
-              tables_host_.begin() + static_cast<ptrdiff_t>(seq_host_[static_cast<size_t>(t)]) * table_stride_);
+    if (t == 0 || table != b.block_tables[t - 1]) ++n_seqs, top = 0;
+    seq_host_[static_cast<size_t>(t)] = n_seqs - 1;
+    top = std::max(top, b.positions[t]);
+    if (t + 1 == n || b.block_tables[t + 1] != table)  // the run ends
+      std::copy(table, table + top / block_size_ + 1, tables_host_.begin() + static_cast<ptrdiff_t>(n_seqs - 1) * table_stride_);
   }
   be_.upload(tokens_, b.tokens, n4);
   be_.upload(positions_, b.positions, n4);

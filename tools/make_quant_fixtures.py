@@ -29,6 +29,20 @@ def block(kind):
         return f16(rng.uniform(0.0, 0.01)) + f16(rng.uniform(0.0, 0.01)) + b(12) + b(128)
     if kind == "Q6_K":
         return b(128) + b(64) + rng.integers(-128, 128, 16, dtype=np.int8).tobytes() + f16(rng.uniform(-0.01, 0.01))
+    if kind in ("Q4_1", "Q5_1"):
+        return f16(rng.uniform(0.0, 0.05)) + f16(rng.uniform(-0.5, 0.5)) + (b(4) if kind == "Q5_1" else b"") + b(16)
+    if kind == "Q5_0":
+        return f16(rng.uniform(-0.05, 0.05)) + b(4) + b(16)
+    if kind == "IQ4_NL":
+        return f16(rng.uniform(-0.05, 0.05)) + b(16)
+    if kind == "Q2_K":
+        return b(16) + b(64) + f16(rng.uniform(0.0, 0.01)) + f16(rng.uniform(0.0, 0.01))
+    if kind == "Q3_K":
+        return b(32) + b(64) + b(12) + f16(rng.uniform(-0.01, 0.01))
+    if kind == "Q5_K":
+        return f16(rng.uniform(0.0, 0.01)) + f16(rng.uniform(0.0, 0.01)) + b(12) + b(32) + b(128)
+    if kind == "IQ4_XS":
+        return f16(rng.uniform(-0.01, 0.01)) + b(2) + b(4) + b(128)
     if kind == "F16":
         return np.array(rng.normal(0, 3, 32), dtype=np.float16).tobytes()
     if kind == "BF16":
@@ -39,7 +53,9 @@ def block(kind):
 def main():
     out = {"generator": "gguf %s (PyPI, llama.cpp's gguf-py): gguf.quants.dequantize" % importlib.metadata.version("gguf"), "types": {}}
     for kind, qtype, blocks in (("Q8_0", T.Q8_0, 6), ("Q4_0", T.Q4_0, 6), ("Q4_K", T.Q4_K, 3), ("Q6_K", T.Q6_K, 3),
-                                ("F16", T.F16, 2), ("BF16", T.BF16, 2)):
+                                ("F16", T.F16, 2), ("BF16", T.BF16, 2), ("Q4_1", T.Q4_1, 6), ("Q5_0", T.Q5_0, 6),
+                                ("Q5_1", T.Q5_1, 6), ("IQ4_NL", T.IQ4_NL, 6), ("Q2_K", T.Q2_K, 3), ("Q3_K", T.Q3_K, 3),
+                                ("Q5_K", T.Q5_K, 3), ("IQ4_XS", T.IQ4_XS, 3)):
         raw = b"".join(block(kind) for _ in range(blocks))
         values = dequantize(np.frombuffer(raw, dtype=np.uint8), qtype).astype(np.float32).reshape(-1)
         out["types"][kind] = {"bytes_hex": raw.hex(), "values": [float(v) for v in values]}

@@ -11,6 +11,7 @@
 
 #include "backends/cpu/memory_bandwidth.h"
 #include "core/dtype.h"
+#include "wick/quantize.h"
 #include "wick/embedder.h"
 #include "wick/generator.h"
 
@@ -49,7 +50,7 @@ CLI::App* BenchCommand::add(CLI::App& app) {
   c->add_option("--device", device, "cpu, cuda[:N], auto (see `wick devices`) or reference")->capture_default_str();
   c->add_option("-t,--threads", threads, "threads (0 = all cores)");
   c->add_option("-r,--repeat", repeat, "repetitions (mean and standard deviation are reported)")->check(CLI::PositiveNumber);
-  c->add_option("--dtype", dtype, "convert the weights at load: " + dtype_name_list());
+  c->add_option("--dtype", dtype, "convert the weights at load: " + quantize_type_names());
   c->add_option("--kv-type", kv_dtype, "KV cache storage: f32 or f16");
   c->add_flag("--no-bandwidth", no_bandwidth, "skip the memory bandwidth measurement");
   c->add_option("--candidates", candidates, "policy: candidates per call (0 skips candidates/s and embeddings/s)");

@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "core/dtype.h"
+#include "wick/quantize.h"
 #include "wick/prompt_template.h"
 #include "core/limits.h"
 
@@ -63,7 +64,7 @@ void EngineFlags::add(CLI::App* app) {
   app->add_option("--kv-tokens", kv_tokens, "KV cache size in tokens, all sequences together (0 = max(ctx, 4096))");
   app->add_option("--kv-type", kv_dtype, "KV cache storage: f32 or f16 (half the memory)");
   app->add_option("--batch-tokens", batch, "tokens per forward pass");
-  app->add_option("--dtype", dtype, "convert the weights at load: " + dtype_name_list());
+  app->add_option("--dtype", dtype, "convert the weights at load: " + quantize_type_names());
 }
 
 EngineOptions EngineFlags::options() const {

@@ -15,6 +15,7 @@
 #include "policy_commands.h"
 #include "chat_template_command.h"
 #include "serve_command.h"
+#include "perplexity_command.h"
 #include "prove_command.h"
 #include "core/limits.h"
 
@@ -174,6 +175,8 @@ int main(int argc, char** argv) {
   auto* prove = prove_cmd.add(app);
   EnergyCommand energy_cmd;
   auto* energy = energy_cmd.add(app);
+  PerplexityCommand ppl_cmd;
+  auto* ppl = ppl_cmd.add(app);
 
   bool devices_json = false;
   auto* devs = app.add_subcommand("devices", "list the devices wick can run on (--device takes their names)");
@@ -219,6 +222,7 @@ int main(int argc, char** argv) {
   if (*serve) return serve_cmd.run();
   if (*prove) return prove_cmd.run();
   if (*energy) return energy_cmd.run();
+  if (*ppl) return ppl_cmd.run();
   if (*insp) return run_inspect(inspect_dir, inspect_json);
   if (*devs) return run_devices(devices_json);
   if (*tok || *detok) {

@@ -14,7 +14,7 @@ namespace wick::cli {
 CLI::App* QuantizeCommand::add(CLI::App& app) {
   auto* c = app.add_subcommand("quantize", "write a Hugging Face model as a GGUF file of (block-quantized) weights");
   c->add_option("-m,--model", model_dir, "Hugging Face model directory")->required();
-  c->add_option("--type", type, dtype_name_list())->capture_default_str();
+  c->add_option("--type", type, quantize_type_names())->capture_default_str();
   c->add_option("-o,--out", out, "output GGUF file")->required();
   c->add_flag("--json", json, "print one JSON object");
   return c;

@@ -26,6 +26,9 @@ struct RopeScaling {
   std::optional<double> attention_factor;    // yarn / longrope override
   std::vector<double> short_factor;          // longrope, head_dim/2 entries
   std::vector<double> long_factor;           // longrope, head_dim/2 entries
+  // llama3 read from a GGUF file: llama.cpp's rope_freqs tensor, head_dim/2 divisors of the
+  // default frequencies (in place of factor / low / high_freq_factor).
+  std::vector<double> freq_factors;
 };
 
 // Elementwise activations: of the MLP's gate (config.json hidden_act) and of MLP heads (the

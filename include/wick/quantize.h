@@ -12,10 +12,13 @@
 
 namespace wick {
 
+// The types --type / --dtype take: "f32, f16, bf16, q8_0, ..., q4_k_m, q5_k_m".
+std::string quantize_type_names();
+
 struct QuantizeOptions {
-  // "q8_0", "q4_0", "q4_k", "q6_k", "f16", "bf16" or "f32". Matrices take this type (K-quants
-  // fall back to Q8_0/Q4_0 where a row is not a multiple of 256); with 4-bit types the LM head
-  // is Q8_0; norm weights stay F32.
+  // A block type ("q8_0", "q4_k", "iq4_nl", ...) for every matrix (K-quants fall back to
+  // llama.cpp's 32-wide types where a row is not a multiple of 256; below 6 bits the LM head is
+  // Q8_0), or llama.cpp's "q4_k_m" / "q5_k_m" mixes; "f16", "bf16", "f32". Norm weights stay F32.
   std::string type = "q8_0";
   // Called after each tensor is written: (tensors done, tensors in all).
   std::function<void(int, int)> progress;

@@ -9,10 +9,12 @@ namespace wick {
 const DTypeInfo& dtype_info(DType t) {
   // Block layouts follow ggml (ggml-common.h): Q8_0 = f16 scale + 32 int8; Q4_0 = f16 scale +
   // 16 bytes of nibbles; Q4_K = 2 f16 + 12 bytes scales + 128 bytes nibbles per 256;
-  // Q6_K = 128 + 64 + 16 bytes + f16 per 256.
+  // Q6_K = 128 + 64 + 16 bytes + f16 per 256; the others are listed with their structs in
+  // core/quant.h (the static_asserts there check these sizes).
   static const DTypeInfo kInfo[] = {
-      {"F32", 1, 4, false},   {"F16", 1, 2, false},     {"BF16", 1, 2, false},    {"Q8_0", 32, 34, true},
-      {"Q4_0", 32, 18, true}, {"Q4_K", 256, 144, true}, {"Q6_K", 256, 210, true},
+      {"F32", 1, 4, false},     {"F16", 1, 2, false},     {"BF16", 1, 2, false},    {"Q8_0", 32, 34, true},   {"Q4_0", 32, 18, true},
+      {"Q4_K", 256, 144, true}, {"Q6_K", 256, 210, true}, {"Q4_1", 32, 20, true},   {"Q5_0", 32, 22, true},   {"Q5_1", 32, 24, true},
+      {"Q2_K", 256, 84, true},  {"Q3_K", 256, 110, true}, {"Q5_K", 256, 176, true}, {"IQ4_NL", 32, 18, true}, {"IQ4_XS", 256, 136, true},
   };
   return kInfo[static_cast<int>(t)];
 }

@@ -2,8 +2,8 @@
 //
 // A tensor row of `n` elements of a block type occupies (n / block_size) * block_bytes bytes;
 // plain types are blocks of one element. The quantized types are declared here (with the GGUF
-// layouts of ggml: 32-element Q8_0/Q4_0 blocks, 256-element K-quant super-blocks) so the loader
-// and the weight table can carry them; kernels for them arrive with the CPU-speed work.
+// layouts of ggml: 32-element Q8_0/Q4_0/Q4_1/Q5_0/Q5_1/IQ4_NL blocks, 256-element K-quant and
+// IQ4_XS super-blocks); core/quant.h decodes them, the CPU backend computes with them in integers.
 #pragma once
 
 #include <cstdint>
@@ -14,7 +14,7 @@
 
 namespace wick {
 
-enum class DType : uint8_t { F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K };
+enum class DType : uint8_t { F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q5_K, IQ4_NL, IQ4_XS };
 
 struct DTypeInfo {
   const char* name;
@@ -24,7 +24,9 @@ struct DTypeInfo {
 };
 
 // Every DType, in declaration order.
-inline constexpr DType kAllDTypes[] = {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K};
+inline constexpr DType kAllDTypes[] = {DType::F32,  DType::F16,  DType::BF16, DType::Q8_0,   DType::Q4_0,
+                                       DType::Q4_K, DType::Q6_K, DType::Q4_1, DType::Q5_0,   DType::Q5_1,
+                                       DType::Q2_K, DType::Q3_K, DType::Q5_K, DType::IQ4_NL, DType::IQ4_XS};
 
 const DTypeInfo& dtype_info(DType t);
 // A DType by its name in either case ("q8_0", "Q8_0", "bf16"); nullopt for anything else.

@@ -1,9 +1,12 @@
-#include "core/quant.h"
-
+// Decoding of the block-quantized formats (core/quant.h): one 32-value chunk at a time, the
+// form every integer kernel computes with, and from it dequantize_row; the activation format of
+// the integer kernels and the reference dot product. Quantizing is in quant_encode.cpp.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
+#include "core/quant.h"
 #include "wick/error.h"
 
 namespace wick {
@@ -11,173 +14,100 @@ namespace {
 
 float h2f(uint16_t h) { return f16_to_f32(h); }
 
-void dequant_q8_0(const BlockQ8_0* b, float* y, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i, y += 32) {
-    const float d = h2f(b[i].d);
-    for (int j = 0; j < 32; ++j) y[j] = d * static_cast<float>(b[i].qs[j]);
+// Byte j of 16 packed bytes holds value j (low nibble) and value j + 16 (high nibble).
+void unpack_nibbles(const uint8_t* qs, uint8_t* u) {
+  for (int j = 0; j < 16; ++j) {
+    u[j] = qs[j] & 0x0F;
+    u[j + 16] = qs[j] >> 4;
   }
 }
 
-void dequant_q4_0(const BlockQ4_0* b, float* y, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i, y += 32) {
-    const float d = h2f(b[i].d);
-    for (int j = 0; j < 16; ++j) {
-      y[j] = d * static_cast<float>((b[i].qs[j] & 0x0F) - 8);
-      y[j + 16] = d * static_cast<float>((b[i].qs[j] >> 4) - 8);
-    }
+void set_both(WeightChunk* o, float scale, float min) {
+  o->scale[0] = o->scale[1] = scale;
+  o->min[0] = o->min[1] = min;
+}
+
+// Decoders of one chunk c of a row of blocks of the given type.
+template <typename B>
+const B& block_of(const void* row, int64_t index) {
+  return static_cast<const B*>(row)[index];
+}
+
+void chunk_q8_0(const BlockQ8_0& b, WeightChunk* o) {
+  for (int j = 0; j < 32; ++j) o->u[j] = static_cast<uint8_t>(b.qs[j] + 128);
+  set_both(o, h2f(b.d), 0.0f);
+}
+
+// Q5_0 / Q5_1: the fifth bit of value j is bit j of the little-endian 32-bit qh.
+void add_fifth_bits(const uint8_t* qh, uint8_t* u) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  for (int j = 0; j < 32; ++j) u[j] = static_cast<uint8_t>(u[j] | (((bits >> j) & 1u) << 4));
+}
+
+void chunk_iq4(const uint8_t* qs, float d, WeightChunk* o) {
+  unpack_nibbles(qs, o->u);
+  for (uint8_t& u : o->u) u = static_cast<uint8_t>(kIq4nlValues[u] + 128);
+  set_both(o, d, 0.0f);
+}
+
+// Q2_K / Q3_K: chunk k (0..7) of a super-block takes bits 2 (k % 4) of the 32 bytes at qs + 32 (k / 4).
+void two_bits(const uint8_t* qs, int k, uint8_t* u) {
+  const uint8_t* q = qs + 32 * (k / 4);
+  const int shift = 2 * (k % 4);
+  for (int l = 0; l < 32; ++l) u[l] = (q[l] >> shift) & 3;
+}
+
+void chunk_q2_k(const BlockQ2_K& b, int k, WeightChunk* o) {
+  two_bits(b.qs, k, o->u);
+  const float d = h2f(b.d), dmin = h2f(b.dmin);
+  for (int h = 0; h < 2; ++h) {
+    const uint8_t sc = b.scales[2 * k + h];
+    o->scale[h] = d * static_cast<float>(sc & 0x0F);
+    o->min[h] = -(dmin * static_cast<float>(sc >> 4));
   }
 }
 
-void dequant_q4_k(const BlockQ4_K* b, float* y, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i) {
-    const float d = h2f(b[i].d), dmin = h2f(b[i].dmin);
-    for (int c = 0; c < 4; ++c) {  // 64 values: sub-blocks 2c (low nibbles) and 2c+1 (high)
-      int sc0, m0, sc1, m1;
-      q4k_scale_min(b[i].scales, 2 * c, &sc0, &m0);
-      q4k_scale_min(b[i].scales, 2 * c + 1, &sc1, &m1);
-      const uint8_t* q = b[i].qs + 32 * c;
-      for (int l = 0; l < 32; ++l) {
-        y[l] = d * static_cast<float>(sc0) * static_cast<float>(q[l] & 0x0F) - dmin * static_cast<float>(m0);
-        y[l + 32] = d * static_cast<float>(sc1) * static_cast<float>(q[l] >> 4) - dmin * static_cast<float>(m1);
-      }
-      y += 64;
-    }
+void chunk_q3_k(const BlockQ3_K& b, int k, WeightChunk* o) {
+  two_bits(b.qs, k, o->u);
+  for (int l = 0; l < 32; ++l) o->u[l] = static_cast<uint8_t>(o->u[l] | (((b.hmask[l] >> k) & 1) << 2));
+  const float d = h2f(b.d);
+  for (int h = 0; h < 2; ++h) {
+    o->scale[h] = d * static_cast<float>(q3k_scale(b.scales, 2 * k + h) - 32);
+    o->min[h] = 0.0f;
   }
 }
 
-// Value v (0..127) of half h of a Q6_K block: its 6-bit code.
-inline int q6k_code(const BlockQ6_K& b, int h, int v) {
-  const uint8_t* ql = b.ql + 64 * h;
+// Q4_K / Q5_K: chunk k takes the low (k even) or high nibbles of the 32 bytes at qs + 32 (k / 2).
+template <typename B>
+void chunk_q4_q5_k(const B& b, int k, WeightChunk* o) {
+  const uint8_t* q = b.qs + 32 * (k / 2);
+  for (int l = 0; l < 32; ++l) o->u[l] = k % 2 ? q[l] >> 4 : q[l] & 0x0F;
+  if constexpr (sizeof(B) == sizeof(BlockQ5_K))
+    for (int l = 0; l < 32; ++l) o->u[l] = static_cast<uint8_t>(o->u[l] | (((b.qh[l] >> k) & 1) << 4));
+  int sc, m;
+  q4k_scale_min(b.scales, k, &sc, &m);
+  set_both(o, h2f(b.d) * static_cast<float>(sc), -(h2f(b.dmin) * static_cast<float>(m)));
+}
+
+// Q6_K: chunk k is quarter k % 4 of half k / 4: low nibbles of ql[32 (k & 1)..] (k % 4 < 2) or
+// their high nibbles, and bits 2 (k % 4) of qh.
+void chunk_q6_k(const BlockQ6_K& b, int k, WeightChunk* o) {
+  const int h = k / 4, j = k % 4;
+  const uint8_t* ql = b.ql + 64 * h + 32 * (j & 1);
   const uint8_t* qh = b.qh + 32 * h;
-  const int l = v % 32, quarter = v / 32;  // quarters: ql[l] lo, ql[l+32] lo, ql[l] hi, ql[l+32] hi
-  const uint8_t lo = quarter & 1 ? ql[l + 32] : ql[l];
-  const int low4 = quarter < 2 ? (lo & 0x0F) : (lo >> 4);
-  const int high2 = (qh[l] >> (2 * quarter)) & 3;
-  return low4 | (high2 << 4);
-}
-
-void dequant_q6_k(const BlockQ6_K* b, float* y, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i) {
-    const float d = h2f(b[i].d);
-    for (int h = 0; h < 2; ++h)
-      for (int v = 0; v < 128; ++v, ++y)
-        *y = d * static_cast<float>(b[i].scales[8 * h + v / 16]) * static_cast<float>(q6k_code(b[i], h, v) - 32);
+  const int shift = 4 * (j >> 1);
+  for (int l = 0; l < 32; ++l) o->u[l] = static_cast<uint8_t>(((ql[l] >> shift) & 0x0F) | (((qh[l] >> (2 * j)) & 3) << 4));
+  const float d = h2f(b.d);
+  for (int s = 0; s < 2; ++s) {
+    o->scale[s] = d * static_cast<float>(b.scales[8 * h + 2 * j + s]);
+    o->min[s] = 0.0f;
   }
 }
 
-void quant_q8_0(const float* x, BlockQ8_0* b, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i, x += 32) {
-    float amax = 0;
-    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[j]));
-    const float d = amax / 127.0f;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
-    b[i].d = f32_to_f16(d);
-    for (int j = 0; j < 32; ++j) b[i].qs[j] = static_cast<int8_t>(std::nearbyint(x[j] * id));
-  }
-}
-
-void quant_q4_0(const float* x, BlockQ4_0* b, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i, x += 32) {
-    // The value of largest magnitude maps to -8 (the asymmetric end of [-8, 7]), keeping its sign.
-    float amax = 0, vmax = 0;
-    for (int j = 0; j < 32; ++j)
-      if (std::fabs(x[j]) > amax) amax = std::fabs(x[j]), vmax = x[j];
-    const float d = vmax / -8.0f;
-    const float id = d != 0 ? 1.0f / d : 0.0f;
-    b[i].d = f32_to_f16(d);
-    auto code = [&](float v) { return static_cast<uint8_t>(std::clamp(static_cast<int>(std::nearbyint(v * id)) + 8, 0, 15)); };
-    for (int j = 0; j < 16; ++j) b[i].qs[j] = static_cast<uint8_t>(code(x[j]) | (code(x[j + 16]) << 4));
-  }
-}
-
-// Q4_K: per sub-block an affine map x ~ s * q - m with q in 0..15; scales and mins are then
-// quantized to 6 bits against the block's d and dmin. A few candidate ranges are tried per
-// sub-block (shrinking the span) and the one with the least squared error kept.
-void quant_q4_k(const float* x, BlockQ4_K* b, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i, x += 256) {
-    float scale[8], minv[8];
-    for (int j = 0; j < 8; ++j) {
-      const float* v = x + 32 * j;
-      float lo = std::min(0.0f, *std::min_element(v, v + 32)), hi = *std::max_element(v, v + 32);
-      float best_err = INFINITY, best_s = 0, best_m = -lo;
-      for (int step = 0; step <= 8; ++step) {
-        const float shrink = 1.0f - 0.025f * static_cast<float>(step);
-        const float s = (hi - lo) * shrink / 15.0f;
-        if (s <= 0) break;
-        float err = 0;
-        for (int l = 0; l < 32; ++l) {
-          const float q = std::clamp(std::nearbyint((v[l] - lo) / s), 0.0f, 15.0f);
-          const float e = s * q + lo - v[l];
-          err += e * e;
-        }
-        if (err < best_err) best_err = err, best_s = s, best_m = -lo;
-      }
-      scale[j] = best_s;
-      minv[j] = best_m;
-    }
-    const float max_scale = *std::max_element(scale, scale + 8), max_min = *std::max_element(minv, minv + 8);
-    const float d = max_scale / 63.0f, dmin = max_min / 63.0f;
-    b[i].d = f32_to_f16(d);
-    b[i].dmin = f32_to_f16(dmin);
-    const float dq = h2f(b[i].d), dminq = h2f(b[i].dmin);
-    int sc[8], m[8];
-    for (int j = 0; j < 8; ++j) {
-      sc[j] = dq > 0 ? std::clamp(static_cast<int>(std::nearbyint(scale[j] / dq)), 0, 63) : 0;
-      m[j] = dminq > 0 ? std::clamp(static_cast<int>(std::nearbyint(minv[j] / dminq)), 0, 63) : 0;
-    }
-    for (int j = 0; j < 4; ++j) {
-      b[i].scales[j] = static_cast<uint8_t>(sc[j] | ((sc[j + 4] >> 4) << 6));
-      b[i].scales[j + 4] = static_cast<uint8_t>(m[j] | ((m[j + 4] >> 4) << 6));
-      b[i].scales[j + 8] = static_cast<uint8_t>((sc[j + 4] & 0x0F) | ((m[j + 4] & 0x0F) << 4));
-    }
-    uint8_t q[256];
-    for (int j = 0; j < 8; ++j) {
-      const float s = dq * static_cast<float>(sc[j]), mm = dminq * static_cast<float>(m[j]);
-      for (int l = 0; l < 32; ++l)
-        q[32 * j + l] = s > 0 ? static_cast<uint8_t>(std::clamp(static_cast<int>(std::nearbyint((x[32 * j + l] + mm) / s)), 0, 15)) : 0;
-    }
-    for (int c = 0; c < 4; ++c)
-      for (int l = 0; l < 32; ++l) b[i].qs[32 * c + l] = static_cast<uint8_t>(q[64 * c + l] | (q[64 * c + 32 + l] << 4));
-  }
-}
-
-// Q6_K: per sub-block of 16 a symmetric scale mapping the largest magnitude to -32 (sign kept,
-// as Q4_0 does), int8 sub-block scales against the block's d.
-void quant_q6_k(const float* x, BlockQ6_K* b, int64_t nb) {
-  for (int64_t i = 0; i < nb; ++i, x += 256) {
-    float scale[16];
-    for (int j = 0; j < 16; ++j) {
-      float amax = 0, vmax = 0;
-      for (int l = 0; l < 16; ++l)
-        if (std::fabs(x[16 * j + l]) > amax) amax = std::fabs(x[16 * j + l]), vmax = x[16 * j + l];
-      scale[j] = vmax / -32.0f;
-    }
-    float amax = 0, smax = 0;
-    for (float s : scale)
-      if (std::fabs(s) > amax) amax = std::fabs(s), smax = s;
-    const float d = smax / -128.0f;
-    b[i].d = f32_to_f16(d);
-    const float dq = h2f(b[i].d);
-    const float id = dq != 0 ? 1.0f / dq : 0.0f;
-    int code[256];
-    for (int j = 0; j < 16; ++j) {
-      const int s = std::clamp(static_cast<int>(std::nearbyint(scale[j] * id)), -128, 127);
-      b[i].scales[j] = static_cast<int8_t>(s);
-      const float step = dq * static_cast<float>(s);
-      for (int l = 0; l < 16; ++l)
-        code[16 * j + l] = step != 0 ? std::clamp(static_cast<int>(std::nearbyint(x[16 * j + l] / step)), -32, 31) + 32 : 32;
-    }
-    for (int h = 0; h < 2; ++h) {
-      uint8_t* ql = b[i].ql + 64 * h;
-      uint8_t* qh = b[i].qh + 32 * h;
-      const int* c = code + 128 * h;
-      for (int l = 0; l < 32; ++l) {
-        ql[l] = static_cast<uint8_t>((c[l] & 0x0F) | ((c[l + 64] & 0x0F) << 4));
-        ql[l + 32] = static_cast<uint8_t>((c[l + 32] & 0x0F) | ((c[l + 96] & 0x0F) << 4));
-        qh[l] = static_cast<uint8_t>((c[l] >> 4) | ((c[l + 32] >> 4) << 2) | ((c[l + 64] >> 4) << 4) | ((c[l + 96] >> 4) << 6));
-      }
-    }
-  }
+void chunk_iq4_xs(const BlockIQ4_XS& b, int k, WeightChunk* o) {
+  const int ls = ((b.scales_l[k / 2] >> (4 * (k % 2))) & 0x0F) | (((b.scales_h >> (2 * k)) & 3) << 4);
+  chunk_iq4(b.qs + 16 * k, h2f(b.d) * static_cast<float>(ls - 32), o);
 }
 
 void check_blocks(DType t, int64_t n) {
@@ -199,33 +129,79 @@ void q4k_scale_min(const uint8_t* s, int j, int* sc, int* m) {
   }
 }
 
-void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
-  check_blocks(t, n);
-  const int64_t nb = n / dtype_info(t).block_size;
+// Q3_K packs 16 6-bit scales in 12 bytes: low nibbles of scale j in byte j % 8 (low nibble for
+// j < 8, high for j >= 8), high 2 bits at bits 2 (j / 4) of byte 8 + j % 4.
+int q3k_scale(const uint8_t* s, int j) {
+  const int low = j < 8 ? s[j] & 0x0F : s[j - 8] >> 4;
+  const int high = (s[8 + j % 4] >> (2 * (j / 4))) & 3;
+  return low | (high << 4);
+}
+
+int chunk_offset(DType t) {
   switch (t) {
-    case DType::Q8_0: return dequant_q8_0(static_cast<const BlockQ8_0*>(src), dst, nb);
-    case DType::Q4_0: return dequant_q4_0(static_cast<const BlockQ4_0*>(src), dst, nb);
-    case DType::Q4_K: return dequant_q4_k(static_cast<const BlockQ4_K*>(src), dst, nb);
-    case DType::Q6_K: return dequant_q6_k(static_cast<const BlockQ6_K*>(src), dst, nb);
-    default: return convert_to_f32(t, src, dst, n);
+    case DType::Q8_0:
+    case DType::IQ4_NL:
+    case DType::IQ4_XS: return 128;
+    case DType::Q6_K: return 32;
+    case DType::Q5_0: return 16;
+    case DType::Q4_0: return 8;
+    case DType::Q3_K: return 4;
+    default: return 0;
   }
 }
 
-void quantize_row(DType t, const float* src, void* dst, int64_t n) {
-  check_blocks(t, n);
-  const int64_t nb = n / dtype_info(t).block_size;
+bool chunk_has_min(DType t) { return t == DType::Q4_1 || t == DType::Q5_1 || t == DType::Q2_K || t == DType::Q4_K || t == DType::Q5_K; }
+
+void decode_chunk(DType t, const void* row, int64_t c, WeightChunk* o) {
+  const int k = static_cast<int>(c % 8);  // chunk within a 256-value super-block
   switch (t) {
-    case DType::Q8_0: return quant_q8_0(src, static_cast<BlockQ8_0*>(dst), nb);
-    case DType::Q4_0: return quant_q4_0(src, static_cast<BlockQ4_0*>(dst), nb);
-    case DType::Q4_K: return quant_q4_k(src, static_cast<BlockQ4_K*>(dst), nb);
-    case DType::Q6_K: return quant_q6_k(src, static_cast<BlockQ6_K*>(dst), nb);
-    case DType::F32: std::copy(src, src + n, static_cast<float*>(dst)); return;
-    case DType::F16:
-      for (int64_t i = 0; i < n; ++i) static_cast<uint16_t*>(dst)[i] = f32_to_f16(src[i]);
-      return;
-    case DType::BF16:
-      for (int64_t i = 0; i < n; ++i) static_cast<uint16_t*>(dst)[i] = f32_to_bf16(src[i]);
-      return;
+    case DType::Q8_0: return chunk_q8_0(block_of<BlockQ8_0>(row, c), o);
+    case DType::Q4_0: {
+      const auto& b = block_of<BlockQ4_0>(row, c);
+      unpack_nibbles(b.qs, o->u);
+      return set_both(o, h2f(b.d), 0.0f);
+    }
+    case DType::Q4_1: {
+      const auto& b = block_of<BlockQ4_1>(row, c);
+      unpack_nibbles(b.qs, o->u);
+      return set_both(o, h2f(b.d), h2f(b.m));
+    }
+    case DType::Q5_0: {
+      const auto& b = block_of<BlockQ5_0>(row, c);
+      unpack_nibbles(b.qs, o->u);
+      add_fifth_bits(b.qh, o->u);
+      return set_both(o, h2f(b.d), 0.0f);
+    }
+    case DType::Q5_1: {
+      const auto& b = block_of<BlockQ5_1>(row, c);
+      unpack_nibbles(b.qs, o->u);
+      add_fifth_bits(b.qh, o->u);
+      return set_both(o, h2f(b.d), h2f(b.m));
+    }
+    case DType::IQ4_NL: {
+      const auto& b = block_of<BlockIQ4_NL>(row, c);
+      return chunk_iq4(b.qs, h2f(b.d), o);
+    }
+    case DType::Q2_K: return chunk_q2_k(block_of<BlockQ2_K>(row, c / 8), k, o);
+    case DType::Q3_K: return chunk_q3_k(block_of<BlockQ3_K>(row, c / 8), k, o);
+    case DType::Q4_K: return chunk_q4_q5_k(block_of<BlockQ4_K>(row, c / 8), k, o);
+    case DType::Q5_K: return chunk_q4_q5_k(block_of<BlockQ5_K>(row, c / 8), k, o);
+    case DType::Q6_K: return chunk_q6_k(block_of<BlockQ6_K>(row, c / 8), k, o);
+    case DType::IQ4_XS: return chunk_iq4_xs(block_of<BlockIQ4_XS>(row, c / 8), k, o);
+    default: throw Error(ErrorCode::kInternal, std::string("decode_chunk: ") + dtype_name(t) + " is not block-quantized");
+  }
+}
+
+void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
+  check_blocks(t, n);
+  if (!dtype_info(t).quantized) return convert_to_f32(t, src, dst, n);
+  const int offset = chunk_offset(t);
+  WeightChunk w;
+  for (int64_t c = 0; c < n / 32; ++c, dst += 32) {
+    decode_chunk(t, src, c, &w);
+    // scale * (u - offset) + min, the product first, as ggml's dequantize_row_* computes it
+    // (an added min of 0 changes nothing).
+    for (int i = 0; i < 32; ++i) dst[i] = w.scale[i / 16] * static_cast<float>(w.u[i] - offset) + w.min[i / 16];
   }
 }
 
@@ -235,36 +211,61 @@ void quantize_act_q8_ref(const float* x, int64_t n, ActQ8Row out) {
     for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[32 * b + j]));
     const float d = amax / 127.0f;
     const float id = d != 0 ? 127.0f / amax : 0.0f;
-    int32_t s = 0;
+    int32_t half[2] = {0, 0};
     for (int j = 0; j < 32; ++j) {
       const int q = static_cast<int>(std::nearbyint(x[32 * b + j] * id));
       out.q[32 * b + j] = static_cast<int8_t>(q);
-      s += q;
+      half[j / 16] += q;
     }
     out.d[b] = d;
-    out.sum[b] = s;
+    out.sum[b] = half[0] + half[1];
+    std::fill(out.sum16x8 + 8 * b, out.sum16x8 + 8 * b + 8, 0);
+    out.sum16x8[8 * b] = half[0];
+    out.sum16x8[8 * b + 4] = half[1];
+    out.dsum16[2 * b] = d * static_cast<float>(half[0]);
+    out.dsum16[2 * b + 1] = d * static_cast<float>(half[1]);
   }
 }
 
-float dot_q8_0_act_ref(const BlockQ8_0* w, const ActQ8Row& x, int64_t n) {
-  double acc = 0;
-  for (int64_t b = 0; b < n / 32; ++b) {
-    int32_t s = 0;
-    for (int j = 0; j < 32; ++j) s += static_cast<int32_t>(w[b].qs[j]) * x.q[32 * b + j];
-    acc += static_cast<double>(static_cast<float>(s) * (h2f(w[b].d) * x.d[b]));
-  }
-  return static_cast<float>(acc);
+void ActQ8Rows::resize(int64_t rows, int64_t max_cols) {
+  rows_ = std::max<int64_t>(rows, 1);
+  blocks_ = (max_cols + 31) / 32;
+  // Array after array, each over all rows (row t's part of each is t blocks along, as
+  // act_row in the kernels steps): d, sum (4 bytes per block), q (32), sum16x8 (32), dsum16 (8);
+  // each array starts on its own 64-byte line.
+  auto lines = [&](int64_t bytes_per_block) { return (rows_ * blocks_ * bytes_per_block + 63) / 64; };
+  mem_.assign(static_cast<size_t>(2 * lines(4) + 2 * lines(32) + lines(8)), Line{});
 }
 
-float dot_q4_0_act_ref(const BlockQ4_0* w, const ActQ8Row& x, int64_t n) {
+ActQ8Row ActQ8Rows::row(int64_t t, int64_t cols) {
+  auto lines = [&](int64_t bytes_per_block) { return (rows_ * blocks_ * bytes_per_block + 63) / 64; };
+  uint8_t* p = mem_.data()->b;
+  const int64_t nb = cols / 32;
+  if (t < 0 || nb > blocks_ || (t + 1) * nb > rows_ * blocks_)
+    throw Error(ErrorCode::kInternal,
+                "activation row " + std::to_string(t) + " of " + std::to_string(cols) + " values is beyond the reserve");
+  ActQ8Row r;
+  r.d = reinterpret_cast<float*>(p) + t * nb;
+  r.sum = reinterpret_cast<int32_t*>(p + lines(4) * 64) + t * nb;
+  r.q = reinterpret_cast<int8_t*>(p + 2 * lines(4) * 64) + t * nb * 32;
+  r.sum16x8 = reinterpret_cast<int32_t*>(p + (2 * lines(4) + lines(32)) * 64) + t * nb * 8;
+  r.dsum16 = reinterpret_cast<float*>(p + (2 * lines(4) + 2 * lines(32)) * 64) + t * nb * 2;
+  return r;
+}
+
+float dot_act_ref(DType t, const void* row, const ActQ8Row& x, int64_t n) {
+  const int offset = chunk_offset(t);
+  WeightChunk w;
   double acc = 0;
-  for (int64_t b = 0; b < n / 32; ++b) {
-    int32_t s = 0;
-    for (int j = 0; j < 16; ++j) {
-      s += ((w[b].qs[j] & 0x0F) - 8) * x.q[32 * b + j];
-      s += ((w[b].qs[j] >> 4) - 8) * x.q[32 * b + j + 16];
-    }
-    acc += static_cast<double>(static_cast<float>(s) * (h2f(w[b].d) * x.d[b]));
+  for (int64_t c = 0; c < n / 32; ++c) {
+    decode_chunk(t, row, c, &w);
+    int32_t s[2] = {0, 0};
+    for (int i = 0; i < 32; ++i) s[i / 16] += (w.u[i] - offset) * x.q[32 * c + i];
+    if (w.scale[0] == w.scale[1])
+      acc += static_cast<double>(static_cast<float>(s[0] + s[1]) * (w.scale[0] * x.d[c]));
+    else
+      for (int h = 0; h < 2; ++h) acc += static_cast<double>(static_cast<float>(s[h]) * (w.scale[h] * x.d[c]));
+    for (int h = 0; h < 2; ++h) acc += static_cast<double>(w.min[h] * x.dsum16[2 * c + h]);
   }
   return static_cast<float>(acc);
 }

@@ -4,6 +4,7 @@
 // except the q/k projections of "llama" files, whose rows llama.cpp's converter reordered for
 // its interleaved rotary embedding (convert_hf_to_gguf.py, LlamaModel.permute): they are copied
 // back into transformers' order so the one forward pass serves every format.
+#include <cmath>
 #include <cstring>
 
 #include "models/model.h"
@@ -51,6 +52,71 @@ Tensor unpermute_rows(const Tensor& t, int n_heads, LoadedModel& m) {
 
 }  // namespace
 
+// A per-frequency rope factor tensor (F32, head_dim / 2 values) as doubles; empty if absent.
+std::vector<double> rope_factor_tensor(const GgufFile& g, const std::string& name, int head_dim) {
+  const GgufTensorInfo* info = g.find_tensor(name);
+  if (!info) return {};
+  if (info->ggml_type != 0 || info->dims.size() != 1 || info->dims[0] != static_cast<uint64_t>(head_dim / 2))
+    throw Error(ErrorCode::kCorruptFile,
+                g.name() + ": " + name + " must be F32 with head_dim / 2 = " + std::to_string(head_dim / 2) + " values");
+  const auto* f = reinterpret_cast<const float*>(g.tensor_data(*info));
+  std::vector<double> out(f, f + head_dim / 2);
+  for (double v : out)
+    if (!(v > 0) || !std::isfinite(v))
+      throw Error(ErrorCode::kCorruptFile, g.name() + ": " + name + " holds a factor that is not positive");
+  return out;
+}
+
+// Rope scaling as llama.cpp's converter writes it: rope.scaling.type linear / yarn (factor,
+// original_context_length, beta_fast / beta_slow, attn_factor); Llama 3.1 scaling as a
+// rope_freqs tensor; Phi-3's longrope as rope_factors_long / rope_factors_short tensors with
+// rope.scaling.attn_factor and original_context_length.
+void read_gguf_rope(const GgufFile& g, const MetadataReader& r, ModelConfig& cfg) {
+  RopeScaling& rope = cfg.rope;
+  const std::string scaling = g.get_string(r.key("rope.scaling.type")).value_or("none");
+  const auto original = r.int_opt("rope.scaling.original_context_length");
+  if (original && *original <= 0) r.fail(r.key("rope.scaling.original_context_length"), "must be positive");
+  const auto attn_factor = g.get_float(r.key("rope.scaling.attn_factor"));
+  if (attn_factor && !(*attn_factor > 0)) r.fail(r.key("rope.scaling.attn_factor"), "must be positive");
+  auto freqs = rope_factor_tensor(g, "rope_freqs.weight", cfg.head_dim);
+  auto long_f = rope_factor_tensor(g, "rope_factors_long.weight", cfg.head_dim);
+  auto short_f = rope_factor_tensor(g, "rope_factors_short.weight", cfg.head_dim);
+  if (scaling == "linear") {
+    rope.type = RopeType::kLinear;
+    rope.factor = r.number_or("rope.scaling.factor", 0);
+    if (!(rope.factor > 0)) r.fail(r.key("rope.scaling.factor"), "must be positive for linear scaling");
+  } else if (scaling == "yarn") {
+    rope.type = RopeType::kYarn;
+    rope.factor = r.number_or("rope.scaling.factor", 0);
+    if (!(rope.factor >= 1)) r.fail(r.key("rope.scaling.factor"), "must be at least 1 for yarn scaling");
+    rope.original_max_position_embeddings = static_cast<int>(original.value_or(0));
+    rope.beta_fast = r.number_or("rope.scaling.yarn_beta_fast", 32.0);
+    rope.beta_slow = r.number_or("rope.scaling.yarn_beta_slow", 1.0);
+    if (g.get_float(r.key("rope.scaling.yarn_log_multiplier")))
+      throw Error(ErrorCode::kUnsupported, g.name() + ": yarn with a log multiplier (DeepSeek's mscale) is not supported");
+    // llama.cpp multiplies yarn's own 0.1 ln(factor) + 1 by attn_factor.
+    if (attn_factor) rope.attention_factor = *attn_factor * (rope.factor <= 1 ? 1.0 : 0.1 * std::log(rope.factor) + 1.0);
+  } else if (scaling != "none") {
+    throw Error(ErrorCode::kUnsupported,
+                g.name() + ": rope scaling \"" + scaling + "\" in GGUF files is not supported (none, linear, yarn)");
+  }
+  if (!freqs.empty()) {
+    if (rope.type != RopeType::kDefault) throw Error(ErrorCode::kCorruptFile, g.name() + ": rope_freqs with rope scaling " + scaling);
+    rope.type = RopeType::kLlama3;
+    rope.freq_factors = std::move(freqs);
+  }
+  if (!long_f.empty() || !short_f.empty()) {
+    if (long_f.empty() || short_f.empty() || rope.type != RopeType::kDefault)
+      throw Error(ErrorCode::kCorruptFile,
+                  g.name() + ": longrope needs both rope_factors_long and rope_factors_short, and no other scaling");
+    rope.type = RopeType::kLongRope;
+    rope.long_factor = std::move(long_f);
+    rope.short_factor = std::move(short_f);
+    if (attn_factor) rope.attention_factor = *attn_factor;
+    cfg.original_max_position_embeddings = static_cast<int>(original.value_or(0));
+  }
+}
+
 ModelConfig read_gguf_config(const GgufFile& g, const ArchSpec** arch_out) {
   const auto arch_name = g.get_string("general.architecture");
   if (!arch_name) throw Error(ErrorCode::kCorruptFile, g.name() + ": no general.architecture: not a model file");
@@ -90,17 +156,7 @@ ModelConfig read_gguf_config(const GgufFile& g, const ArchSpec** arch_out) {
   if (!(cfg.rms_norm_eps > 0)) r.fail(r.key("attention.layer_norm_rms_epsilon"), "must be positive");
   cfg.rope_theta = r.number_or("rope.freq_base", 10000.0);
   if (!(cfg.rope_theta > 1)) r.fail(r.key("rope.freq_base"), "must be greater than 1");
-  const std::string scaling = g.get_string(r.key("rope.scaling.type")).value_or("none");
-  if (scaling == "linear") {
-    cfg.rope.type = RopeType::kLinear;
-    cfg.rope.factor = r.number_or("rope.scaling.factor", 0);
-    if (!(cfg.rope.factor > 0)) r.fail(r.key("rope.scaling.factor"), "must be positive for linear scaling");
-  } else if (scaling != "none") {
-    throw Error(ErrorCode::kUnsupported, g.name() + ": rope scaling \"" + scaling + "\" in GGUF files is not supported yet (none, linear)");
-  }
-  if (g.find_tensor("rope_freqs.weight") || g.find_tensor("rope_factors_long.weight"))
-    throw Error(ErrorCode::kUnsupported,
-                g.name() + ": per-frequency rope factors (Llama 3.1 / Phi-3 128k scaling) in GGUF files are not supported yet");
+  read_gguf_rope(g, r, cfg);
   const int window = static_cast<int>(r.int_opt("attention.sliding_window").value_or(0));
   if (window < 0) r.fail(r.key("attention.sliding_window"), "must not be negative");
   cfg.sliding_window.assign(static_cast<size_t>(cfg.num_layers), window);

@@ -53,9 +53,20 @@ struct WeightSource {
 void resolve_weights(LoadedModel& m, const WeightSource& src);
 
 // The type a matrix `cols` wide gets when `target` is asked for: K-quants need multiples of 256
-// columns and fall back to Q8_0 (for Q6_K) or Q4_0 (for Q4_K).
+// columns and fall back as llama.cpp's quantizer does: Q6_K -> Q8_0, Q5_K -> Q5_1, Q4_K -> Q5_0,
+// Q3_K / Q2_K / IQ4_XS -> IQ4_NL.
 DType kquant_fallback(DType target, int64_t cols);
-// Re-encodes the model's matrices as `target` into owned buffers (see quantize_weights.cpp).
+// What `--dtype` / `wick quantize --type` asks for: one type for every matrix, or a K-quant mix
+// as llama.cpp's Q4_K_M / Q5_K_M (base Q4_K / Q5_K).
+struct QuantTarget {
+  DType base;
+  enum Mix { kPlain, kKMix } mix = kPlain;
+};
+// "q8_0", "Q4_K", ... or "q4_k_m" / "q5_k_m"; nullopt for anything else.
+std::optional<QuantTarget> quant_target_from_name(std::string_view name);
+std::string quant_target_names();  // "f32, f16, ..., q4_k_m, q5_k_m"
+// Re-encodes the model's matrices as asked into owned buffers (see quantize_weights.cpp).
+void quantize_loaded_model(LoadedModel& m, QuantTarget target);
 void quantize_loaded_model(LoadedModel& m, DType target);
 
 // config.json -> ModelConfig (also used by `inspect` and the tests).

@@ -64,6 +64,10 @@ std::vector<float> yarn_inv_freq(const ModelConfig& cfg, float* attention_factor
 std::vector<float> llama3_inv_freq(const ModelConfig& cfg) {
   const RopeScaling& s = cfg.rope;
   auto inv = default_inv_freq(cfg.rope_theta, cfg.rope_dims());
+  if (!s.freq_factors.empty()) {  // a GGUF file's rope_freqs: llama.cpp divides theta by them
+    for (size_t i = 0; i < inv.size(); ++i) inv[i] /= static_cast<float>(s.freq_factors[i]);
+    return inv;
+  }
   const double old_ctx = s.original_max_position_embeddings;
   const double low_wavelen = old_ctx / s.low_freq_factor;
   const double high_wavelen = old_ctx / s.high_freq_factor;

@@ -19,6 +19,7 @@ class RotaryEmbedding {
   void compute(int pos0, int n, int seq_len, float* cos, float* sin);
 
   const std::vector<float>& inv_freq_for(int seq_len);
+  float attention_factor() const { return attention_factor_; }
 
  private:
   const ModelConfig cfg_;

@@ -2,6 +2,7 @@
 // (convert_hf_to_gguf.py) so llama.cpp loads the file: its metadata keys, its tensor names
 // (each family's weight table), 1-D tensors in F32, q/k rows of "llama" files reordered for
 // its interleaved rotary embedding, and the tokenizer as tokenizer.ggml.*.
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -9,6 +10,7 @@
 #include "core/quant.h"
 #include "formats/gguf_writer.h"
 #include "models/model.h"
+#include "models/rope.h"
 #include "tokenizer/gguf_vocab_writer.h"
 #include "wick/quantize.h"
 
@@ -17,20 +19,67 @@ namespace fs = std::filesystem;
 namespace {
 
 // llama.cpp's llama_ftype, for general.file_type (what its tools print as the model's type).
-uint32_t llama_file_type(DType t) {
-  switch (t) {
+uint32_t llama_file_type(QuantTarget target) {
+  if (target.mix == QuantTarget::kKMix) return target.base == DType::Q4_K ? 15 : 17;  // Q4_K_M, Q5_K_M
+  switch (target.base) {
     case DType::F32: return 0;
     case DType::F16: return 1;
     case DType::Q4_0: return 2;
     case DType::Q8_0: return 7;
-    case DType::Q4_K: return 15;  // Q4_K_M
+    case DType::Q4_1: return 3;
+    case DType::Q5_0: return 8;
+    case DType::Q5_1: return 9;
+    case DType::Q2_K: return 10;
+    case DType::Q3_K: return 11;  // Q3_K_S: every matrix Q3_K
+    case DType::Q4_K: return 14;  // Q4_K_S
+    case DType::Q5_K: return 16;  // Q5_K_S
     case DType::Q6_K: return 18;
+    case DType::IQ4_NL: return 25;
+    case DType::IQ4_XS: return 30;
     case DType::BF16: return 32;
     default: return 0;
   }
 }
 
-void write_model_metadata(GgufWriter& w, const LoadedModel& m, DType type, const std::string& name) {
+// Rope scaling as llama.cpp's converter writes it (convert_hf_to_gguf.py): linear and yarn as
+// rope.scaling.* keys; llama3 and longrope as keys plus per-frequency factor tensors
+// (rope_tensors below).
+void write_rope_metadata(GgufWriter& w, const ModelConfig& c, const std::string& a) {
+  const RopeScaling& r = c.rope;
+  switch (r.type) {
+    case RopeType::kDefault:
+    case RopeType::kLlama3: return;  // llama3: the rope_freqs tensor says it all
+    case RopeType::kLinear:
+      w.set_string(a + ".rope.scaling.type", "linear");
+      w.set_f32(a + ".rope.scaling.factor", static_cast<float>(r.factor));
+      return;
+    case RopeType::kYarn: {
+      if (!r.truncate) throw Error(ErrorCode::kUnsupported, "yarn with truncate = false cannot be written to GGUF (llama.cpp truncates)");
+      w.set_string(a + ".rope.scaling.type", "yarn");
+      w.set_f32(a + ".rope.scaling.factor", static_cast<float>(r.factor));
+      if (r.original_max_position_embeddings > 0)
+        w.set_u32(a + ".rope.scaling.original_context_length", static_cast<uint32_t>(r.original_max_position_embeddings));
+      w.set_f32(a + ".rope.scaling.yarn_beta_fast", static_cast<float>(r.beta_fast));
+      w.set_f32(a + ".rope.scaling.yarn_beta_slow", static_cast<float>(r.beta_slow));
+      // llama.cpp multiplies its own 0.1 ln(factor) + 1 by attn_factor: write the ratio when
+      // the config asks for another attention factor.
+      const float effective = RotaryEmbedding(c).attention_factor();
+      const double own = r.factor <= 1 ? 1.0 : 0.1 * std::log(r.factor) + 1.0;
+      if (std::fabs(effective - own) > 1e-7 * own) w.set_f32(a + ".rope.scaling.attn_factor", static_cast<float>(effective / own));
+      return;
+    }
+    case RopeType::kLongRope: {
+      w.set_f32(a + ".rope.scaling.attn_factor", RotaryEmbedding(c).attention_factor());
+      if (c.original_max_position_embeddings > 0)
+        w.set_u32(a + ".rope.scaling.original_context_length", static_cast<uint32_t>(c.original_max_position_embeddings));
+      return;
+    }
+    case RopeType::kDynamic:
+      throw Error(ErrorCode::kUnsupported, "rope scaling \"dynamic\" cannot be written to GGUF (llama.cpp has no dynamic NTK)");
+  }
+}
+
+void write_model_metadata(GgufWriter& w, const LoadedModel& m, QuantTarget type, const std::string& name) {
   const ModelConfig& c = m.config;
   if (!m.arch->gguf_arch) throw Error(ErrorCode::kUnsupported, std::string(m.arch->model_type) + " models cannot be written to GGUF yet");
   const std::string a = m.arch->gguf_arch;
@@ -50,13 +99,7 @@ void write_model_metadata(GgufWriter& w, const LoadedModel& m, DType type, const
   w.set_f32(a + ".rope.freq_base", static_cast<float>(c.rope_theta));
   w.set_u32(a + ".rope.dimension_count", static_cast<uint32_t>(c.head_dim));
   w.set_u32(a + ".vocab_size", static_cast<uint32_t>(c.vocab_size));
-  if (c.rope.type == RopeType::kLinear) {
-    w.set_string(a + ".rope.scaling.type", "linear");
-    w.set_f32(a + ".rope.scaling.factor", static_cast<float>(c.rope.factor));
-  } else if (c.rope.type != RopeType::kDefault) {
-    throw Error(ErrorCode::kUnsupported,
-                std::string("rope scaling \"") + rope_type_name(c.rope.type) + "\" cannot be written to GGUF yet (none and linear can)");
-  }
+  write_rope_metadata(w, c, a);
   if (c.hidden_act != Activation::kSilu)  // llama.cpp's llama/qwen2/qwen3/phi3 graphs are SwiGLU
     throw Error(ErrorCode::kUnsupported, std::string("hidden_act \"") + activation_name(c.hidden_act) +
                                              "\" cannot be written to GGUF (llama.cpp computes these architectures with silu)");
@@ -129,12 +172,48 @@ std::vector<OutTensor> plan_tensors(const LoadedModel& m) {
   return out;
 }
 
+// llama.cpp's per-frequency rope tensors (F32, head_dim / 2): rope_freqs for llama3 (divisors
+// of the default frequencies: default / llama3's), rope_factors_long / _short for longrope.
+void append_rope_tensors(const ModelConfig& c, std::vector<OutTensor>& plan, std::vector<std::vector<float>>& storage) {
+  auto add = [&](const std::string& name, std::vector<float> values) {
+    storage.push_back(std::move(values));
+    OutTensor o;
+    o.name = name;
+    Tensor t;
+    t.dtype = DType::F32;
+    t.ndim = 1;
+    t.shape = {static_cast<int64_t>(storage.back().size()), 0, 0, 0};
+    t.data = storage.back().data();
+    o.parts = {t};
+    o.dtype = DType::F32;
+    o.vector = true;
+    o.cols = t.cols();
+    plan.push_back(std::move(o));
+  };
+  if (c.rope.type == RopeType::kLlama3) {
+    if (!c.rope.freq_factors.empty()) {
+      add("rope_freqs.weight", std::vector<float>(c.rope.freq_factors.begin(), c.rope.freq_factors.end()));
+    } else {
+      const std::vector<float> base = default_inv_freq(c.rope_theta, c.rope_dims());
+      const std::vector<float> scaled = RotaryEmbedding(c).inv_freq_for(1);
+      std::vector<float> f(base.size());
+      for (size_t i = 0; i < f.size(); ++i) f[i] = base[i] / scaled[i];
+      add("rope_freqs.weight", std::move(f));
+    }
+  } else if (c.rope.type == RopeType::kLongRope) {
+    add("rope_factors_long.weight", std::vector<float>(c.rope.long_factor.begin(), c.rope.long_factor.end()));
+    add("rope_factors_short.weight", std::vector<float>(c.rope.short_factor.begin(), c.rope.short_factor.end()));
+  }
+}
+
 }  // namespace
+
+std::string quantize_type_names() { return quant_target_names(); }
 
 Result<QuantizeReport> quantize_to_gguf(const std::string& model_path, const std::string& out_path, const QuantizeOptions& opts) {
   return capture_errors([&] {
-    const auto type = dtype_from_name(opts.type);
-    if (!type) throw Error(ErrorCode::kInvalidArgument, "unknown type '" + opts.type + "' (known: " + dtype_name_list() + ")");
+    const auto type = quant_target_from_name(opts.type);
+    if (!type) throw Error(ErrorCode::kInvalidArgument, "unknown type '" + opts.type + "' (known: " + quant_target_names() + ")");
     if (!fs::is_directory(model_path))
       throw Error(ErrorCode::kInvalidArgument,
                   model_path + " is not a Hugging Face model directory (config.json, tokenizer.json, safetensors)");
@@ -148,7 +227,9 @@ Result<QuantizeReport> quantize_to_gguf(const std::string& model_path, const std
     if (name.empty()) name = fs::path(model_path).parent_path().filename().string();
     write_model_metadata(w, *m, *type, name);
     write_gguf_vocab(tokenizer_json, w, m->config.vocab_size);
-    const std::vector<OutTensor> plan = plan_tensors(*m);
+    std::vector<OutTensor> plan = plan_tensors(*m);
+    std::vector<std::vector<float>> rope_storage;
+    append_rope_tensors(m->config, plan, rope_storage);
     QuantizeReport report;
     std::map<std::string, uint64_t> by_dtype;
     for (const OutTensor& o : plan) {

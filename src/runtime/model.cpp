@@ -16,10 +16,11 @@ Model::~Model() = default;
 Result<std::shared_ptr<Model>> Model::load(const std::string& dir, const LoadOptions& opts) {
   return capture_errors([&] {
     std::shared_ptr<Model> m(new Model());
-    std::optional<DType> target;
+    std::optional<QuantTarget> target;
     if (!opts.dtype.empty()) {
-      target = dtype_from_name(opts.dtype);
-      if (!target) throw Error(ErrorCode::kInvalidArgument, "unknown weight dtype '" + opts.dtype + "' (known: " + dtype_name_list() + ")");
+      target = quant_target_from_name(opts.dtype);
+      if (!target)
+        throw Error(ErrorCode::kInvalidArgument, "unknown weight dtype '" + opts.dtype + "' (known: " + quant_target_names() + ")");
     }
     const bool gguf = std::filesystem::is_regular_file(dir) && GgufFile::has_magic(dir);
     if (std::filesystem::is_regular_file(dir) && !gguf)

@@ -494,12 +494,12 @@ TEST(GgufModel, ReadsConfigAndTensors) {
 }
 
 TEST(GgufModel, ClearErrors) {
-  TinyGguf q5;
-  q5.matrix_type = 6;  // Q5_0
-  EXPECT_NE(load_error(q5).find("has type Q5_0, which wick does not compute with"), std::string::npos) << load_error(q5);
-  TinyGguf iq4;
-  iq4.matrix_type = 20;  // IQ4_NL: named, not "unknown ggml type 20"
-  EXPECT_NE(load_error(iq4).find("has type IQ4_NL, which wick does not compute with"), std::string::npos) << load_error(iq4);
+  TinyGguf q8_1;
+  q8_1.matrix_type = 9;  // Q8_1: ggml's activation type, never a weight
+  EXPECT_NE(load_error(q8_1).find("has type Q8_1, which wick does not compute with"), std::string::npos) << load_error(q8_1);
+  TinyGguf fp4;
+  fp4.matrix_type = 39;  // MXFP4: named, not "unknown ggml type 39"
+  EXPECT_NE(load_error(fp4).find("has type MXFP4, which wick does not compute with"), std::string::npos) << load_error(fp4);
   TinyGguf missing;
   missing.skip_tensor = "blk.0.ffn_up.weight";
   EXPECT_NE(load_error(missing).find("tensor 'blk.0.ffn_up.weight' (blk.0.ffn_up) is missing"), std::string::npos) << load_error(missing);

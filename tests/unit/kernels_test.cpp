@@ -139,10 +139,10 @@ INSTANTIATE_TEST_SUITE_P(EveryBackendAndDtype, KernelTest,
                                             ::testing::Values(DType::F32, DType::F16, DType::BF16)),
                          [](const auto& info) { return std::get<0>(info.param).name + "_" + dtype_name(std::get<1>(info.param)); });
 
-// Block-quantized weights: Q8_0 / Q4_0 through the integer kernels (activations quantized to
-// 8 bits, so within the activation rounding of the float reference), Q4_K / Q6_K through
-// dequantization (within float rounding). Every dtype: a row's result is the same bits in a
-// batch of 5 as alone (batch invariance).
+// Block-quantized weights of every type: on the CPU through the integer kernels (activations
+// quantized to 8 bits, so against the scalar integer reference), on the reference backend
+// through dequantization (within float rounding of the decoded weights). Every type: a row's
+// result is the same bits in a batch of 5 as alone (batch invariance).
 class QuantMatmulTest : public ::testing::TestWithParam<std::tuple<test::BackendCase, DType>> {};
 
 TEST_P(QuantMatmulTest, MatchesReferenceAndIsBatchInvariant) {
@@ -152,7 +152,7 @@ TEST_P(QuantMatmulTest, MatchesReferenceAndIsBatchInvariant) {
   auto ref = make_reference_backend();
   std::mt19937 rng(9);
   const int rows = 37, cols = 512, n = 5;
-  cpu->reserve(cols, 16, 8);
+  cpu->reserve(2 * cols, 16, 8);  // wider rows reserved than used: activation rows are packed by their own width
   auto wf = random_vec(static_cast<size_t>(rows * cols), rng);
   OwnedTensor w;
   w.bytes.resize(dtype_row_bytes(dt, static_cast<uint64_t>(rows * cols)));
@@ -169,49 +169,33 @@ TEST_P(QuantMatmulTest, MatchesReferenceAndIsBatchInvariant) {
   cpu->matmul(y1c(), xc(), n, wc.t, &bc.t);
   ref->matmul(y2r(), xr(), n, wr.t, &br.t);
   const std::vector<float> y1 = y1c.host(), y2 = y2r.host();
-  const bool int8_path = dt == DType::Q8_0 || dt == DType::Q4_0;
-  if (int8_path) {
-    // Per element against the scalar int8 reference (activations quantized as the kernels do,
-    // exact integer block sums, double accumulation): only the float scaling and the order of
-    // the sums differ, so 1e-5 of the sum of the terms' magnitudes bounds the difference.
-    std::vector<float> ad(static_cast<size_t>(cols / 32)), wd(static_cast<size_t>(cols));
-    std::vector<int32_t> as(ad.size());
-    std::vector<int8_t> aq(static_cast<size_t>(cols));
-    for (int t = 0; t < n; ++t) {
-      ActQ8Row act{ad.data(), as.data(), aq.data()};
-      quantize_act_q8_ref(x.data() + t * cols, cols, act);
-      for (int r = 0; r < rows; ++r) {
-        const void* row = w.bytes.data() + r * dtype_row_bytes(dt, cols);
-        const float dot = dt == DType::Q8_0 ? dot_q8_0_act_ref(static_cast<const BlockQ8_0*>(row), act, cols)
-                                            : dot_q4_0_act_ref(static_cast<const BlockQ4_0*>(row), act, cols);
-        dequantize_row(dt, row, wd.data(), cols);
-        double mag = 0;
-        for (int i = 0; i < cols; ++i)
-          mag += std::fabs(static_cast<double>(wd[static_cast<size_t>(i)]) * x[static_cast<size_t>(t * cols + i)]);
-        const double want = static_cast<double>(dot) + static_cast<const float*>(b.t.data)[r];
-        ASSERT_NEAR(y1[static_cast<size_t>(t * rows + r)], want, 1e-5 * be.tol * (mag + 1))
-            << dtype_name(dt) << " row " << r << " token " << t;
-      }
-    }
-  } else {
-    // Per element against a double-precision dot of the decoded weights (dequantize_row is
-    // itself checked against gguf-py's decoder in quant_fixture_test.cpp): float summation
-    // order is the only difference, bounded by 1e-5 of the terms' magnitudes.
-    std::vector<float> wd(static_cast<size_t>(cols));
+  // The CPU against the scalar int8 reference (activations quantized as the kernels do, exact
+  // integer sums per half block, double accumulation): only the float scaling and the order of
+  // the sums differ, so 1e-5 of the sum of the terms' magnitudes bounds the difference. The
+  // reference backend against a double-precision dot of the decoded weights (dequantize_row is
+  // itself checked against gguf-py's decoder in quant_fixture_test.cpp).
+  std::vector<float> wd(static_cast<size_t>(cols));
+  ActQ8Rows acts;
+  acts.resize(1, cols);
+  for (int t = 0; t < n; ++t) {
+    const ActQ8Row act = acts.row(0, cols);
+    quantize_act_q8_ref(x.data() + t * cols, cols, act);
     for (int r = 0; r < rows; ++r) {
-      dequantize_row(dt, w.bytes.data() + r * dtype_row_bytes(dt, cols), wd.data(), cols);
-      for (int t = 0; t < n; ++t) {
-        double dot = 0, mag = 0;
-        for (int i = 0; i < cols; ++i) {
-          const double term = static_cast<double>(wd[static_cast<size_t>(i)]) * x[static_cast<size_t>(t * cols + i)];
-          dot += term;
-          mag += std::fabs(term);
-        }
-        const double want = dot + static_cast<const float*>(b.t.data)[r];
-        ASSERT_NEAR(y1[static_cast<size_t>(t * rows + r)], want, 1e-5 * be.tol * (mag + 1))
-            << dtype_name(dt) << " row " << r << " token " << t;
-        ASSERT_NEAR(y2[static_cast<size_t>(t * rows + r)], want, 1e-5 * (mag + 1)) << "the reference backend, row " << r;
+      const void* row = w.bytes.data() + r * dtype_row_bytes(dt, cols);
+      dequantize_row(dt, row, wd.data(), cols);
+      double dot = 0, mag = 0;
+      for (int i = 0; i < cols; ++i) {
+        const double term = static_cast<double>(wd[static_cast<size_t>(i)]) * x[static_cast<size_t>(t * cols + i)];
+        dot += term;
+        mag += std::fabs(term);
       }
+      const double bias = static_cast<const float*>(b.t.data)[r];
+      const size_t at = static_cast<size_t>(t * rows + r);
+      ASSERT_NEAR(y1[at], static_cast<double>(dot_act_ref(dt, row, act, cols)) + bias, 1e-5 * be.tol * (mag + 1))
+          << dtype_name(dt) << " row " << r << " token " << t;
+      ASSERT_NEAR(y2[at], dot + bias, 1e-5 * (mag + 1)) << "the reference backend, row " << r;
+      // The integer path approximates the float product within the activation rounding.
+      ASSERT_NEAR(y1[at], dot + bias, 0.02 * (mag + 1)) << dtype_name(dt) << " row " << r << " token " << t;
     }
   }
   for (int t = 0; t < n; ++t) {
@@ -232,7 +216,9 @@ TEST_P(QuantMatmulTest, MatchesReferenceAndIsBatchInvariant) {
 
 INSTANTIATE_TEST_SUITE_P(EveryBackendAndQuantType, QuantMatmulTest,
                          ::testing::Combine(::testing::ValuesIn(test::every_backend()),
-                                            ::testing::Values(DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K)),
+                                            ::testing::Values(DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,
+                                                              DType::IQ4_NL, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K,
+                                                              DType::Q6_K, DType::IQ4_XS)),
                          [](const auto& info) { return std::get<0>(info.param).name + "_" + dtype_name(std::get<1>(info.param)); });
 
 class OpTest : public ::testing::TestWithParam<test::BackendCase> {};

@@ -16,6 +16,14 @@ namespace {
 
 constexpr uint16_t kOne = 0x3C00;  // 1.0 in IEEE half
 
+// Every block-quantized type, the kinds of block a file may hold.
+std::vector<DType> quantized_types() {
+  std::vector<DType> out;
+  for (DType t : kAllDTypes)
+    if (dtype_info(t).quantized) out.push_back(t);
+  return out;
+}
+
 TEST(Quant, Q8_0AndQ4_0LayoutsDecodeAsDefined) {
   BlockQ8_0 q8{};
   q8.d = 0x3800;  // 0.5
@@ -101,14 +109,16 @@ TEST(Quant, RoundTripErrorIsWithinEachFormatsBudget) {
   const struct {
     DType t;
     double budget;
-  } cases[] = {{DType::Q8_0, 0.01}, {DType::Q6_K, 0.05}, {DType::Q4_0, 0.13}, {DType::Q4_K, 0.11}, {DType::F16, 1e-3}, {DType::BF16, 5e-3}};
+  } cases[] = {{DType::Q8_0, 0.01},   {DType::Q6_K, 0.05},   {DType::Q4_0, 0.13}, {DType::Q4_K, 0.11}, {DType::F16, 1e-3},
+               {DType::BF16, 5e-3},   {DType::Q5_0, 0.07},   {DType::Q5_1, 0.05}, {DType::Q4_1, 0.11}, {DType::Q5_K, 0.05},
+               {DType::IQ4_NL, 0.13}, {DType::IQ4_XS, 0.13}, {DType::Q3_K, 0.25}, {DType::Q2_K, 0.45}};
   for (const auto& c : cases) {
     const double e = relative_rms_error(c.t, x);
-    std::printf("[quant] %-5s relative RMS error %.4f\n", dtype_name(c.t), e);
+    std::printf("[quant] %-6s relative RMS error %.4f\n", dtype_name(c.t), e);
     EXPECT_LT(e, c.budget) << dtype_name(c.t);
   }
   std::vector<float> zeros(256, 0.0f);
-  for (DType t : {DType::Q8_0, DType::Q4_0, DType::Q4_K, DType::Q6_K}) {
+  for (DType t : quantized_types()) {
     std::vector<uint8_t> q(dtype_row_bytes(t, 256));
     std::vector<float> y(256, 1.0f);
     quantize_row(t, zeros.data(), q.data(), 256);
@@ -124,34 +134,63 @@ TEST_P(QuantIsaTest, IntegerKernelsMatchReference) {
   const CpuKernels& k = cpu_kernels(GetParam());
   std::mt19937 rng(2);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  const int64_t n = 32 * 37;
-  std::vector<float> x(n), w(n);
+  const int64_t n = 256 * 5;  // 40 blocks of 32: an odd number of 32-blocks is covered below
+  const int tokens = 5;
+  std::vector<float> x(static_cast<size_t>(n * tokens)), w(n);
   for (float& v : x) v = nd(rng);
   for (float& v : w) v = nd(rng) * 0.05f;
   x[3] = 9.0f;
-  std::vector<float> d1(n / 32), d2(n / 32);
-  std::vector<int32_t> s1(n / 32), s2(n / 32);
-  std::vector<int8_t> q1(n), q2(n);
-  ActQ8Row a{d1.data(), s1.data(), q1.data()}, r{d2.data(), s2.data(), q2.data()};
-  k.quantize_act_q8(x.data(), n, a);
-  quantize_act_q8_ref(x.data(), n, r);
-  EXPECT_EQ(q1, q2);
-  EXPECT_EQ(d1, d2);
-  EXPECT_EQ(s1, s2);
-  std::vector<BlockQ8_0> w8(n / 32);
-  std::vector<BlockQ4_0> w4(n / 32);
-  quantize_row(DType::Q8_0, w.data(), w8.data(), n);
-  quantize_row(DType::Q4_0, w.data(), w4.data(), n);
-  w8[2].qs[7] = -128;  // never produced by the quantizer, but valid in a file
-  const float ref8 = dot_q8_0_act_ref(w8.data(), r, n), ref4 = dot_q4_0_act_ref(w4.data(), r, n);
-  EXPECT_NEAR(k.dot_q8_0(w8.data(), a, n), ref8, 1e-5 * (1 + std::fabs(ref8)));
-  EXPECT_NEAR(k.dot_q4_0(w4.data(), a, n), ref4, 1e-5 * (1 + std::fabs(ref4)));
-  // And the integer path approximates the float dot product of the dequantized weights.
-  std::vector<float> wd(n);
-  dequantize_row(DType::Q8_0, w8.data(), wd.data(), n);
-  double exact = 0;
-  for (int64_t i = 0; i < n; ++i) exact += static_cast<double>(wd[static_cast<size_t>(i)]) * x[static_cast<size_t>(i)];
-  EXPECT_NEAR(ref8, exact, 0.02 * (1 + std::fabs(exact)));
+  ActQ8Rows a, r;
+  a.resize(tokens, n);
+  r.resize(tokens, n);
+  for (int t = 0; t < tokens; ++t) {
+    k.quantize_act_q8(x.data() + t * n, n, a.row(t, n));
+    quantize_act_q8_ref(x.data() + t * n, n, r.row(t, n));
+    for (int64_t b = 0; b < n / 32; ++b) {
+      ASSERT_EQ(a.row(t, n).d[b], r.row(t, n).d[b]);
+      ASSERT_EQ(a.row(t, n).sum[b], r.row(t, n).sum[b]);
+      ASSERT_EQ(a.row(t, n).dsum16[2 * b + 1], r.row(t, n).dsum16[2 * b + 1]);
+      for (int j = 0; j < 8; ++j) ASSERT_EQ(a.row(t, n).sum16x8[8 * b + j], r.row(t, n).sum16x8[8 * b + j]);
+      for (int j = 0; j < 32; ++j) ASSERT_EQ(a.row(t, n).q[32 * b + j], r.row(t, n).q[32 * b + j]);
+    }
+  }
+  for (DType dt : quantized_types()) {
+    SCOPED_TRACE(dtype_name(dt));
+    // Three rows: quantized, then with every code byte random (values a quantizer may never
+    // write, such as -128 in Q8_0, all valid in a file), then all-zero scales.
+    const uint64_t row_bytes = dtype_row_bytes(dt, n);
+    std::vector<uint8_t> rows(3 * row_bytes);
+    quantize_row(dt, w.data(), rows.data(), n);
+    quantize_row(dt, w.data(), rows.data() + row_bytes, n);
+    for (uint64_t i = 0; i < row_bytes; ++i)
+      if (rng() % 3 == 0) rows[row_bytes + i] = static_cast<uint8_t>(rng() & 0x3F);  // small, so f16 scales stay finite
+    std::vector<float> zeros(n, 0.0f);
+    quantize_row(dt, zeros.data(), rows.data() + 2 * row_bytes, n);
+    std::vector<float> y(3 * tokens, NAN);
+    if (dt == DType::Q8_0 || dt == DType::Q4_0) {
+      for (int t = 0; t < tokens; ++t)
+        for (int i = 0; i < 3; ++i) {
+          const void* row = rows.data() + i * row_bytes;
+          y[static_cast<size_t>(t * 3 + i)] = dt == DType::Q8_0 ? k.dot_q8_0(static_cast<const BlockQ8_0*>(row), a.row(t, n), n)
+                                                                : k.dot_q4_0(static_cast<const BlockQ4_0*>(row), a.row(t, n), n);
+        }
+    } else {
+      k.block_gemm(rows.data(), dt, static_cast<int64_t>(row_bytes), 3, a.row(0, n), tokens, n, y.data(), 3);
+    }
+    for (int t = 0; t < tokens; ++t)
+      for (int i = 0; i < 3; ++i) {
+        const float ref = dot_act_ref(dt, rows.data() + i * row_bytes, r.row(t, n), n);
+        ASSERT_NEAR(y[static_cast<size_t>(t * 3 + i)], ref, 1e-5 * (1 + std::fabs(ref))) << "row " << i << " token " << t;
+      }
+    // And the integer path approximates the float dot product of the dequantized weights.
+    std::vector<float> wd(n);
+    dequantize_row(dt, rows.data(), wd.data(), n);
+    double exact = 0, mag = 0;
+    for (int64_t i = 0; i < n; ++i)
+      exact += static_cast<double>(wd[static_cast<size_t>(i)]) * x[static_cast<size_t>(i)],
+          mag += std::fabs(wd[static_cast<size_t>(i)] * x[static_cast<size_t>(i)]);
+    EXPECT_NEAR(dot_act_ref(dt, rows.data(), r.row(0, n), n), exact, 0.01 * mag);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryIsa, QuantIsaTest, ::testing::ValuesIn(test::every_cpu_isa()),

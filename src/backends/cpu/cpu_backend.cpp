@@ -1,6 +1,6 @@
 // The CPU backend: a persistent thread pool and per-ISA inner loops (cpu_isa.h).
-// Matrices go through the tiled kernels (float GEMM for F32/F16/BF16, integer GEMM for Q8_0/Q4_0,
-// dequantize-then-GEMM for K-quants), each task over a contiguous span of weight rows.
+// Matrices go through the tiled kernels (float GEMM for F32/F16/BF16, integer GEMM for every
+// block-quantized type), each task over a contiguous span of weight rows.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -49,11 +49,8 @@ class CpuBackend final : public Backend {
     max_cols_ = std::max(max_cols_, max_cols);
     max_ctx_ = std::max(max_ctx_, max_ctx);
     max_rows_ = std::max(max_rows_, max_rows);
-    // Activations quantized to 8 bits for the Q8_0 / Q4_0 kernels: [max_rows][max_cols].
-    const size_t blocks = static_cast<size_t>(max_rows_ * ((max_cols_ + 31) / 32));
-    act_q_.assign(blocks * 32, 0);
-    act_d_.assign(blocks, 0.0f);
-    act_s_.assign(blocks, 0);
+    // Activations quantized to 8 bits for the integer kernels: [max_rows][max_cols].
+    act_.resize(max_rows_, max_cols_);
     // 64-byte aligned: the AVX-512 kernels load them as whole vectors.
     act_pairs_.assign(static_cast<size_t>(max_rows_ * (max_cols_ / 64 + 1) * kActPairBytes / 64), Line{});
     weight_scratch_.assign(static_cast<size_t>(pool_.size() * kRowBlock * max_cols_), 0.0f);
@@ -81,12 +78,11 @@ class CpuBackend final : public Backend {
     if (cols > max_cols_) throw Error(ErrorCode::kInternal, "cpu backend: scratch not reserved for rows of " + std::to_string(cols));
     if (y_stride == 0) y_stride = rows;
     const float* b = (bias && !bias->empty()) ? f32_vector(*bias, 1) : nullptr;
-    if (w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0) return matmul_int8(y, x, n, w, b, y_stride);
+    if (dtype_info(w.dtype).quantized) return matmul_int8(y, x, n, w, b, y_stride);
     // Each task takes a contiguous span of rows (long sequential reads keep the hardware
     // prefetchers streaming), kRowBlock rows at a time. With many tokens, F16/BF16 rows are
     // converted once into scratch and reused by every token; with few, the tiled kernel reads
-    // them directly. Conversion is exact, so both give the same bits. K-quant rows are always
-    // dequantized first.
+    // them directly. Conversion is exact, so both give the same bits.
     const int64_t span = row_span(rows);
     const bool direct = w.dtype == DType::F32 || ((w.dtype == DType::F16 || w.dtype == DType::BF16) && n < 8);
     pool_.parallel_for((rows + span - 1) / span, [&](int64_t task, int thread) {
@@ -119,23 +115,28 @@ class CpuBackend final : public Backend {
     return (span + kRowBlock - 1) / kRowBlock * kRowBlock;
   }
 
-  // Q8_0 / Q4_0 weights: each activation row is quantized to 8-bit blocks once, then every
-  // output is an integer dot product per block (core/quant.h). Per-row work only, so results do
-  // not depend on how many rows are in the batch.
+  // Block-quantized weights: each activation row is quantized to 8-bit blocks once, then every
+  // output is an integer dot product per block (core/quant.h): Q8_0 / Q4_0 through int8_gemm,
+  // every other type through block_gemm. Per-row work only, so results do not depend on how
+  // many rows are in the batch.
   void matmul_int8(float* y, const float* x, int n, const Tensor& w, const float* b, int64_t y_stride) {
     const int64_t rows = w.rows(), cols = w.cols(), nb = cols / 32;
     if (n > max_rows_) throw Error(ErrorCode::kInternal, "cpu backend: scratch not reserved for " + std::to_string(n) + " rows");
-    auto act = [&](int64_t t) { return ActQ8Row{act_d_.data() + t * nb, act_s_.data() + t * nb, act_q_.data() + t * nb * 32}; };
+    const bool q8_q4 = w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0;
     pool_.parallel_for(n, [&](int64_t t, int) {
-      k_.quantize_act_q8(x + t * cols, cols, act(t));
-      k_.prepare_act_pairs(act(t), 1, cols, w.dtype, act_pairs_.data() + t * (nb / 2) * (kActPairBytes / 64));
+      k_.quantize_act_q8(x + t * cols, cols, act_.row(t, cols));
+      if (q8_q4) k_.prepare_act_pairs(act_.row(t, cols), 1, cols, w.dtype, act_pairs_.data() + t * (nb / 2) * (kActPairBytes / 64));
     });
     const int64_t per_task = row_span(rows);
     const int64_t n_tasks = (rows + per_task - 1) / per_task;
     pool_.parallel_for(n_tasks, [&](int64_t task, int) {
       const int64_t r0 = task * per_task, r1 = std::min(rows, r0 + per_task);
-      k_.int8_gemm(w.row_ptr(r0), w.dtype, static_cast<int64_t>(w.row_bytes()), static_cast<int>(r1 - r0), act(0), act_pairs_.data(), n,
-                   cols, y + r0, y_stride);
+      const auto row_bytes = static_cast<int64_t>(w.row_bytes());
+      if (q8_q4)
+        k_.int8_gemm(w.row_ptr(r0), w.dtype, row_bytes, static_cast<int>(r1 - r0), act_.row(0, cols), act_pairs_.data(), n, cols, y + r0,
+                     y_stride);
+      else
+        k_.block_gemm(w.row_ptr(r0), w.dtype, row_bytes, static_cast<int>(r1 - r0), act_.row(0, cols), n, cols, y + r0, y_stride);
       add_bias(y, n, y_stride, b, r0, r1);
     });
   }
@@ -306,14 +307,12 @@ class CpuBackend final : public Backend {
   int64_t max_cols_ = 0;
   int64_t max_ctx_ = 0;
   int64_t max_rows_ = 0;
-  std::vector<int8_t> act_q_;   // [max_rows][max_cols] 8-bit activations
-  std::vector<float> act_d_;    // [max_rows][max_cols / 32] their block scales
-  std::vector<int32_t> act_s_;  // [max_rows][max_cols / 32] their block sums
+  ActQ8Rows act_;  // [max_rows][max_cols] activations quantized to 8 bits, with block scales and sums
   struct alignas(64) Line {
     uint8_t bytes[64];
   };
   std::vector<Line> act_pairs_;        // [max_rows][max_cols / 64] what prepare_act_pairs derives from them
-  std::vector<float> weight_scratch_;  // [threads][kRowBlock][max_cols]
+  std::vector<float> weight_scratch_;  // [threads][kRowBlock][max_cols] F16 / BF16 rows converted for many tokens
   std::vector<float> score_scratch_;   // [threads][max_ctx]
   std::vector<float> vector_scratch_[2];
 };

@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
+#include <type_traits>
 
 #include "core/dtype.h"
+#include "wick/error.h"
 
 #if defined(__x86_64__)
 #include <cpuid.h>

@@ -53,6 +53,11 @@ struct CpuKernels {
   // given what prepare_act_pairs wrote. Batch invariant too.
   void (*int8_gemm)(const void* w, DType wt, int64_t row_bytes, int rows, const ActQ8Row& x0, const void* pairs, int n, int64_t k, float* y,
                     int64_t y_stride);
+  // The same product for rows of every other block-quantized type (Q4_1, Q5_0, Q5_1, IQ4_NL,
+  // Q2_K ... Q6_K, IQ4_XS; kernels_block_gemm.inc), integer dot products per 32-value chunk.
+  // Batch invariant; dot_act_ref (core/quant.h) is its reference.
+  void (*block_gemm)(const void* w, DType wt, int64_t row_bytes, int rows, const ActQ8Row& x0, int n, int64_t k, float* y,
+                     int64_t y_stride);
   // Per-row ops of the forward pass (kernels_elementwise.inc): RMSNorm of one row (y may be x),
   // rotary embedding of one token's heads, gate = silu(gate) * up, y += x.
   void (*rms_norm_row)(const float* x, const float* g, int dim, float eps, float* y);

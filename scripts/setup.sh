@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates curl
   nlohmann-json3-dev libcli11-dev libfmt-dev libpcre2-dev libutf8proc-dev
+  libsimdjson-dev                       # tokenizer.json's vocabulary and merges, parsed fast at start-up
   libgtest-dev libgmock-dev libbenchmark-dev
   libsentencepiece-dev                  # the SentencePiece library: a test oracle for Llama 2 tokenization
   python3 python3-torch python3-numpy   # the PyTorch reference used by the tests (/usr/bin/python3)

@@ -9,8 +9,8 @@ from back-to-back runs, rather than absolute figures across runs.
   tools/compare_llamacpp.py --llama-bench PATH/llama-bench --wick build/release/bin/wick \
       [-p 512] [-n 128] [-t 2] [-r 3] [--json] model1.gguf model2.gguf ...
 
-llama-bench: build it from the llama.cpp source shipped in the npm package node-llama-cpp
-(llama/gitRelease.bundle is a git bundle of its llama.cpp release; see the README).
+llama-bench: build it from the llama.cpp source inside PyPI's llama-cpp-python sdist
+(`pip download --no-deps --no-binary :all: llama-cpp-python`, its vendor/llama.cpp; see the README).
 """
 import argparse
 import json

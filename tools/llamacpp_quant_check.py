@@ -54,7 +54,8 @@ def make_models(name, wick, make_model, testdata, work):
         src = os.path.join(testdata, "models", "tinystories-656k")
     else:
         src = os.path.join(work, name + "-hf")
-        args = {"random256": ["--preset", "tiny", "--set", "hidden_size=256", "--set", "intermediate_size=768"],
+        args = {"random256": ["--preset", "tiny", "--set", "hidden_size=256", "--set", "intermediate_size=768", "--set",
+                              "max_position_embeddings=512"],
                 "qwen2.5-0.5b": ["--preset", "qwen2.5-0.5b"], "tinyllama-1.1b": ["--preset", "tinyllama-1.1b"]}[name]
         if not os.path.exists(src):
             run([make_model] + args + ["--dtype", "f32", "--seed", "7", "--testdata", testdata, "-o", src])
@@ -71,9 +72,11 @@ def llama_ppl(bin_dir, model, text, chunk, chunks, base, threads, save):
     if not save:
         cmd.append("--kl-divergence")
     num = r"([-0-9.eE+]+)"
-    for _ in range(3):  # this llama-perplexity now and then stops before its summary (exit status 0): retry
+    # llama.cpp prints its summary through an asynchronous logger that may lose the tail at exit
+    # (status 0) on a busy machine: retry until every figure is there.
+    for _ in range(6):
         out = run(cmd)
-        if save or re.search(r"Mean\s+KLD:", out):
+        if save or all(re.search(p, out) for p in (r"Mean PPL\(Q\)\s*:", r"Mean\s+KLD:", r"Same top p:")):
             break
     if save:
         return {}
@@ -87,6 +90,22 @@ def wick_ppl(wick, model, text, chunk, chunks, base, threads, save):
     cmd = [wick, "perplexity", "-m", model, "-f", text, "--chunk", str(chunk), "--chunks", str(chunks), "-t", str(threads), "--json"]
     cmd += ["--save-logprobs", base] if save else ["--kl-base", base]
     return json.loads(run(cmd).strip().splitlines()[-1])
+
+
+def greedy_agreement(bin_dir, wick, model, prompt="Once upon a time", n=48):
+    """llama-simple's greedy continuation and wick's (--temperature 0), as (same leading
+    characters, length of llama.cpp's text)."""
+    simple = os.path.join(bin_dir, "llama-simple")
+    if not os.path.exists(simple):
+        return None
+    lc = subprocess.run([simple, "-m", model, "-n", str(n), prompt], capture_output=True, text=True, errors="replace").stdout
+    lc = lc[lc.find(prompt) + len(prompt):] if prompt in lc else lc
+    wk = json.loads(run([wick, "generate", "-m", model, "-p", prompt, "-n", str(n), "--temperature", "0", "--json"]))["text"]
+    lc = lc.strip("\n")
+    same = 0
+    while same < min(len(lc), len(wk)) and lc[same] == wk[same]:
+        same += 1
+    return same, len(lc)
 
 
 def tensor_types(wick, model):
@@ -127,21 +146,23 @@ def main():
                 run([os.path.join(a.llama_bin, "llama-quantize"), f16, q, t])
             w = wick_ppl(a.wick, q, text, a.chunk, a.chunks, wbase, a.threads, False)
             lc = llama_ppl(a.llama_bin, q, text, a.chunk, a.chunks, lbase, a.threads, False)
-            row = {"model": name, "type": t, "tensors": tensor_types(a.wick, q), "wick": w, "llama_cpp": lc}
+            g = greedy_agreement(a.llama_bin, a.wick, q)
+            row = {"model": name, "type": t, "tensors": tensor_types(a.wick, q), "wick": w, "llama_cpp": lc,
+                   "greedy": "%d/%d chars" % g if g else "n/a"}
             rows.append(row)
-            print("%-15s %-7s ppl %9.4f / %9.4f  KL %.5f / %.5f  top-1 %.2f%% / %.2f%%  [%s]" %
+            print("%-15s %-7s ppl %9.4f / %9.4f  KL %.5f / %.5f  top-1 %.2f%% / %.2f%%  greedy same %s  [%s]" %
                   (name, t, w["perplexity"], lc["perplexity"], w["kl_mean"], lc["kl_mean"], 100 * w["top1_agreement"],
-                   100 * lc["top1_agreement"], row["tensors"]), flush=True)
+                   100 * lc["top1_agreement"], row["greedy"], row["tensors"]), flush=True)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(rows, f, indent=1)
-    print("\n| model | type | tensors | PPL wick / llama.cpp | KL from F32 wick / llama.cpp | top-1 wick / llama.cpp |")
-    print("|---|---|---|---|---|---|")
+    print("\n| model | type | tensors | PPL wick / llama.cpp | KL from F32 wick / llama.cpp | top-1 wick / llama.cpp | greedy text in common |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         w, lc = r["wick"], r["llama_cpp"]
-        print("| %s | %s | %s | %.4f / %.4f | %.5f / %.5f | %.2f%% / %.2f%% |" %
+        print("| %s | %s | %s | %.4f / %.4f | %.5f / %.5f | %.2f%% / %.2f%% | %s |" %
               (r["model"], r["type"], r["tensors"], w["perplexity"], lc["perplexity"], w["kl_mean"], lc["kl_mean"],
-               100 * w["top1_agreement"], 100 * lc["top1_agreement"]))
+               100 * w["top1_agreement"], 100 * lc["top1_agreement"], r["greedy"]))
 
 
 if __name__ == "__main__":

@@ -206,6 +206,36 @@ void append_rope_tensors(const ModelConfig& c, std::vector<OutTensor>& plan, std
   }
 }
 
+// A GGUF source's tokenizer: every tokenizer.* key copied as it is (the vocabulary, scores,
+// token types, merges, special ids, chat template).
+void copy_gguf_vocab(const GgufFile& g, GgufWriter& w) {
+  for (const auto& [key, v] : g.metadata()) {
+    if (!key.starts_with("tokenizer.")) continue;
+    switch (v.type) {
+      case GgufType::kString: w.set_string(key, std::string(v.str)); break;
+      case GgufType::kBool: w.set_bool(key, v.i != 0); break;
+      case GgufType::kF32:
+      case GgufType::kF64: w.set_f32(key, static_cast<float>(v.f)); break;
+      case GgufType::kI8:
+      case GgufType::kI16:
+      case GgufType::kI32:
+      case GgufType::kI64: w.set_i32(key, static_cast<int32_t>(v.i)); break;
+      case GgufType::kArray:
+        if (v.elem_type == GgufType::kString) {
+          w.set_strings(key, std::vector<std::string>(v.strings.begin(), v.strings.end()));
+        } else if (v.elem_type == GgufType::kF32 || v.elem_type == GgufType::kF64) {
+          w.set_f32s(key, std::vector<float>(v.numbers.begin(), v.numbers.end()));
+        } else {
+          std::vector<int32_t> ints(v.numbers.size());
+          for (size_t i = 0; i < ints.size(); ++i) ints[i] = static_cast<int32_t>(v.numbers[i]);
+          w.set_i32s(key, ints);
+        }
+        break;
+      default: w.set_u32(key, static_cast<uint32_t>(v.i)); break;  // unsigned integers
+    }
+  }
+}
+
 }  // namespace
 
 std::string quantize_type_names() { return quant_target_names(); }
@@ -214,19 +244,27 @@ Result<QuantizeReport> quantize_to_gguf(const std::string& model_path, const std
   return capture_errors([&] {
     const auto type = quant_target_from_name(opts.type);
     if (!type) throw Error(ErrorCode::kInvalidArgument, "unknown type '" + opts.type + "' (known: " + quant_target_names() + ")");
-    if (!fs::is_directory(model_path))
+    // A GGUF file is re-quantized (its weights decoded and encoded anew, its tokenizer copied);
+    // a directory is a Hugging Face model.
+    const bool from_gguf = fs::is_regular_file(model_path) && GgufFile::has_magic(model_path);
+    if (!from_gguf && !fs::is_directory(model_path))
       throw Error(ErrorCode::kInvalidArgument,
-                  model_path + " is not a Hugging Face model directory (config.json, tokenizer.json, safetensors)");
-    auto m = load_hf_model(model_path);
+                  model_path + " is neither a Hugging Face model directory (config.json, tokenizer.json, safetensors) nor a GGUF file");
+    auto m = from_gguf ? load_gguf_model(model_path) : load_hf_model(model_path);
     const std::string tokenizer_json = (fs::path(model_path) / "tokenizer.json").string();
-    if (!fs::exists(tokenizer_json)) throw Error(ErrorCode::kNotFound, "no tokenizer.json in " + model_path);
+    if (!from_gguf && !fs::exists(tokenizer_json)) throw Error(ErrorCode::kNotFound, "no tokenizer.json in " + model_path);
     quantize_loaded_model(*m, *type);
 
     GgufWriter w;
-    std::string name = fs::path(model_path).filename().string();
+    std::string name = from_gguf ? fs::path(model_path).stem().string() : fs::path(model_path).filename().string();
     if (name.empty()) name = fs::path(model_path).parent_path().filename().string();
+    if (from_gguf)
+      if (auto n = m->gguf->get_string("general.name")) name = *n;
     write_model_metadata(w, *m, *type, name);
-    write_gguf_vocab(tokenizer_json, w, m->config.vocab_size);
+    if (from_gguf)
+      copy_gguf_vocab(*m->gguf, w);
+    else
+      write_gguf_vocab(tokenizer_json, w, m->config.vocab_size);
     std::vector<OutTensor> plan = plan_tensors(*m);
     std::vector<std::vector<float>> rope_storage;
     append_rope_tensors(m->config, plan, rope_storage);

@@ -47,28 +47,23 @@ BpeModel::BpeModel(std::vector<std::string> id_to_token, BpeOptions opts) : id_t
     std::snprintf(name, sizeof name, "<0x%02X>", b);
     byte_ids_[b] = find(name);
   }
+  // The tokens that are one character of the Basic Multilingual Plane, in id order so the first
+  // id wins as in find(): one pass over the vocabulary rather than 65536 lookups.
   char_ids_.assign(0x10000, -1);
-  for (uint32_t cp = 0; cp < 0x10000; ++cp) {
-    if (cp >= 0xD800 && cp <= 0xDFFF) continue;
-    std::string ch;
-    append_utf8(ch, cp);
-    char_ids_[cp] = find(ch);
+  std::string canonical;
+  for (size_t id = 0; id < id_to_token_.size(); ++id) {
+    const std::string& s = id_to_token_[id];
+    if (s.empty() || s.size() > 3 || static_cast<size_t>(utf8_len(static_cast<unsigned char>(s[0]))) != s.size()) continue;
+    const uint32_t cp = decode_utf8(s.data(), s.size());
+    canonical.clear();
+    append_utf8(canonical, cp);  // only the shortest encoding names the character
+    if (cp < 0x10000 && (cp < 0xD800 || cp > 0xDFFF) && canonical == s && char_ids_[cp] < 0) char_ids_[cp] = static_cast<int>(id);
   }
   if (opts_.unk_id >= size()) throw Error(ErrorCode::kCorruptFile, "tokenizer: unknown-token id out of range");
 }
 
-std::unique_ptr<BpeModel> BpeModel::from_json(const nlohmann::json& m) {
-  const auto& vocab = m.at("vocab");
-  if (!vocab.is_object()) throw Error(ErrorCode::kCorruptFile, "tokenizer: model.vocab is not an object");
-  std::vector<std::string> id_to_token;
-  for (auto it = vocab.begin(); it != vocab.end(); ++it) {
-    if (!it.value().is_number_integer())
-      throw Error(ErrorCode::kCorruptFile, "tokenizer: vocab entry '" + it.key() + "' has no integer id");
-    const int64_t id = it.value().get<int64_t>();
-    if (id < 0 || id > (1 << 24)) throw Error(ErrorCode::kCorruptFile, "tokenizer: vocab id " + std::to_string(id) + " out of range");
-    if (static_cast<size_t>(id) >= id_to_token.size()) id_to_token.resize(static_cast<size_t>(id) + 1);
-    id_to_token[static_cast<size_t>(id)] = it.key();
-  }
+std::unique_ptr<BpeModel> BpeModel::from_parts(const nlohmann::json& m, std::vector<std::string> id_to_token,
+                                               const std::vector<std::string_view>& merges) {
   auto opt_string = [&](const char* key) { return m.contains(key) && m[key].is_string() ? m[key].get<std::string>() : std::string(); };
   BpeOptions o;
   o.prefix = opt_string("continuing_subword_prefix");
@@ -82,19 +77,7 @@ std::unique_ptr<BpeModel> BpeModel::from_json(const nlohmann::json& m) {
     model->opts_.unk_id = model->find(unk);
     if (model->opts_.unk_id < 0) throw Error(ErrorCode::kCorruptFile, "tokenizer: unk_token '" + unk + "' is not in the vocab");
   }
-  const auto& merges = m.at("merges");
-  if (!merges.is_array()) throw Error(ErrorCode::kCorruptFile, "tokenizer: model.merges is not an array");
-  std::vector<std::string> joined;  // the array form ["a", "b"] is joined to "a b"
-  joined.reserve(merges.size());
-  for (const auto& entry : merges) {
-    if (entry.is_string())
-      joined.push_back(entry.get<std::string>());
-    else if (entry.is_array() && entry.size() == 2 && entry[0].is_string() && entry[1].is_string())
-      joined.push_back(entry[0].get<std::string>() + " " + entry[1].get<std::string>());
-    else
-      throw Error(ErrorCode::kCorruptFile, "tokenizer: malformed merge " + entry.dump());
-  }
-  model->add_merges(std::vector<std::string_view>(joined.begin(), joined.end()));
+  model->add_merges(merges);
   return model;
 }
 

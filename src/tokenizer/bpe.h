@@ -75,8 +75,10 @@ class BpeModel {
   // twice the lower id wins.
   BpeModel(std::vector<std::string> id_to_token, BpeOptions opts);
 
-  // tokenizer.json "model" object of type BPE.
-  static std::unique_ptr<BpeModel> from_json(const nlohmann::json& model);
+  // tokenizer.json "model" object of type BPE: its settings (unk_token, byte_fallback, ...)
+  // from `settings`, with the vocabulary (id -> token) and merges ("a b") already read.
+  static std::unique_ptr<BpeModel> from_parts(const nlohmann::json& settings, std::vector<std::string> id_to_token,
+                                              const std::vector<std::string_view>& merges);
   // Merges written "left right" (tokenizer.json, GGUF tokenizer.ggml.merges), ranked in order.
   void add_merges(const std::vector<std::string_view>& merges);
   // SentencePiece BPE: merges from the scores of the `mergeable` pieces.

@@ -1,5 +1,12 @@
 // tokenizer.json (+ tokenizer_config.json beside it) -> Tokenizer::Impl.
 // Reference: tokenizers/src/tokenizer/serialization.rs and the component modules.
+//
+// The file is parsed with simdjson: the vocabulary and merges (megabytes: Llama 3's file is 9 MB
+// of them) are read straight from its DOM; everything else (a few kilobytes of settings) is
+// handed on as nlohmann::json, which the component factories take.
+#include <simdjson.h>
+
+#include <deque>
 #include <filesystem>
 
 #include "formats/json_fields.h"
@@ -48,19 +55,80 @@ void read_post_processor(const nlohmann::json& pp, Tokenizer::Impl& t) {
   }
 }
 
+// An element as nlohmann::json (for the small parts of the file).
+nlohmann::json to_nlohmann(simdjson::dom::element e) { return nlohmann::json::parse(simdjson::minify(e)); }
+
+void check(simdjson::error_code e, const char* what) {
+  if (e) throw Error(ErrorCode::kCorruptFile, std::string(what) + ": " + simdjson::error_message(e));
+}
+
+// model.vocab {"token": id, ...} -> id_to_token.
+std::vector<std::string> read_vocab(simdjson::dom::element vocab) {
+  simdjson::dom::object obj;
+  if (vocab.get(obj)) throw Error(ErrorCode::kCorruptFile, "tokenizer: model.vocab is not an object");
+  std::vector<std::string> id_to_token;
+  id_to_token.reserve(obj.size());
+  for (auto field : obj) {
+    int64_t id = 0;
+    if (field.value.get(id))
+      throw Error(ErrorCode::kCorruptFile, "tokenizer: vocab entry '" + std::string(field.key) + "' has no integer id");
+    if (id < 0 || id > (1 << 24)) throw Error(ErrorCode::kCorruptFile, "tokenizer: vocab id " + std::to_string(id) + " out of range");
+    if (static_cast<size_t>(id) >= id_to_token.size()) id_to_token.resize(static_cast<size_t>(id) + 1);
+    id_to_token[static_cast<size_t>(id)] = std::string(field.key);
+  }
+  return id_to_token;
+}
+
+// model.merges: "a b" strings, or ["a", "b"] pairs (joined into `joined`, which the views keep
+// pointing into).
+std::vector<std::string_view> read_merges(simdjson::dom::element merges, std::deque<std::string>& joined) {
+  simdjson::dom::array arr;
+  if (merges.get(arr)) throw Error(ErrorCode::kCorruptFile, "tokenizer: model.merges is not an array");
+  std::vector<std::string_view> out;
+  out.reserve(arr.size());
+  for (simdjson::dom::element entry : arr) {
+    std::string_view str;
+    simdjson::dom::array pair;
+    if (!entry.get(str)) {
+      out.push_back(str);
+    } else if (!entry.get(pair) && pair.size() == 2 && pair.at(0).is_string() && pair.at(1).is_string()) {
+      joined.push_back(std::string(pair.at(0).get_string().value()) + " " + std::string(pair.at(1).get_string().value()));
+      out.push_back(joined.back());
+    } else {
+      throw Error(ErrorCode::kCorruptFile, "tokenizer: malformed merge " + simdjson::minify(entry));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::unique_ptr<Tokenizer::Impl> load_tokenizer_json(const std::string& path) {
-  const auto j = read_json_file(path);
+  simdjson::padded_string text;
+  if (simdjson::padded_string::load(path).get(text)) throw Error(ErrorCode::kIo, "cannot read " + path);
+  simdjson::dom::parser parser;
   auto t = std::make_unique<Tokenizer::Impl>();
   t->source = path;
   try {
-    if (!j.is_object() || !j.contains("model") || !j["model"].is_object()) throw Error(ErrorCode::kCorruptFile, "no \"model\" object");
-    const std::string type = j["model"].value("type", "BPE");
+    simdjson::dom::element doc;
+    check(parser.parse(text).get(doc), "malformed tokenizer JSON");
+    simdjson::dom::object root, model_obj;
+    if (doc.get(root) || root["model"].get(model_obj)) throw Error(ErrorCode::kCorruptFile, "no \"model\" object");
+    // Everything but the vocabulary and merges, as nlohmann::json.
+    nlohmann::json j = nlohmann::json::object(), model_settings = nlohmann::json::object();
+    for (auto field : root)
+      if (field.key != "model") j[std::string(field.key)] = to_nlohmann(field.value);
+    for (auto field : model_obj)
+      if (field.key != "vocab" && field.key != "merges") model_settings[std::string(field.key)] = to_nlohmann(field.value);
+    const std::string type = model_settings.value("type", "BPE");
     if (type != "BPE")
       throw Error(ErrorCode::kUnsupported,
                   "model type \"" + type + "\" is not supported (only BPE; WordPiece, Unigram and WordLevel are not)");
-    t->model = BpeModel::from_json(j["model"]);
+    simdjson::dom::element vocab, merges;
+    if (model_obj["vocab"].get(vocab)) throw Error(ErrorCode::kCorruptFile, "tokenizer: model has no vocab");
+    if (model_obj["merges"].get(merges)) throw Error(ErrorCode::kCorruptFile, "tokenizer: model has no merges");
+    std::deque<std::string> joined;
+    t->model = BpeModel::from_parts(model_settings, read_vocab(vocab), read_merges(merges, joined));
     t->normalizer = make_normalizer(j.value("normalizer", nlohmann::json()));
     t->pre_tokenizer = make_pre_tokenizer(j.value("pre_tokenizer", nlohmann::json()));
     t->decoder = make_decoder(j.value("decoder", nlohmann::json()));

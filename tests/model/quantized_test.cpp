@@ -202,6 +202,10 @@ TEST(Gguf, QuantizeThenLoadEqualsQuantizeAtLoad) {
   const std::string tiny = testdata_dir() + "/models/tinystories-656k";
   for (const char* type : {"f32", "q8_0", "q4_0", "q4_k"}) expect_gguf_matches_load("tinystories", tiny, type);
   TempDir tmp;
+  // GGUF -> GGUF: a file's weights re-encoded, its tokenizer keys copied.
+  std::string out;
+  ASSERT_EQ(run_command(bin("wick") + " quantize -m " + tiny + " --type f16 -o " + tmp.file("tiny-f16.gguf") + " 2>&1", &out), 0) << out;
+  for (const char* type : {"q8_0", "q5_k_m", "iq4_nl"}) expect_gguf_matches_load("tinystories F16 GGUF", tmp.file("tiny-f16.gguf"), type);
   // 256-wide rows (real K-quants), 4 query / 2 KV heads for the q/k row permutation, untied LM head.
   const std::string llama = random_model(tmp, "llama", "--set hidden_size=256 intermediate_size=512");
   for (const char* type : {"q8_0", "q4_k", "q6_k", "f16", "bf16", "q4_1", "q5_0", "q5_1", "iq4_nl", "q2_k", "q3_k", "q5_k", "iq4_xs"})

@@ -129,12 +129,11 @@ TEST(Quant, RoundTripErrorIsWithinEachFormatsBudget) {
 
 class QuantIsaTest : public ::testing::TestWithParam<CpuIsa> {};
 
-TEST_P(QuantIsaTest, IntegerKernelsMatchReference) {
-  WICK_REQUIRE_ISA(GetParam());
-  const CpuKernels& k = cpu_kernels(GetParam());
+// n = 1280: 5 whole 256-value units; n = 1376: 43 blocks of 32, so the 32-value types also
+// take the path for blocks after the last whole unit.
+void check_integer_kernels(const CpuKernels& k, int64_t n) {
   std::mt19937 rng(2);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  const int64_t n = 256 * 5;  // 40 blocks of 32: an odd number of 32-blocks is covered below
   const int tokens = 5;
   std::vector<float> x(static_cast<size_t>(n * tokens)), w(n);
   for (float& v : x) v = nd(rng);
@@ -155,7 +154,8 @@ TEST_P(QuantIsaTest, IntegerKernelsMatchReference) {
     }
   }
   for (DType dt : quantized_types()) {
-    SCOPED_TRACE(dtype_name(dt));
+    if (n % dtype_info(dt).block_size != 0) continue;
+    SCOPED_TRACE(std::string(dtype_name(dt)) + " n " + std::to_string(n));
     // Three rows: quantized, then with every code byte random (values a quantizer may never
     // write, such as -128 in Q8_0, all valid in a file), then all-zero scales.
     const uint64_t row_bytes = dtype_row_bytes(dt, n);
@@ -191,6 +191,11 @@ TEST_P(QuantIsaTest, IntegerKernelsMatchReference) {
           mag += std::fabs(wd[static_cast<size_t>(i)] * x[static_cast<size_t>(i)]);
     EXPECT_NEAR(dot_act_ref(dt, rows.data(), r.row(0, n), n), exact, 0.01 * mag);
   }
+}
+
+TEST_P(QuantIsaTest, IntegerKernelsMatchReference) {
+  WICK_REQUIRE_ISA(GetParam());
+  for (int64_t n : {1280, 1376}) check_integer_kernels(cpu_kernels(GetParam()), n);
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryIsa, QuantIsaTest, ::testing::ValuesIn(test::every_cpu_isa()),

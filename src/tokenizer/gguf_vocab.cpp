@@ -68,6 +68,8 @@ const std::map<std::string, PreTokenizerSpec>& byte_level_pre_tokenizers() {
     t["gpt-2"] = {nullptr, gpt2};
     t["llama-bpe"] = {nullptr, sequence_then_bytes({split(kLlama3)})};
     t["smaug-bpe"] = t["llama-bpe"];
+    // SmolLM / SmolLM2: every digit on its own, then GPT-2's byte-level regex.
+    t["smollm"] = {nullptr, {{"type", "Sequence"}, {"pretokenizers", {{{"type", "Digits"}, {"individual_digits", true}}, gpt2}}}};
     t["qwen2"] = {{{"type", "NFC"}}, sequence_then_bytes({split(kQwen2)})};
     t["deepseek-r1-qwen"] = t["qwen2"];
     t["deepseek-llm"] = {nullptr, sequence_then_bytes({split(R"([\r\n])"), split(kDeepseekLetters), split(kDeepseekPunct), split(R"(\s+$)"),

@@ -291,6 +291,28 @@ TEST(GgufTokenizer, SmallSentencePieceVocab) {
   EXPECT_EQ(t.value()->decode(ids.value()), "ab abc ca\xC3\xA9");
 }
 
+// SmolLM's pre-tokenizer ("smollm") splits every digit off before GPT-2's byte-level regex, so
+// a digit merge never applies; under "gpt-2" the same vocabulary merges "12".
+TEST(GgufTokenizer, SmolLmSplitsDigitsOneByOne) {
+  TempDir d;
+  for (const auto& [pre, want] : {std::pair{"smollm", std::vector<int>{0, 1, 2}}, std::pair{"gpt-2", std::vector<int>{0, 3}}}) {
+    GgufWriter w;
+    w.set_string("tokenizer.ggml.model", "gpt2");
+    w.set_string("tokenizer.ggml.pre", pre);
+    w.set_strings("tokenizer.ggml.tokens", {"a", "1", "2", "12"});
+    w.set_i32s("tokenizer.ggml.token_type", {1, 1, 1, 1});
+    w.set_strings("tokenizer.ggml.merges", {"1 2"});
+    w.begin(d.file("v.gguf"));
+    w.finish();
+    auto f = GgufFile::open(d.file("v.gguf"));
+    auto t = Tokenizer::from_gguf(*f);
+    ASSERT_TRUE(t) << t.error().what();
+    auto ids = t.value()->encode("a12", {false, true});
+    ASSERT_TRUE(ids) << ids.error().what();
+    EXPECT_EQ(ids.value(), want) << pre;
+  }
+}
+
 TEST(GgufTokenizer, MalformedMetadataIsAClearError) {
   TempDir d;
   // Each case writes a fresh file with a wrong or missing key.

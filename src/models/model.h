@@ -54,7 +54,7 @@ void resolve_weights(LoadedModel& m, const WeightSource& src);
 
 // The type a matrix `cols` wide gets when `target` is asked for: K-quants need multiples of 256
 // columns and fall back as llama.cpp's quantizer does: Q6_K -> Q8_0, Q5_K -> Q5_1, Q4_K -> Q5_0,
-// Q3_K / Q2_K / IQ4_XS -> IQ4_NL.
+// Q3_K / Q2_K -> Q4_0, IQ4_XS -> IQ4_NL.
 DType kquant_fallback(DType target, int64_t cols);
 // What `--dtype` / `wick quantize --type` asks for: one type for every matrix, or a K-quant mix
 // as llama.cpp's Q4_K_M / Q5_K_M (base Q4_K / Q5_K).

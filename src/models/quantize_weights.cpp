@@ -20,13 +20,13 @@
 
 namespace wick {
 
-// llama.cpp's choices (llama-quant.cpp, rows that are not a multiple of 256): a 32-wide type of
-// at least the bits per weight.
+// llama.cpp's choices (llama-quant.cpp, tensor_type_fallback: rows that are not a multiple of
+// 256): a 32-wide type of at least the bits per weight.
 DType kquant_fallback(DType target, int64_t cols) {
   if (cols % dtype_info(target).block_size == 0) return target;
   switch (target) {
     case DType::Q2_K:
-    case DType::Q3_K:
+    case DType::Q3_K: return DType::Q4_0;
     case DType::IQ4_XS: return DType::IQ4_NL;
     case DType::Q4_K: return DType::Q5_0;
     case DType::Q5_K: return DType::Q5_1;

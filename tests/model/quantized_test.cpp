@@ -107,8 +107,8 @@ TEST(Quantized, TinyStoriesLogitsStayCloseToF32) {
 }
 
 // Hidden 128 and FFN 384 are not multiples of 256, so on TinyStories the K-quant targets fall
-// back per matrix as llama.cpp's do (Q6_K -> Q8_0, Q5_K -> Q5_1, Q4_K -> Q5_0, Q3_K / Q2_K /
-// IQ4_XS -> IQ4_NL): the same logits as those types, no K block.
+// back per matrix as llama.cpp's do (Q6_K -> Q8_0, Q5_K -> Q5_1, Q4_K -> Q5_0, Q3_K / Q2_K ->
+// Q4_0, IQ4_XS -> IQ4_NL): the same logits as those types, no K block.
 TEST(Quantized, KQuantTargetsFallBackOnNarrowRows) {
   WICK_REQUIRE_TESTDATA();
   const std::string dir = testdata_dir() + "/models/tinystories-656k";
@@ -118,7 +118,7 @@ TEST(Quantized, KQuantTargetsFallBackOnNarrowRows) {
   ASSERT_TRUE(ids);
   for (const auto& [k_type, fallback, k_name] :
        {std::tuple{"q6_k", "q8_0", "Q6_K"}, std::tuple{"q5_k", "q5_1", "Q5_K"}, std::tuple{"q4_k", "q5_0", "Q4_K"},
-        std::tuple{"q3_k", "iq4_nl", "Q3_K"}, std::tuple{"q2_k", "iq4_nl", "Q2_K"}, std::tuple{"iq4_xs", "iq4_nl", "IQ4_XS"}}) {
+        std::tuple{"q3_k", "q4_0", "Q3_K"}, std::tuple{"q2_k", "q4_0", "Q2_K"}, std::tuple{"iq4_xs", "iq4_nl", "IQ4_XS"}}) {
     auto k = Model::load(dir, {k_type});
     auto f = Model::load(dir, {fallback});
     ASSERT_TRUE(k && f);

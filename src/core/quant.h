@@ -1,6 +1,6 @@
 // Block-quantized weight formats, bit-compatible with ggml's GGUF layouts (ggml-common.h
 // defines the structs; the K-quant schemes are described in llama.cpp PR #1684, "k-quants";
-// IQ4_NL / IQ4_XS in PR #5590 and #5747). 32-value blocks:
+// IQ4_NL / IQ4_XS are its non-linear 4-bit grid). 32-value blocks:
 //   Q8_0    f16 d, int8 q[32]                                 x = d * q
 //   Q4_0    f16 d, 16 bytes of nibbles                        x = d * (q - 8); byte j holds
 //           value j (low nibble) and value j + 16 (high nibble), as in every 4-bit type here

@@ -106,18 +106,17 @@ void chunk_q6_k(const BlockQ6_K& b, int k, WeightChunk* o) {
 }
 
 void chunk_iq4_xs(const BlockIQ4_XS& b, int k, WeightChunk* o) {
-  const int ls = ((b.scales_l[k / 2] >> (4 * (k % 2))) & 0x0F) | (((b.scales_h >> (2 * k)) & 3) << 4);
-  chunk_iq4(b.qs + 16 * k, h2f(b.d) * static_cast<float>(ls - 32), o);
+  chunk_iq4(b.qs + 16 * k, h2f(b.d) * static_cast<float>(iq4xs_scale(b, k) - 32), o);
 }
 
-void check_blocks(DType t, int64_t n) {
+}  // namespace
+
+void check_whole_blocks(DType t, int64_t n) {
   const int bs = dtype_info(t).block_size;
   if (n % bs != 0)
     throw Error(ErrorCode::kShapeMismatch,
                 std::string(dtype_name(t)) + " rows need a multiple of " + std::to_string(bs) + " values, got " + std::to_string(n));
 }
-
-}  // namespace
 
 void q4k_scale_min(const uint8_t* s, int j, int* sc, int* m) {
   if (j < 4) {
@@ -193,7 +192,7 @@ void decode_chunk(DType t, const void* row, int64_t c, WeightChunk* o) {
 }
 
 void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
-  check_blocks(t, n);
+  check_whole_blocks(t, n);
   if (!dtype_info(t).quantized) return convert_to_f32(t, src, dst, n);
   const int offset = chunk_offset(t);
   WeightChunk w;

@@ -109,6 +109,12 @@ void quantize_row(DType t, const float* src, void* dst, int64_t n);
 void q4k_scale_min(const uint8_t* scales, int j, int* sc, int* m);
 // The 6-bit scale (0..63, used as sc - 32) of sub-block j (0..15) of a Q3_K block.
 int q3k_scale(const uint8_t* scales, int j);
+// The 6-bit scale (0..63, used as ls - 32) of sub-block j (0..7) of an IQ4_XS block.
+inline int iq4xs_scale(const BlockIQ4_XS& b, int j) {
+  return ((b.scales_l[j / 2] >> (4 * (j % 2))) & 0x0F) | (((b.scales_h >> (2 * j)) & 3) << 4);
+}
+// Throws kShapeMismatch unless n values fill whole blocks of t.
+void check_whole_blocks(DType t, int64_t n);
 
 // One 32-value chunk of a quantized row, as every integer kernel sees it: value i is
 // scale[i / 16] * (u[i] - offset) + min[i / 16], with u[i] in 0..255. Chunk c of a row covers

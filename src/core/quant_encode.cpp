@@ -57,6 +57,13 @@ void codes_for(const float* v, int n, float s, float min, int offset, int levels
   for (int l = 0; l < n; ++l) q[l] = s != 0 ? round_clamp((v[l] - min) / s + static_cast<float>(offset), 0, levels) : offset;
 }
 
+// Q5_0 / Q5_1: the fifth bit of code j goes to bit j of qh; the codes keep their low 4 bits.
+void split_fifth_bits(int* q, uint8_t* qh) {
+  uint32_t bits = 0;
+  for (int j = 0; j < 32; ++j) bits |= static_cast<uint32_t>(q[j] >> 4) << j, q[j] &= 0x0F;
+  std::memcpy(qh, &bits, 4);
+}
+
 void quant_q8_0(const float* x, BlockQ8_0* b, int64_t nb) {
   for (int64_t i = 0; i < nb; ++i, x += 32) {
     float amax = 0;
@@ -77,11 +84,7 @@ void quant_symmetric_32(const float* x, B* b, int64_t nb, int half) {
     const float id = d != 0 ? 1.0f / d : 0.0f;
     int q[32];
     for (int j = 0; j < 32; ++j) q[j] = std::clamp(static_cast<int>(std::nearbyint(x[j] * id)) + half, 0, 2 * half - 1);
-    if constexpr (sizeof(B) == sizeof(BlockQ5_0)) {
-      uint32_t bits = 0;
-      for (int j = 0; j < 32; ++j) bits |= static_cast<uint32_t>(q[j] >> 4) << j, q[j] &= 0x0F;
-      std::memcpy(b[i].qh, &bits, 4);
-    }
+    if constexpr (sizeof(B) == sizeof(BlockQ5_0)) split_fifth_bits(q, b[i].qh);
     pack_nibbles(q, b[i].qs);
   }
 }
@@ -96,11 +99,7 @@ void quant_affine_32(const float* x, B* b, int64_t nb, int levels) {
     b[i].m = f32_to_f16(lo);
     int q[32];
     codes_for(x, 32, h2f(b[i].d), h2f(b[i].m), 0, levels, q);
-    if constexpr (sizeof(B) == sizeof(BlockQ5_1)) {
-      uint32_t bits = 0;
-      for (int j = 0; j < 32; ++j) bits |= static_cast<uint32_t>(q[j] >> 4) << j, q[j] &= 0x0F;
-      std::memcpy(b[i].qh, &bits, 4);
-    }
+    if constexpr (sizeof(B) == sizeof(BlockQ5_1)) split_fifth_bits(q, b[i].qh);
     pack_nibbles(q, b[i].qs);
   }
 }
@@ -296,11 +295,8 @@ void quant_q6_k(const float* x, BlockQ6_K* b, int64_t nb) {
 }  // namespace
 
 void quantize_row(DType t, const float* src, void* dst, int64_t n) {
-  const int bs = dtype_info(t).block_size;
-  if (n % bs != 0)
-    throw Error(ErrorCode::kShapeMismatch,
-                std::string(dtype_name(t)) + " rows need a multiple of " + std::to_string(bs) + " values, got " + std::to_string(n));
-  const int64_t nb = n / bs;
+  check_whole_blocks(t, n);
+  const int64_t nb = n / dtype_info(t).block_size;
   switch (t) {
     case DType::Q8_0: return quant_q8_0(src, static_cast<BlockQ8_0*>(dst), nb);
     case DType::Q4_0: return quant_symmetric_32(src, static_cast<BlockQ4_0*>(dst), nb, 8);

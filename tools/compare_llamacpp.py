@@ -7,7 +7,7 @@ shared machines drift by tens of percent from minute to minute: compare the rati
 from back-to-back runs, rather than absolute figures across runs.
 
   tools/compare_llamacpp.py --llama-bench PATH/llama-bench --wick build/release/bin/wick \
-      [-p 512] [-n 128] [-t 2] [-r 3] [--json] model1.gguf model2.gguf ...
+      [-p 512] [-n 128] [-t 2] [-r 3] [-d DEPTH] [--isa avx2] [--json] model1.gguf model2.gguf ...
 
 llama-bench: build it from the llama.cpp source inside PyPI's llama-cpp-python sdist
 (`pip download --no-deps --no-binary :all: llama-cpp-python`, its vendor/llama.cpp; see the README).
@@ -18,8 +18,8 @@ import subprocess
 import sys
 
 
-def llama_bench(exe, model, p, n, t, r):
-    out = subprocess.run([exe, "-m", model, "-p", str(p), "-n", str(n), "-t", str(t), "-r", str(r), "-o", "json"],
+def llama_bench(exe, model, p, n, t, r, d=0):
+    out = subprocess.run([exe, "-m", model, "-p", str(p), "-n", str(n), "-t", str(t), "-r", str(r), "-d", str(d), "-o", "json"],
                          check=True, capture_output=True, text=True).stdout
     res = {}
     for row in json.loads(out):
@@ -28,8 +28,9 @@ def llama_bench(exe, model, p, n, t, r):
     return res
 
 
-def wick_bench(exe, model, p, n, t, r):
-    out = subprocess.run([exe, "bench", "-m", model, "-p", str(p), "-n", str(n), "-t", str(t), "-r", str(r), "--json"],
+def wick_bench(exe, model, p, n, t, r, d=0, isa=None):
+    out = subprocess.run([exe, "bench", "-m", model, "-p", str(p), "-n", str(n), "-t", str(t), "-r", str(r), "-d", str(d), "--json"]
+                         + (["--isa", isa] if isa else []),
                          check=True, capture_output=True, text=True).stdout
     j = json.loads(out)
     return {"pp": (j["pp_tokens_per_second"], j.get("pp_stdev", 0.0)),
@@ -46,20 +47,23 @@ def main():
     ap.add_argument("-n", type=int, default=128)
     ap.add_argument("-t", type=int, default=2)
     ap.add_argument("-r", type=int, default=3)
+    ap.add_argument("-d", "--depth", type=int, default=0, help="tokens in the context before each measurement (llama-bench -d)")
+    ap.add_argument("--isa", help="wick's CPU kernels of one instruction set (avx2, avx512, ...); build llama.cpp to match")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("models", nargs="+")
     a = ap.parse_args()
     rows = []
     for m in a.models:
         print(f"benchmarking {m} ...", file=sys.stderr)
-        lc = llama_bench(a.llama_bench, m, a.p, a.n, a.t, a.r)
-        wk = wick_bench(a.wick, m, a.p, a.n, a.t, a.r)
+        lc = llama_bench(a.llama_bench, m, a.p, a.n, a.t, a.r, a.depth)
+        wk = wick_bench(a.wick, m, a.p, a.n, a.t, a.r, a.depth, a.isa)
         rows.append({"model": m, "llama_cpp": {k: lc[k][0] for k in ("pp", "tg")},
                      "wick": {k: wk[k][0] for k in ("pp", "tg")},
                      "ratio": {k: wk[k][0] / lc[k][0] for k in ("pp", "tg")},
                      "wick_bandwidth_fraction": wk["bandwidth_fraction"]})
     if a.json:
-        print(json.dumps({"threads": a.t, "prompt": a.p, "gen": a.n, "repeat": a.r, "results": rows}, indent=1))
+        print(json.dumps({"threads": a.t, "prompt": a.p, "gen": a.n, "repeat": a.r, "depth": a.depth, "isa": a.isa, "results": rows},
+                         indent=1))
         return
     print(f"{'model':40s} {'llama.cpp pp':>12s} {'wick pp':>9s} {'ratio':>6s}   {'llama.cpp tg':>12s} {'wick tg':>9s} {'ratio':>6s}  bw")
     for r in rows:

@@ -47,8 +47,9 @@ CLI::App* BenchCommand::add(CLI::App& app) {
   c->add_option("-m,--model", model_dir, "Hugging Face model directory or GGUF file")->required();
   c->add_option("-p,--prompt", prompt, "prompt tokens (prompt processing in one batch)")->check(CLI::PositiveNumber);
   c->add_option("-n,--gen", gen, "decode tokens (from a one-token context, as llama-bench's tg)")->check(CLI::PositiveNumber);
-  c->add_option("--device", device, "cpu, cuda[:N], auto (see `wick devices`) or reference")->capture_default_str();
-  c->add_option("-t,--threads", threads, "threads (0 = all cores)");
+  c->add_option("-d,--depth", depth, "tokens already in the context before each measurement (llama-bench's -d), untimed")
+      ->check(CLI::NonNegativeNumber);
+  add_device_flags(c, &device, &threads);
   c->add_option("-r,--repeat", repeat, "repetitions (mean and standard deviation are reported)")->check(CLI::PositiveNumber);
   c->add_option("--dtype", dtype, "convert the weights at load: " + quantize_type_names());
   c->add_option("--kv-type", kv_dtype, "KV cache storage: f32 or f16");
@@ -68,7 +69,11 @@ int BenchCommand::run() const {
   so.n_threads = threads;
   so.kv_dtype = kv_dtype;
   so.batch_tokens = prompt;
-  so.context_length = std::min(model->config().max_context(), std::max(prompt, gen + 1));
+  so.context_length = std::min(model->config().max_context(), depth + std::max(prompt, gen + 1));
+  if (depth + std::max(prompt, gen + 1) > model->config().max_context())
+    return fail(
+        Error(ErrorCode::kInvalidArgument, "bench: depth " + std::to_string(depth) + " + " + std::to_string(std::max(prompt, gen + 1)) +
+                                               " tokens exceed the model's context of " + std::to_string(model->config().max_context())));
   auto session = Session::create(model, so);
   if (!session) return fail(session.error());
   Session& s = *session.value();
@@ -77,15 +82,23 @@ int BenchCommand::run() const {
   std::vector<int> prompt_ids(static_cast<size_t>(prompt));
   for (int& t : prompt_ids) t = tok(rng);
 
+  std::vector<int> depth_ids(static_cast<size_t>(depth));
+  for (int& t : depth_ids) t = tok(rng);
+  // Empties the sequence and fills it with `depth` tokens, untimed (as llama-bench's -d).
+  auto refill = [&]() -> bool {
+    s.reset();
+    return depth == 0 || s.append(depth_ids).ok();
+  };
+
   std::vector<double> pp, tg, ttft;
   for (int r = -1; r < repeat; ++r) {  // r = -1: warm-up (page-in of the weights), not reported
     if (tty) std::fprintf(stderr, "\rbench: %s %d/%d ...", r < 0 ? "warm-up" : "run", r + 1, repeat);
-    s.reset();
+    if (!refill()) return fail(Error(ErrorCode::kInternal, "bench: filling the context failed"));
     auto t0 = Clock::now();
     auto logits = s.append(prompt_ids);
     if (!logits) return fail(logits.error());
     const double prefill = since(t0);
-    s.reset();
+    if (!refill()) return fail(Error(ErrorCode::kInternal, "bench: filling the context failed"));
     int next = prompt_ids[0];
     t0 = Clock::now();
     for (int i = 0; i < gen; ++i) {
@@ -160,6 +173,7 @@ int BenchCommand::run() const {
                        {"backend", s.backend_name()},
                        {"threads", threads},
                        {"prompt_tokens", prompt},
+                       {"depth", depth},
                        {"gen_tokens", gen},
                        {"repeat", repeat},
                        {"pp_tokens_per_second", spp.mean},
@@ -180,8 +194,9 @@ int BenchCommand::run() const {
     return 0;
   }
   std::printf("model        %s (%s, %s)\n", model_dir.c_str(), dtypes.c_str(), s.backend_name().c_str());
-  std::printf("pp%-5d      %9.2f ± %.2f tokens/s\n", prompt, spp.mean, spp.stdev);
-  std::printf("tg%-5d      %9.2f ± %.2f tokens/s\n", gen, stg.mean, stg.stdev);
+  const std::string at = depth > 0 ? " @ d" + std::to_string(depth) : "";
+  std::printf("pp%-5d%-6s %9.2f ± %.2f tokens/s\n", prompt, at.c_str(), spp.mean, spp.stdev);
+  std::printf("tg%-5d%-6s %9.2f ± %.2f tokens/s\n", gen, at.c_str(), stg.mean, stg.stdev);
   std::printf("ttft         %9.1f ms (prompt of %d tokens)\n", sttft.mean * 1e3, prompt);
   if (candidates > 0) {
     std::printf("candidates   %9.2f ± %.2f candidates/s (%d per call, 16 tokens each, 64-token prompt)\n", scand.mean, scand.stdev,

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 
+#include "backends/devices.h"
 #include "core/dtype.h"
 #include "wick/quantize.h"
 #include "wick/prompt_template.h"
@@ -54,12 +55,27 @@ std::string human_bytes(double b) {
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
+void add_device_flags(CLI::App* app, std::string* device, int* threads) {
+  auto* dev = app->add_option("--device", *device,
+                              "cpu, cpu:ISA, cuda[:N], auto (the best this machine has; see `wick devices`) or reference (the scalar "
+                              "reference backend, slow: for checking)")
+                  ->capture_default_str();
+  app->add_option_function<std::string>(
+         "--isa", [device](const std::string& isa) { *device = "cpu:" + isa; },
+         "CPU kernels of one instruction set: baseline, avx2, avx512 or avx512vnni (default: the best this processor has, or $WICK_ISA)")
+      ->excludes(dev);
+  app->add_option_function<int>(
+      "-t,--threads",
+      [threads](int n) {
+        *threads = wick::cap_cpu_threads(n);
+        if (*threads != n)
+          std::fprintf(stderr, "wick: warning: --threads %d is more than this machine's %d cores; using %d\n", n, *threads, *threads);
+      },
+      "threads (0 = all cores)");
+}
+
 void EngineFlags::add(CLI::App* app) {
-  app->add_option("--device", device,
-                  "cpu, cuda[:N], auto (the best this machine has; see `wick devices`) or reference (the scalar reference backend, slow: "
-                  "for checking)")
-      ->capture_default_str();
-  app->add_option("-t,--threads", threads, "threads (0 = all cores)");
+  add_device_flags(app, &device, &threads);
   app->add_option("--ctx", ctx, "context length per sequence (0 = the model's, at most " + std::to_string(wick::kDefaultContextCap) + ")");
   app->add_option("--kv-tokens", kv_tokens, "KV cache size in tokens, all sequences together (0 = max(ctx, 4096))");
   app->add_option("--kv-type", kv_dtype, "KV cache storage: f32 or f16 (half the memory)");

@@ -25,6 +25,10 @@ std::shared_ptr<Tokenizer> tokenizer_from(const std::string& model, const std::s
 std::string human_bytes(double b);
 std::string dump(const json& j);  // one line, invalid UTF-8 replaced
 
+// --device, --isa (shorthand for --device cpu:ISA) and -t/--threads (more than the machine's
+// cores are capped to them, with a warning) into *device and *threads.
+void add_device_flags(CLI::App* app, std::string* device, int* threads);
+
 struct EngineFlags {
   int threads = 0, ctx = 0, kv_tokens = 0, batch = 256;
   std::string device = "auto";

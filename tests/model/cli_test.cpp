@@ -157,6 +157,30 @@ TEST_F(Cli, DevicesAndDeviceFlag) {
   EXPECT_NE(out.find("unknown device \"tpu\""), std::string::npos) << out;
 }
 
+// The CPU kernels of one instruction set: --isa, --device cpu:ISA and WICK_ISA (the baseline is
+// on every machine); an unknown one is an error naming what the processor has. --threads above
+// the machine's cores is capped with a warning.
+TEST_F(Cli, ForcedInstructionSetAndThreadCap) {
+  WICK_REQUIRE_TESTDATA();
+  const std::string gen = bin("wick") + " generate -m " + tinystories() + " -p Once -n 4 --temperature 0 --json";
+  std::string best, out;
+  ASSERT_EQ(run_command(gen, &best), 0) << best;
+  for (const std::string flags : {" --isa baseline", " --device cpu:baseline"}) {
+    ASSERT_EQ(run_command(gen + flags, &out), 0) << flags << out;
+    EXPECT_EQ(nlohmann::json::parse(out)["tokens"], nlohmann::json::parse(best)["tokens"]) << flags;
+  }
+  ASSERT_EQ(run_command("WICK_ISA=baseline " + bin("wick") + " devices --json", &out), 0) << out;
+  EXPECT_EQ(nlohmann::json::parse(out)["devices"][0]["isa"], "baseline");
+  EXPECT_NE(run_command(gen + " --isa avx9 2>&1", &out), 0);
+  EXPECT_NE(out.find("unknown instruction set \"avx9\""), std::string::npos) << out;
+  EXPECT_NE(out.find("this processor has baseline"), std::string::npos) << out;
+  EXPECT_NE(run_command("WICK_ISA=avx9 " + gen + " 2>&1", &out), 0);
+  EXPECT_NE(out.find("WICK_ISA: unknown instruction set"), std::string::npos) << out;
+  EXPECT_NE(run_command(gen + " --isa baseline --device cpu 2>&1", &out), 0) << "--isa and --device exclude each other";
+  ASSERT_EQ(run_command(gen + " --threads 100000 2>&1", &out), 0) << out;
+  EXPECT_NE(out.find("--threads 100000 is more than this machine's"), std::string::npos) << out;
+}
+
 TEST_F(Cli, ErrorsGoToStderrWithNonZeroStatus) {
   WICK_REQUIRE_TESTDATA();
   std::string out;

@@ -142,7 +142,7 @@ INSTANTIATE_TEST_SUITE_P(EveryBackendAndDtype, KernelTest,
 // Block-quantized weights of every type: on the CPU through the integer kernels (activations
 // quantized to 8 bits, so against the scalar integer reference), on the reference backend
 // through dequantization (within float rounding of the decoded weights). Every type: a row's
-// result is the same bits in a batch of 5 as alone (batch invariance).
+// result is the same bits in a batch of 13 as alone (batch invariance).
 class QuantMatmulTest : public ::testing::TestWithParam<std::tuple<test::BackendCase, DType>> {};
 
 TEST_P(QuantMatmulTest, MatchesReferenceAndIsBatchInvariant) {
@@ -151,8 +151,11 @@ TEST_P(QuantMatmulTest, MatchesReferenceAndIsBatchInvariant) {
   auto cpu = be.make(2);
   auto ref = make_reference_backend();
   std::mt19937 rng(9);
-  const int rows = 37, cols = 512, n = 5;
-  cpu->reserve(2 * cols, 16, 8);  // wider rows reserved than used: activation rows are packed by their own width
+  // 37 rows: two whole groups of 16 for the AVX-512 VNNI panel kernel and a partial one; 13
+  // tokens: that kernel's tiles of 8, 4 and 1 over a panel decoded once, against one token
+  // alone (decoded unit by unit).
+  const int rows = 37, cols = 512, n = 13;
+  cpu->reserve(2 * cols, 16, 16);  // wider rows reserved than used: activation rows are packed by their own width
   auto wf = random_vec(static_cast<size_t>(rows * cols), rng);
   OwnedTensor w;
   w.bytes.resize(dtype_row_bytes(dt, static_cast<uint64_t>(rows * cols)));

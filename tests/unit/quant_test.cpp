@@ -175,7 +175,8 @@ void check_integer_kernels(const CpuKernels& k, int64_t n) {
                                                                 : k.dot_q4_0(static_cast<const BlockQ4_0*>(row), a.row(t, n), n);
         }
     } else {
-      k.block_gemm(rows.data(), dt, static_cast<int64_t>(row_bytes), 3, a.row(0, n), tokens, n, y.data(), 3);
+      std::vector<PanelChunk> panel(static_cast<size_t>(block_panel_bytes(n)) / sizeof(PanelChunk));
+      k.block_gemm(rows.data(), dt, static_cast<int64_t>(row_bytes), 3, a.row(0, n), tokens, n, y.data(), 3, panel.data());
     }
     for (int t = 0; t < tokens; ++t)
       for (int i = 0; i < 3; ++i) {

@@ -19,6 +19,38 @@ TEST(ThreadPool, RunsEveryTaskOnceAcrossManyCalls) {
   for (auto& h : hits) EXPECT_EQ(h.load(), 200);
 }
 
+// Calls of every size from 1 to 40 tasks, back to back, on more threads than tasks: every task
+// of every call runs exactly once, and within its own call (a worker that wakes late must not
+// take a task of the next one).
+TEST(ThreadPool, CallsOfEverySizeRunEachTaskOnceInTheirCall) {
+  ThreadPool pool(3);
+  std::vector<std::atomic<int>> hits(40);
+  for (int round = 0; round < 300; ++round) {
+    const int n = 1 + round % 40;
+    for (auto& h : hits) h.store(0);
+    std::atomic<int> wrong{0};
+    pool.parallel_for(n, [&](int64_t i, int) {
+      if (i >= n) wrong.fetch_add(1);
+      hits[static_cast<size_t>(i)].fetch_add(1);
+    });
+    ASSERT_EQ(wrong.load(), 0) << "call " << round;
+    for (int i = 0; i < 40; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)].load(), i < n ? 1 : 0) << "call " << round << " task " << i;
+  }
+}
+
+// More tasks than one claim word counts (2^23) run in slices, each index once.
+TEST(ThreadPool, HugeCallsRunInSlices) {
+  ThreadPool pool(2);
+  const int64_t n = (int64_t{1} << 23) + 5;
+  std::atomic<int64_t> count{0}, sum{0};
+  pool.parallel_for(n, [&](int64_t i, int) {
+    count.fetch_add(1, std::memory_order_relaxed);
+    sum.fetch_add(i, std::memory_order_relaxed);
+  });
+  EXPECT_EQ(count.load(), n);
+  EXPECT_EQ(sum.load(), n * (n - 1) / 2);
+}
+
 TEST(ThreadPool, SingleThreadAndEmpty) {
   ThreadPool pool(1);
   int n = 0;

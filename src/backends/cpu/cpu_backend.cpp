@@ -53,6 +53,7 @@ class CpuBackend final : public Backend {
     act_.resize(max_rows_, max_cols_);
     // 64-byte aligned: the AVX-512 kernels load them as whole vectors.
     act_pairs_.assign(static_cast<size_t>(max_rows_ * (max_cols_ / 64 + 1) * kActPairBytes / 64), Line{});
+    panels_.assign(static_cast<size_t>(pool_.size() * block_panel_bytes(max_cols_) / 64), Line{});
     weight_scratch_.assign(static_cast<size_t>(pool_.size() * kRowBlock * max_cols_), 0.0f);
     score_scratch_.assign(static_cast<size_t>(pool_.size() * max_ctx_), 0.0f);
   }
@@ -122,21 +123,22 @@ class CpuBackend final : public Backend {
   void matmul_int8(float* y, const float* x, int n, const Tensor& w, const float* b, int64_t y_stride) {
     const int64_t rows = w.rows(), cols = w.cols(), nb = cols / 32;
     if (n > max_rows_) throw Error(ErrorCode::kInternal, "cpu backend: scratch not reserved for " + std::to_string(n) + " rows");
-    const bool q8_q4 = w.dtype == DType::Q8_0 || w.dtype == DType::Q4_0;
+    const bool q8_q4 = !k_.block_gemm_takes(w.dtype, cols);  // Q8_0 / Q4_0 through int8_gemm
     pool_.parallel_for(n, [&](int64_t t, int) {
       k_.quantize_act_q8(x + t * cols, cols, act_.row(t, cols));
       if (q8_q4) k_.prepare_act_pairs(act_.row(t, cols), 1, cols, w.dtype, act_pairs_.data() + t * (nb / 2) * (kActPairBytes / 64));
     });
     const int64_t per_task = row_span(rows);
     const int64_t n_tasks = (rows + per_task - 1) / per_task;
-    pool_.parallel_for(n_tasks, [&](int64_t task, int) {
+    pool_.parallel_for(n_tasks, [&](int64_t task, int thread) {
       const int64_t r0 = task * per_task, r1 = std::min(rows, r0 + per_task);
       const auto row_bytes = static_cast<int64_t>(w.row_bytes());
       if (q8_q4)
         k_.int8_gemm(w.row_ptr(r0), w.dtype, row_bytes, static_cast<int>(r1 - r0), act_.row(0, cols), act_pairs_.data(), n, cols, y + r0,
                      y_stride);
       else
-        k_.block_gemm(w.row_ptr(r0), w.dtype, row_bytes, static_cast<int>(r1 - r0), act_.row(0, cols), n, cols, y + r0, y_stride);
+        k_.block_gemm(w.row_ptr(r0), w.dtype, row_bytes, static_cast<int>(r1 - r0), act_.row(0, cols), n, cols, y + r0, y_stride,
+                      panels_.data() + thread * (block_panel_bytes(max_cols_) / 64));
       add_bias(y, n, y_stride, b, r0, r1);
     });
   }
@@ -312,6 +314,7 @@ class CpuBackend final : public Backend {
     uint8_t bytes[64];
   };
   std::vector<Line> act_pairs_;        // [max_rows][max_cols / 64] what prepare_act_pairs derives from them
+  std::vector<Line> panels_;           // [threads][block_panel_bytes(max_cols)] decoded weight panels (block_gemm)
   std::vector<float> weight_scratch_;  // [threads][kRowBlock][max_cols] F16 / BF16 rows converted for many tokens
   std::vector<float> score_scratch_;   // [threads][max_ctx]
   std::vector<float> vector_scratch_[2];
@@ -319,7 +322,7 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(int n_threads) { return std::make_unique<CpuBackend>(n_threads, best_cpu_isa()); }
+std::unique_ptr<Backend> make_cpu_backend(int n_threads) { return std::make_unique<CpuBackend>(n_threads, default_cpu_isa()); }
 
 std::unique_ptr<Backend> make_cpu_backend_for_isa(int n_threads, CpuIsa isa) { return std::make_unique<CpuBackend>(n_threads, isa); }
 

@@ -1,7 +1,9 @@
 #include "backends/cpu/cpu_isa.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <type_traits>
@@ -95,6 +97,31 @@ std::vector<CpuIsa> supported_cpu_isas() {
 }
 
 CpuIsa best_cpu_isa() { return supported_cpu_isas().back(); }
+
+CpuIsa cpu_isa_from_name(const std::string& name) {
+  std::string have;
+  for (CpuIsa isa : supported_cpu_isas()) {
+    if (name == cpu_isa_name(isa)) return isa;
+    have += std::string(have.empty() ? "" : ", ") + cpu_isa_name(isa);
+  }
+  for (CpuIsa isa : {CpuIsa::kAvx2, CpuIsa::kAvx512, CpuIsa::kAvx512Vnni})
+    if (name == cpu_isa_name(isa))
+      throw Error(ErrorCode::kUnsupported, "instruction set \"" + name + "\": this processor lacks it (it has " + have + ")");
+  throw Error(ErrorCode::kInvalidArgument,
+              "unknown instruction set \"" + name + "\" (baseline, avx2, avx512 or avx512vnni; this processor has " + have + ")");
+}
+
+CpuIsa default_cpu_isa() {
+  const char* forced = std::getenv("WICK_ISA");
+  if (forced && *forced) {
+    try {
+      return cpu_isa_from_name(forced);
+    } catch (const Error& e) {
+      throw Error(e.code(), std::string("WICK_ISA: ") + e.what());
+    }
+  }
+  return best_cpu_isa();
+}
 
 const CpuKernels& cpu_kernels(CpuIsa isa) {
 #if defined(__x86_64__)

@@ -1,11 +1,13 @@
 // Runtime selection of the instruction set the CPU kernels are compiled for. The same kernel
-// source (cpu_kernels.inc: kernels_elementwise / float_gemm / int8_gemm / attention .inc) is
-// compiled once per ISA; the best one the processor supports is
-// used unless a test forces another.
+// source (cpu_kernels.inc: kernels_elementwise / float_gemm / int8_gemm / block_gemm /
+// panel_gemm / attention .inc) is compiled once per ISA; the best one the processor supports
+// is used unless the WICK_ISA environment variable, a device name such as "cpu:avx2" or a test
+// forces another (an AVX-512 machine can then measure the AVX2 kernels).
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/dtype.h"
@@ -17,9 +19,26 @@ enum class CpuIsa { kBaseline, kAvx2, kAvx512, kAvx512Vnni };
 const char* cpu_isa_name(CpuIsa isa);
 CpuIsa best_cpu_isa();
 std::vector<CpuIsa> supported_cpu_isas();
+// "baseline", "avx2", "avx512" or "avx512vnni", checked against this machine: throws
+// kInvalidArgument for an unknown name and kUnsupported for an ISA the processor lacks.
+CpuIsa cpu_isa_from_name(const std::string& name);
+// The ISA the CPU backend uses by default: WICK_ISA when it is set (checked as above), else
+// the best the processor supports.
+CpuIsa default_cpu_isa();
 
 // Bytes prepare_act_pairs may write per pair of 32-value blocks of one activation row.
 constexpr int64_t kActPairBytes = 128;
+
+// One 32-value chunk of 16 weight rows, decoded for the AVX-512 VNNI outer-product kernel
+// (kernels_panel_gemm.inc): codes[j][r] holds codes 4j .. 4j + 3 of row r as 4 bytes; scale
+// and min are per 16-value half and row.
+struct alignas(64) PanelChunk {
+  int32_t codes[8][16];
+  float scale[2][16];
+  float min[2][16];
+};
+// Bytes of the per-thread panel block_gemm needs for rows of k values.
+constexpr int64_t block_panel_bytes(int64_t k) { return (k / 32 + 8) * static_cast<int64_t>(sizeof(PanelChunk)); }
 
 // The innermost loops, one set per ISA.
 struct CpuKernels {
@@ -54,10 +73,15 @@ struct CpuKernels {
   void (*int8_gemm)(const void* w, DType wt, int64_t row_bytes, int rows, const ActQ8Row& x0, const void* pairs, int n, int64_t k, float* y,
                     int64_t y_stride);
   // The same product for rows of every other block-quantized type (Q4_1, Q5_0, Q5_1, IQ4_NL,
-  // Q2_K ... Q6_K, IQ4_XS; kernels_block_gemm.inc), integer dot products per 32-value chunk.
-  // Batch invariant; dot_act_ref (core/quant.h) is its reference.
-  void (*block_gemm)(const void* w, DType wt, int64_t row_bytes, int rows, const ActQ8Row& x0, int n, int64_t k, float* y,
-                     int64_t y_stride);
+  // Q2_K ... Q6_K, IQ4_XS; kernels_block_gemm.inc), integer dot products per 32-value chunk;
+  // on AVX-512 VNNI, Q4_K / Q5_K / Q6_K / Q4_0 through outer products on decoded panels
+  // (kernels_panel_gemm.inc). Batch invariant; dot_act_ref (core/quant.h) is its reference.
+  // panel: block_panel_bytes(k) of 64-byte-aligned per-thread scratch.
+  void (*block_gemm)(const void* w, DType wt, int64_t row_bytes, int rows, const ActQ8Row& x0, int n, int64_t k, float* y, int64_t y_stride,
+                     void* panel);
+  // Whether block_gemm takes rows of this type and width: every type but Q8_0 / Q4_0, which it
+  // takes too where it has a faster kernel for them (AVX-512 VNNI, k % 256 == 0).
+  bool (*block_gemm_takes)(DType wt, int64_t k);
   // Per-row ops of the forward pass (kernels_elementwise.inc): RMSNorm of one row (y may be x),
   // rotary embedding of one token's heads, gate = silu(gate) * up, y += x.
   void (*rms_norm_row)(const float* x, const float* g, int dim, float eps, float* y);

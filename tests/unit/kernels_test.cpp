@@ -151,7 +151,7 @@ TEST_P(QuantMatmulTest, MatchesReferenceAndIsBatchInvariant) {
   auto cpu = be.make(2);
   auto ref = make_reference_backend();
   std::mt19937 rng(9);
-  // 37 rows: two whole groups of 16 for the AVX-512 VNNI panel kernel and a partial one; 13
+  // 37 rows: whole row groups of the panel kernel (16 on AVX-512 VNNI, 8 on AVX2) and a partial one; 13
   // tokens: that kernel's tiles of 8, 4 and 1 over a panel decoded once, against one token
   // alone (decoded unit by unit).
   const int rows = 37, cols = 512, n = 13;
@@ -381,6 +381,56 @@ TEST_P(OpTest, AttentionMatchesReferenceWithGqaAndWindow) {
       expect_close(attend_on(*cpu, c, k.data(), v.data(), k.size() * 4), attend_on(*ref, c, k.data(), v.data(), k.size() * 4),
                    1e-5 * be.tol, "attention window " + std::to_string(window) + " softcap " + std::to_string(softcap));
     }
+}
+
+// Long spans (many key groups, several tiles of queries, GQA groups of 7 as in Qwen2.5-0.5B,
+// a head_dim that is padded): the tiled online softmax still matches the reference's two passes.
+TEST_P(OpTest, AttentionOverLongSpansMatchesReference) {
+  const test::BackendCase& be = GetParam();
+  WICK_REQUIRE_BACKEND(be);
+  auto cpu = be.make(2);
+  auto ref = make_reference_backend();
+  std::mt19937 rng(14);
+  const int heads = 14, kvh = 2, hd = 40, ctx = 700, n = 45, pos0 = ctx - n;
+  cpu->reserve(64, ctx, 64);
+  auto q = random_vec(n * heads * hd, rng), k = random_vec(ctx * kvh * hd, rng), v = random_vec(ctx * kvh * hd, rng);
+  for (auto& x : q) x *= 3.0f;  // peaked softmaxes: the running max moves
+  AttentionCase c = contiguous_case(q, n, pos0, ctx, heads, kvh, hd, 0.2f);
+  for (int window : {0, 100}) {
+    c.window = window;
+    expect_close(attend_on(*cpu, c, k.data(), v.data(), k.size() * 4), attend_on(*ref, c, k.data(), v.data(), k.size() * 4), 1e-5 * be.tol,
+                 "long attention window " + std::to_string(window));
+  }
+}
+
+// A query's attention output is the same bits whatever else is in the call (tiles of tokens and
+// heads, split GQA groups) and however many threads run it.
+TEST_P(OpTest, AttentionOfAQueryDoesNotDependOnTheBatch) {
+  const test::BackendCase& be = GetParam();
+  WICK_REQUIRE_BACKEND(be);
+  std::mt19937 rng(15);
+  const int heads = 8, kvh = 2, hd = 32, ctx = 300, n = 60, pos0 = ctx - n;
+  auto q = random_vec(n * heads * hd, rng), k = random_vec(ctx * kvh * hd, rng), v = random_vec(ctx * kvh * hd, rng);
+  AttentionCase all = contiguous_case(q, n, pos0, ctx, heads, kvh, hd, 0.25f);
+  for (int window : {0, 37}) {
+    all.window = window;
+    auto wide = be.make(3);
+    wide->reserve(64, ctx, 64);
+    const std::vector<float> batch = attend_on(*wide, all, k.data(), v.data(), k.size() * 4);
+    for (int threads : {1, 4}) {  // 4: one token's two KV-head tiles split into parts of its GQA groups
+      auto cpu = be.make(threads);
+      cpu->reserve(64, ctx, 64);
+      for (int t : {0, 1, 17, n - 1}) {
+        const size_t row = static_cast<size_t>(heads * hd);
+        AttentionCase one =
+            contiguous_case(std::vector<float>(q.begin() + t * row, q.begin() + (t + 1) * row), 1, pos0 + t, ctx, heads, kvh, hd, 0.25f);
+        one.window = window;
+        const std::vector<float> alone = attend_on(*cpu, one, k.data(), v.data(), k.size() * 4);
+        EXPECT_EQ(0, std::memcmp(alone.data(), batch.data() + t * row, row * sizeof(float)))
+            << "token " << t << " alone on " << threads << " threads, window " << window;
+      }
+    }
+  }
 }
 
 // A KV cache stored in F16: the CPU backend's stores round exactly as the reference's, and its

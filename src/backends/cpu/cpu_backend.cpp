@@ -2,6 +2,7 @@
 // Matrices go through the tiled kernels (float GEMM for F32/F16/BF16, integer GEMM for every
 // block-quantized type), each task over a contiguous span of weight rows.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -55,7 +56,9 @@ class CpuBackend final : public Backend {
     act_pairs_.assign(static_cast<size_t>(max_rows_ * (max_cols_ / 64 + 1) * kActPairBytes / 64), Line{});
     panels_.assign(static_cast<size_t>(pool_.size() * block_panel_bytes(max_cols_) / 64), Line{});
     weight_scratch_.assign(static_cast<size_t>(pool_.size() * kRowBlock * max_cols_), 0.0f);
-    score_scratch_.assign(static_cast<size_t>(pool_.size() * max_ctx_), 0.0f);
+    attention_scratch_.assign(static_cast<size_t>(pool_.size() * kAttentionScratch), 0.0f);
+    tile_queries_.assign(static_cast<size_t>(pool_.size()), TileQueries{});
+    tile_start_.assign(static_cast<size_t>(max_rows_ + 1), 0);
   }
 
   void embed(BufferRef y_ref, const Tensor& table, BufferRef ids_ref, int n) override {
@@ -152,6 +155,10 @@ class CpuBackend final : public Backend {
         n, [&](int64_t t, int) { k_.rope_row(x + t * row_stride, n_heads, head_dim, rotary_dim, cos + t * half, sin + t * half); });
   }
 
+  // Attention by tiles (CpuKernels::attend_tile): runs of consecutive tokens of one sequence
+  // cut into tiles, each tile's queries being its tokens x the query heads of one KV head (a GQA
+  // group), so a key / value row is read once per tile. When that leaves threads idle (decode
+  // of few sequences), the groups are split. A query's output does not depend on its tile.
   void attention(const AttentionArgs& a) override {
     const int32_t* positions = ptr<const int32_t>(a.positions);
     const int32_t* seq = ptr<const int32_t>(a.seq);
@@ -160,23 +167,49 @@ class CpuBackend final : public Backend {
     float* out = ptr(a.out);
     for (int t = 0; t < a.n_tokens; ++t)
       if (positions[t] + 1 > max_ctx_) throw Error(ErrorCode::kInternal, "cpu backend: attention span beyond reserved context");
+    if (a.n_tokens > max_rows_) throw Error(ErrorCode::kInternal, "cpu backend: attention over more tokens than reserved");
     const int group = a.n_heads / a.n_kv_heads;
-    const int B = a.block_size;
+    // Queries per tile: what the per-thread scratch holds, up to kTileQueries.
+    const int64_t base = k_.attention_scratch(a.head_dim, 0), per_query = k_.attention_scratch(a.head_dim, 1) - base;
+    const int max_queries = static_cast<int>(std::min<int64_t>(kTileQueries, (kAttentionScratch - base) / per_query));
+    if (max_queries < 1) throw Error(ErrorCode::kUnsupported, "cpu backend: head_dim " + std::to_string(a.head_dim) + " is too wide");
+    const int tile_tokens = std::max(1, max_queries / group);
+    int n_tiles = 0;
+    for (int t = 0; t < a.n_tokens;) {
+      int e = t + 1;
+      while (e < a.n_tokens && e - t < tile_tokens && seq[e] == seq[t]) ++e;
+      tile_start_[static_cast<size_t>(n_tiles++)] = t;
+      t = e;
+    }
+    tile_start_[static_cast<size_t>(n_tiles)] = a.n_tokens;
+    const int64_t whole_groups = static_cast<int64_t>(n_tiles) * a.n_kv_heads;
+    const int parts = static_cast<int>(std::min<int64_t>(group, (pool_.size() + whole_groups - 1) / whole_groups));
+    const int part_heads = std::min((group + parts - 1) / parts, max_queries);  // query heads per tile
+    const int group_parts = (group + part_heads - 1) / part_heads;
     const int64_t q_stride = static_cast<int64_t>(a.n_heads) * a.head_dim;
     const int64_t kv_stride = static_cast<int64_t>(a.n_kv_heads) * a.head_dim;
-    pool_.parallel_for(static_cast<int64_t>(a.n_tokens) * a.n_heads, [&](int64_t task, int thread) {
-      const int t = static_cast<int>(task / a.n_heads), h = static_cast<int>(task % a.n_heads);
-      const int pos = positions[t];
-      const int lo = a.window > 0 ? std::max(0, pos - a.window + 1) : 0;
-      const int32_t* table = tables + static_cast<int64_t>(seq[t]) * a.table_stride;
-      const float* q = q_all + t * q_stride + h * a.head_dim;
-      const int64_t kv_off = static_cast<int64_t>(h / group) * a.head_dim;  // this head's KV head within a row
-      const size_t elem = a.kv_dtype == DType::F16 ? 2 : 4;
-      const auto* k = ptr<const uint8_t>(a.k_cache) + kv_off * static_cast<int64_t>(elem);
-      const auto* v = ptr<const uint8_t>(a.v_cache) + kv_off * static_cast<int64_t>(elem);
-      float* scores = score_scratch_.data() + static_cast<size_t>(thread) * max_ctx_;
-      k_.attend(q, k, v, a.kv_dtype, table, B, kv_stride, lo, pos, a.head_dim, a.scale, a.softcap, scores,
-                out + t * q_stride + h * a.head_dim);
+    const size_t elem = a.kv_dtype == DType::F16 ? 2 : 4;
+    pool_.parallel_for(whole_groups * group_parts, [&](int64_t task, int thread) {
+      // The last tiles first: causal attention gives them the most keys.
+      const int tile = n_tiles - 1 - static_cast<int>(task / (a.n_kv_heads * group_parts));
+      const int kv_head = static_cast<int>(task / group_parts % a.n_kv_heads);
+      const int h0 = kv_head * group + static_cast<int>(task % group_parts) * part_heads;
+      const int h1 = std::min(h0 + part_heads, (kv_head + 1) * group);
+      const int t0 = tile_start_[static_cast<size_t>(tile)], t1 = tile_start_[static_cast<size_t>(tile) + 1];
+      TileQueries& tq = tile_queries_[static_cast<size_t>(thread)];
+      int n = 0;
+      for (int t = t0; t < t1; ++t)
+        for (int h = h0; h < h1; ++h, ++n) {
+          tq.q[n] = q_all + t * q_stride + h * a.head_dim;
+          tq.out[n] = out + t * q_stride + h * a.head_dim;
+          tq.pos[n] = positions[t];
+          tq.lo[n] = a.window > 0 ? std::max(0, positions[t] - a.window + 1) : 0;
+        }
+      const int64_t kv_off = static_cast<int64_t>(kv_head) * a.head_dim * static_cast<int64_t>(elem);  // bytes into a row
+      k_.attend_tile(AttentionTile{.q = tq.q.data(), .out = tq.out.data(), .lo = tq.lo.data(), .pos = tq.pos.data(), .n = n},
+                     ptr<const uint8_t>(a.k_cache) + kv_off, ptr<const uint8_t>(a.v_cache) + kv_off, a.kv_dtype,
+                     tables + static_cast<int64_t>(seq[t0]) * a.table_stride, a.block_size, kv_stride, a.head_dim, a.scale, a.softcap,
+                     attention_scratch_.data() + static_cast<size_t>(thread) * kAttentionScratch);
     });
   }
 
@@ -316,7 +349,18 @@ class CpuBackend final : public Backend {
   std::vector<Line> act_pairs_;        // [max_rows][max_cols / 64] what prepare_act_pairs derives from them
   std::vector<Line> panels_;           // [threads][block_panel_bytes(max_cols)] decoded weight panels (block_gemm)
   std::vector<float> weight_scratch_;  // [threads][kRowBlock][max_cols] F16 / BF16 rows converted for many tokens
-  std::vector<float> score_scratch_;   // [threads][max_ctx]
+  // Attention (attend_tile): per thread, a tile's queries and the kernel's scratch (sized to sit
+  // in L2: 256 KB); the tiles of one call.
+  static constexpr int kTileQueries = 128;
+  static constexpr int64_t kAttentionScratch = 64 * 1024;  // floats
+  struct TileQueries {
+    std::array<const float*, kTileQueries> q;
+    std::array<float*, kTileQueries> out;
+    std::array<int32_t, kTileQueries> lo, pos;
+  };
+  std::vector<float> attention_scratch_;   // [threads][kAttentionScratch]
+  std::vector<TileQueries> tile_queries_;  // [threads]
+  std::vector<int> tile_start_;            // [max_rows + 1]
   std::vector<float> vector_scratch_[2];
 };
 

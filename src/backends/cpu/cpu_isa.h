@@ -29,28 +29,43 @@ CpuIsa default_cpu_isa();
 // Bytes prepare_act_pairs may write per pair of 32-value blocks of one activation row.
 constexpr int64_t kActPairBytes = 128;
 
-// One 32-value chunk of 16 weight rows, decoded for the AVX-512 VNNI outer-product kernel
-// (kernels_panel_gemm.inc): codes[j][r] holds codes 4j .. 4j + 3 of row r as 4 bytes; scale
-// and min are per 16-value half and row.
-struct alignas(64) PanelChunk {
-  int32_t codes[8][16];
-  float scale[2][16];
-  float min[2][16];
+// One 32-value chunk of kRows weight rows (16 on AVX-512 VNNI, 8 on AVX2), decoded for the
+// outer-product kernel (kernels_panel_gemm.inc): codes[j][r] holds codes 4j .. 4j + 3 of row r
+// as 4 bytes; scale and min are per 16-value half and row.
+template <int kRows>
+struct alignas(64) PanelChunkOf {
+  int32_t codes[8][kRows];
+  float scale[2][kRows];
+  float min[2][kRows];
 };
+using PanelChunk = PanelChunkOf<16>;  // the widest: what the scratch is sized for
 // Bytes of the per-thread panel block_gemm needs for rows of k values.
 constexpr int64_t block_panel_bytes(int64_t k) { return (k / 32 + 8) * static_cast<int64_t>(sizeof(PanelChunk)); }
+
+// A tile of attention queries (CpuKernels::attend_tile): n query rows and where their outputs go,
+// and the first and last key position each one sees.
+struct AttentionTile {
+  const float* const* q;  // [n] rows of head_dim floats
+  float* const* out;      // [n]
+  const int32_t* lo;      // [n]
+  const int32_t* pos;     // [n]
+  int n;
+};
 
 // The innermost loops, one set per ISA.
 struct CpuKernels {
   float (*dot)(const float* a, const float* b, int64_t n);
   // Float to F16, rounding to nearest even (the KV cache's stores).
   void (*f32_to_f16)(const float* src, uint16_t* dst, int64_t n);
-  // One query head's attention over positions lo..pos of its sequence: k/v hold kv_dtype rows
-  // kv_stride elements apart, already offset to the head's KV head; position j is in row
-  // table[j / block_size] * block_size + j % block_size. scores: scratch of pos - lo + 1 floats.
-  // softcap > 0: each scaled score becomes softcap * tanh(score / softcap) before the softmax.
-  void (*attend)(const float* q, const void* k, const void* v, DType kv_dtype, const int32_t* table, int block_size, int64_t kv_stride,
-                 int lo, int pos, int head_dim, float scale, float softcap, float* scores, float* out);
+  // Attention of a tile of queries that share one sequence and one KV head (kernels_attention.inc):
+  // query i sees keys tile.lo[i] .. tile.pos[i]; k/v hold kv_dtype (F32 / F16) rows kv_stride
+  // elements apart, already offset to the KV head; position j is in row table[j / block_size] *
+  // block_size + j % block_size. softcap > 0: each scaled score becomes softcap * tanh(score /
+  // softcap) before the softmax. A query's output does not depend on the tile it is in.
+  // scratch: attention_scratch(head_dim, tile.n) floats.
+  void (*attend_tile)(const AttentionTile& tile, const void* k, const void* v, DType kv_dtype, const int32_t* table, int block_size,
+                      int64_t kv_stride, int head_dim, float scale, float softcap, float* scratch);
+  int64_t (*attention_scratch)(int head_dim, int queries);
   // Converts a row of F16 / BF16 to float.
   void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n);
   void (*bf16_to_f32)(const uint16_t* src, float* dst, int64_t n);
@@ -74,13 +89,13 @@ struct CpuKernels {
                     int64_t y_stride);
   // The same product for rows of every other block-quantized type (Q4_1, Q5_0, Q5_1, IQ4_NL,
   // Q2_K ... Q6_K, IQ4_XS; kernels_block_gemm.inc), integer dot products per 32-value chunk;
-  // on AVX-512 VNNI, Q4_K / Q5_K / Q6_K / Q4_0 through outer products on decoded panels
+  // on AVX2 and up, Q4_K / Q5_K / Q6_K / Q4_0 through outer products on decoded panels
   // (kernels_panel_gemm.inc). Batch invariant; dot_act_ref (core/quant.h) is its reference.
   // panel: block_panel_bytes(k) of 64-byte-aligned per-thread scratch.
   void (*block_gemm)(const void* w, DType wt, int64_t row_bytes, int rows, const ActQ8Row& x0, int n, int64_t k, float* y, int64_t y_stride,
                      void* panel);
   // Whether block_gemm takes rows of this type and width: every type but Q8_0 / Q4_0, which it
-  // takes too where it has a faster kernel for them (AVX-512 VNNI, k % 256 == 0).
+  // takes too where it has a faster kernel for them (Q4_0 on AVX2 and up, k % 256 == 0).
   bool (*block_gemm_takes)(DType wt, int64_t k);
   // Per-row ops of the forward pass (kernels_elementwise.inc): RMSNorm of one row (y may be x),
   // rotary embedding of one token's heads, gate = silu(gate) * up, y += x.

@@ -153,68 +153,74 @@ TEST_P(QuantMatmulTest, MatchesReferenceAndIsBatchInvariant) {
   std::mt19937 rng(9);
   // 37 rows: whole row groups of the panel kernel (16 on AVX-512 VNNI, 8 on AVX2) and a partial one; 13
   // tokens: that kernel's tiles of 8, 4 and 1 over a panel decoded once, against one token
-  // alone (decoded unit by unit).
-  const int rows = 37, cols = 512, n = 13;
-  cpu->reserve(2 * cols, 16, 16);  // wider rows reserved than used: activation rows are packed by their own width
-  auto wf = random_vec(static_cast<size_t>(rows * cols), rng);
-  OwnedTensor w;
-  w.bytes.resize(dtype_row_bytes(dt, static_cast<uint64_t>(rows * cols)));
-  for (int r = 0; r < rows; ++r) quantize_row(dt, wf.data() + r * cols, w.bytes.data() + r * dtype_row_bytes(dt, cols), cols);
-  w.t.dtype = dt;
-  w.t.ndim = 2;
-  w.t.shape = {rows, cols, 0, 0};
-  w.t.data = w.bytes.data();
-  auto b = random_tensor(DType::F32, 1, rows, rng);
-  auto x = random_vec(static_cast<size_t>(n * cols), rng);
-  PlacedTensor wc(*cpu, w.t), bc(*cpu, b.t), wr(*ref, w.t), br(*ref, b.t);
-  OnBackend<float> xc(*cpu, x), xr(*ref, x), y1c(*cpu, static_cast<size_t>(n * rows)), y2r(*ref, static_cast<size_t>(n * rows));
-  OnBackend<float> onec(*cpu, static_cast<size_t>(rows));
-  cpu->matmul(y1c(), xc(), n, wc.t, &bc.t);
-  ref->matmul(y2r(), xr(), n, wr.t, &br.t);
-  const std::vector<float> y1 = y1c.host(), y2 = y2r.host();
-  // The CPU against the scalar int8 reference (activations quantized as the kernels do, exact
-  // integer sums per half block, double accumulation): only the float scaling and the order of
-  // the sums differ, so 1e-5 of the sum of the terms' magnitudes bounds the difference. The
-  // reference backend against a double-precision dot of the decoded weights (dequantize_row is
-  // itself checked against gguf-py's decoder in quant_fixture_test.cpp).
-  std::vector<float> wd(static_cast<size_t>(cols));
-  ActQ8Rows acts;
-  acts.resize(1, cols);
-  for (int t = 0; t < n; ++t) {
-    const ActQ8Row act = acts.row(0, cols);
-    quantize_act_q8_ref(x.data() + t * cols, cols, act);
-    for (int r = 0; r < rows; ++r) {
-      const void* row = w.bytes.data() + r * dtype_row_bytes(dt, cols);
-      dequantize_row(dt, row, wd.data(), cols);
-      double dot = 0, mag = 0;
-      for (int i = 0; i < cols; ++i) {
-        const double term = static_cast<double>(wd[static_cast<size_t>(i)]) * x[static_cast<size_t>(t * cols + i)];
-        dot += term;
-        mag += std::fabs(term);
+  // alone (decoded unit by unit). Rows of 512 values (whole 256-value units), and for the
+  // 32-value block types of 352 too (a unit and 3 blocks: the panel kernel's partial unit).
+  const int rows = 37, n = 13;
+  std::vector<int> widths = {512};
+  if (dtype_info(dt).block_size == 32) widths.push_back(352);
+  cpu->reserve(2 * 512, 16, 16);  // wider rows reserved than used: activation rows are packed by their own width
+  for (const int cols : widths) {
+    SCOPED_TRACE("rows of " + std::to_string(cols));
+    auto wf = random_vec(static_cast<size_t>(rows * cols), rng);
+    OwnedTensor w;
+    w.bytes.resize(dtype_row_bytes(dt, static_cast<uint64_t>(rows * cols)));
+    for (int r = 0; r < rows; ++r) quantize_row(dt, wf.data() + r * cols, w.bytes.data() + r * dtype_row_bytes(dt, cols), cols);
+    w.t.dtype = dt;
+    w.t.ndim = 2;
+    w.t.shape = {rows, cols, 0, 0};
+    w.t.data = w.bytes.data();
+    auto b = random_tensor(DType::F32, 1, rows, rng);
+    auto x = random_vec(static_cast<size_t>(n * cols), rng);
+    PlacedTensor wc(*cpu, w.t), bc(*cpu, b.t), wr(*ref, w.t), br(*ref, b.t);
+    OnBackend<float> xc(*cpu, x), xr(*ref, x), y1c(*cpu, static_cast<size_t>(n * rows)), y2r(*ref, static_cast<size_t>(n * rows));
+    OnBackend<float> onec(*cpu, static_cast<size_t>(rows));
+    cpu->matmul(y1c(), xc(), n, wc.t, &bc.t);
+    ref->matmul(y2r(), xr(), n, wr.t, &br.t);
+    const std::vector<float> y1 = y1c.host(), y2 = y2r.host();
+    // The CPU against the scalar int8 reference (activations quantized as the kernels do, exact
+    // integer sums per half block, double accumulation): only the float scaling and the order of
+    // the sums differ, so 1e-5 of the sum of the terms' magnitudes bounds the difference. The
+    // reference backend against a double-precision dot of the decoded weights (dequantize_row is
+    // itself checked against gguf-py's decoder in quant_fixture_test.cpp).
+    std::vector<float> wd(static_cast<size_t>(cols));
+    ActQ8Rows acts;
+    acts.resize(1, cols);
+    for (int t = 0; t < n; ++t) {
+      const ActQ8Row act = acts.row(0, cols);
+      quantize_act_q8_ref(x.data() + t * cols, cols, act);
+      for (int r = 0; r < rows; ++r) {
+        const void* row = w.bytes.data() + r * dtype_row_bytes(dt, cols);
+        dequantize_row(dt, row, wd.data(), cols);
+        double dot = 0, mag = 0;
+        for (int i = 0; i < cols; ++i) {
+          const double term = static_cast<double>(wd[static_cast<size_t>(i)]) * x[static_cast<size_t>(t * cols + i)];
+          dot += term;
+          mag += std::fabs(term);
+        }
+        const double bias = static_cast<const float*>(b.t.data)[r];
+        const size_t at = static_cast<size_t>(t * rows + r);
+        ASSERT_NEAR(y1[at], static_cast<double>(dot_act_ref(dt, row, act, cols)) + bias, 1e-5 * be.tol * (mag + 1))
+            << dtype_name(dt) << " row " << r << " token " << t;
+        ASSERT_NEAR(y2[at], dot + bias, 1e-5 * (mag + 1)) << "the reference backend, row " << r;
+        // The integer path approximates the float product within the activation rounding.
+        ASSERT_NEAR(y1[at], dot + bias, 0.02 * (mag + 1)) << dtype_name(dt) << " row " << r << " token " << t;
       }
-      const double bias = static_cast<const float*>(b.t.data)[r];
-      const size_t at = static_cast<size_t>(t * rows + r);
-      ASSERT_NEAR(y1[at], static_cast<double>(dot_act_ref(dt, row, act, cols)) + bias, 1e-5 * be.tol * (mag + 1))
-          << dtype_name(dt) << " row " << r << " token " << t;
-      ASSERT_NEAR(y2[at], dot + bias, 1e-5 * (mag + 1)) << "the reference backend, row " << r;
-      // The integer path approximates the float product within the activation rounding.
-      ASSERT_NEAR(y1[at], dot + bias, 0.02 * (mag + 1)) << dtype_name(dt) << " row " << r << " token " << t;
     }
+    for (int t = 0; t < n; ++t) {
+      cpu->matmul(onec(), xc(t * cols), 1, wc.t, &bc.t);
+      const std::vector<float> one = onec.host();
+      for (int r = 0; r < rows; ++r)
+        ASSERT_EQ(one[static_cast<size_t>(r)], y1[static_cast<size_t>(t * rows + r)]) << "row " << t << " alone vs in a batch";
+    }
+    // Embedding lookup of a quantized table: exactly the decoded rows asked for, in order.
+    const std::vector<int32_t> ids = {3, 36, 3};
+    OnBackend<int32_t> idc(*cpu, ids);
+    OnBackend<float> e1(*cpu, 3 * cols);
+    std::vector<float> want(3 * cols);
+    cpu->embed(e1(), wc.t, idc(), 3);
+    for (int k = 0; k < 3; ++k) dequantize_row(dt, w.bytes.data() + ids[k] * dtype_row_bytes(dt, cols), want.data() + k * cols, cols);
+    EXPECT_EQ(e1.host(), want);
   }
-  for (int t = 0; t < n; ++t) {
-    cpu->matmul(onec(), xc(t * cols), 1, wc.t, &bc.t);
-    const std::vector<float> one = onec.host();
-    for (int r = 0; r < rows; ++r)
-      ASSERT_EQ(one[static_cast<size_t>(r)], y1[static_cast<size_t>(t * rows + r)]) << "row " << t << " alone vs in a batch";
-  }
-  // Embedding lookup of a quantized table: exactly the decoded rows asked for, in order.
-  const std::vector<int32_t> ids = {3, 36, 3};
-  OnBackend<int32_t> idc(*cpu, ids);
-  OnBackend<float> e1(*cpu, 3 * cols);
-  std::vector<float> want(3 * cols);
-  cpu->embed(e1(), wc.t, idc(), 3);
-  for (int k = 0; k < 3; ++k) dequantize_row(dt, w.bytes.data() + ids[k] * dtype_row_bytes(dt, cols), want.data() + k * cols, cols);
-  EXPECT_EQ(e1.host(), want);
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryBackendAndQuantType, QuantMatmulTest,

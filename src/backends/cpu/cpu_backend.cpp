@@ -120,13 +120,13 @@ class CpuBackend final : public Backend {
   }
 
   // Block-quantized weights: each activation row is quantized to 8-bit blocks once, then every
-  // output is an integer dot product per block (core/quant.h): Q8_0 / Q4_0 through int8_gemm,
-  // every other type through block_gemm. Per-row work only, so results do not depend on how
+  // output is an integer dot product per block (core/quant.h): Q8_0 (and Q4_0 on the baseline
+  // ISA) through int8_gemm, every other type through block_gemm. Per-row work only, so results do not depend on how
   // many rows are in the batch.
   void matmul_int8(float* y, const float* x, int n, const Tensor& w, const float* b, int64_t y_stride) {
     const int64_t rows = w.rows(), cols = w.cols(), nb = cols / 32;
     if (n > max_rows_) throw Error(ErrorCode::kInternal, "cpu backend: scratch not reserved for " + std::to_string(n) + " rows");
-    const bool q8_q4 = !k_.block_gemm_takes(w.dtype, cols);  // Q8_0 / Q4_0 through int8_gemm
+    const bool q8_q4 = !k_.block_gemm_takes(w.dtype, cols);  // Q8_0 (baseline: Q4_0 too) through int8_gemm
     pool_.parallel_for(n, [&](int64_t t, int) {
       k_.quantize_act_q8(x + t * cols, cols, act_.row(t, cols));
       if (q8_q4) k_.prepare_act_pairs(act_.row(t, cols), 1, cols, w.dtype, act_pairs_.data() + t * (nb / 2) * (kActPairBytes / 64));

@@ -83,19 +83,20 @@ struct CpuKernels {
   // k / 32 blocks) for a product with `wt` weights, written to `pairs` (kActPairBytes per two
   // blocks per row; nothing on ISAs that need none).
   void (*prepare_act_pairs)(const ActQ8Row& x0, int n, int64_t k, DType wt, void* pairs);
-  // The tiled product for Q8_0 / Q4_0 rows (row_bytes apart) against those activation rows,
-  // given what prepare_act_pairs wrote. Batch invariant too.
+  // The tiled product for the rows block_gemm does not take (Q8_0; Q4_0 too on the baseline
+  // ISA), row_bytes apart, against those activation rows, given what prepare_act_pairs wrote.
+  // Batch invariant too.
   void (*int8_gemm)(const void* w, DType wt, int64_t row_bytes, int rows, const ActQ8Row& x0, const void* pairs, int n, int64_t k, float* y,
                     int64_t y_stride);
-  // The same product for rows of every other block-quantized type (Q4_1, Q5_0, Q5_1, IQ4_NL,
-  // Q2_K ... Q6_K, IQ4_XS; kernels_block_gemm.inc), integer dot products per 32-value chunk;
-  // on AVX2 and up, Q4_K / Q5_K / Q6_K / Q4_0 through outer products on decoded panels
-  // (kernels_panel_gemm.inc). Batch invariant; dot_act_ref (core/quant.h) is its reference.
-  // panel: block_panel_bytes(k) of 64-byte-aligned per-thread scratch.
+  // The same product for rows of every other block-quantized type (kernels_block_gemm.inc),
+  // integer dot products per 32-value chunk; on AVX2 and up Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K
+  // and Q6_K through outer products on decoded panels (kernels_panel_gemm.inc). Batch
+  // invariant; dot_act_ref (core/quant.h) is its reference. panel: block_panel_bytes(k) of
+  // 64-byte-aligned per-thread scratch.
   void (*block_gemm)(const void* w, DType wt, int64_t row_bytes, int rows, const ActQ8Row& x0, int n, int64_t k, float* y, int64_t y_stride,
                      void* panel);
-  // Whether block_gemm takes rows of this type and width: every type but Q8_0 / Q4_0, which it
-  // takes too where it has a faster kernel for them (Q4_0 on AVX2 and up, k % 256 == 0).
+  // Whether block_gemm takes rows of this type and width: every block type but Q8_0 on AVX2 and
+  // up; every one but Q8_0 and Q4_0 on the baseline ISA.
   bool (*block_gemm_takes)(DType wt, int64_t k);
   // Per-row ops of the forward pass (kernels_elementwise.inc): RMSNorm of one row (y may be x),
   // rotary embedding of one token's heads, gate = silu(gate) * up, y += x.

@@ -84,30 +84,39 @@ int BenchCommand::run() const {
 
   std::vector<int> depth_ids(static_cast<size_t>(depth));
   for (int& t : depth_ids) t = tok(rng);
-  // Empties the sequence and fills it with `depth` tokens, untimed (as llama-bench's -d).
-  auto refill = [&]() -> bool {
-    s.reset();
-    return depth == 0 || s.append(depth_ids).ok();
-  };
 
-  std::vector<double> pp, tg, ttft;
-  for (int r = -1; r < repeat; ++r) {  // r = -1: warm-up (page-in of the weights), not reported
-    if (tty) std::fprintf(stderr, "\rbench: %s %d/%d ...", r < 0 ? "warm-up" : "run", r + 1, repeat);
-    if (!refill()) return fail(Error(ErrorCode::kInternal, "bench: filling the context failed"));
+  // Prompt processing of `prompt` tokens and `gen` single-token steps after the first `keep`
+  // tokens of the sequence (the rest dropped first); seconds each.
+  auto measure = [&](int keep, int gen_tokens, double& prefill, double& decode) -> Result<bool> {
+    if (auto cut = s.truncate(keep); !cut) return cut.error();
     auto t0 = Clock::now();
-    auto logits = s.append(prompt_ids);
-    if (!logits) return fail(logits.error());
-    const double prefill = since(t0);
-    if (!refill()) return fail(Error(ErrorCode::kInternal, "bench: filling the context failed"));
+    if (auto logits = s.append(prompt_ids); !logits) return logits.error();
+    prefill = since(t0);
+    if (auto cut = s.truncate(keep); !cut) return cut.error();
     int next = prompt_ids[0];
     t0 = Clock::now();
-    for (int i = 0; i < gen; ++i) {
-      auto l = s.append(&next, 1);
-      if (!l) return fail(l.error());
+    for (int i = 0; i < gen_tokens; ++i) {
+      if (auto l = s.append(&next, 1); !l) return l.error();
       next = tok(rng);  // the token does not change the work
     }
-    const double decode = since(t0);
-    if (r < 0) continue;
+    decode = since(t0);
+    return true;
+  };
+  std::vector<double> pp, tg, ttft;
+  double prefill = 0, decode = 0;
+  // Warm-up (pages the weights in, not reported) on an empty context, as llama-bench's.
+  if (tty) std::fprintf(stderr, "\rbench: warm-up ...");
+  if (auto w = measure(0, std::min(gen, 16), prefill, decode); !w) return fail(w.error());
+  // The context is filled with `depth` tokens once, untimed (llama-bench's -d, whose later
+  // repetitions restore that state); every measurement then starts from those tokens.
+  if (depth > 0) {
+    if (tty) std::fprintf(stderr, "\rbench: filling %d tokens of context ...", depth);
+    s.reset();
+    if (auto f = s.append(depth_ids); !f) return fail(f.error());
+  }
+  for (int r = 0; r < repeat; ++r) {
+    if (tty) std::fprintf(stderr, "\r\033[Kbench: run %d/%d ...", r + 1, repeat);
+    if (auto m = measure(depth, gen, prefill, decode); !m) return fail(m.error());
     pp.push_back(prompt / prefill);
     tg.push_back(gen / decode);
     ttft.push_back(prefill);  // the prompt's forward pass; sampling the first token adds microseconds

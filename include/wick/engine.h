@@ -75,6 +75,10 @@ class Engine {
   void remove_sequence(SequenceId seq);
   // Empties a sequence (its blocks are released) but keeps its id.
   void clear_sequence(SequenceId seq);
+  // Keeps the first `length` tokens of a sequence (0 <= length <= its length) and drops the
+  // keys and values after them, e.g. to try another continuation of a prompt; returns length.
+  // Forks and cached prefixes sharing its blocks are not changed.
+  Result<int> truncate_sequence(SequenceId seq, int length);
   int sequence_length(SequenceId seq) const;
   // Prefix caching: how many leading tokens of `tokens` cached blocks hold (whole blocks, at
   // most max_tokens), and attaching them to an empty sequence, which then continues from that

@@ -70,6 +70,9 @@ class Session {
   Result<const float*> append(const int* tokens, int n);
   Result<const float*> append(const std::vector<int>& tokens) { return append(tokens.data(), static_cast<int>(tokens.size())); }
   void reset();  // empties the sequence (keeps the allocations)
+  // Keeps the first `length` tokens (0 <= length <= position()): the next append continues
+  // from there, as if the later tokens had never been appended. Returns length.
+  Result<int> truncate(int length);
   int position() const;
   int context_length() const;
   void set_activation_hook(ActivationCallback hook);

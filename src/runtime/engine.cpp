@@ -146,6 +146,13 @@ void Engine::clear_sequence(SequenceId seq) {
   impl_->kv->release(impl_->seqs[static_cast<size_t>(seq)]);
 }
 
+Result<int> Engine::truncate_sequence(SequenceId seq, int length) {
+  return capture_errors([&] {
+    impl_->kv->truncate(impl_->checked(seq), length);
+    return length;
+  });
+}
+
 int Engine::sequence_length(SequenceId seq) const { return impl_->checked(seq).length; }
 
 int Engine::cached_prefix_tokens(std::span<const int> tokens, int max_tokens) const {

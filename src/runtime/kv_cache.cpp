@@ -51,12 +51,16 @@ void KvCache::drop_block(int block) {
     free_.push_back(block);
 }
 
+// Whether writing to `block` needs a copy first: other sequences reference it, or the prefix
+// index holds its content (a full block made partial by truncate).
+bool KvCache::copy_before_write(int block) const { return refs_[static_cast<size_t>(block)] > 1 || (index_ && index_->indexed(block)); }
+
 int KvCache::blocks_needed(const SequenceBlocks& seq, int new_length) const {
   const int have = static_cast<int>(seq.table.size());
   const int want = (new_length + block_size_ - 1) / block_size_;
   int need = want > have ? want - have : 0;
   const bool shared_partial_tail = new_length > seq.length && seq.length % block_size_ != 0 &&
-                                   refs_[static_cast<size_t>(seq.table[static_cast<size_t>(seq.length / block_size_)])] > 1;
+                                   copy_before_write(seq.table[static_cast<size_t>(seq.length / block_size_)]);
   return need + (shared_partial_tail ? 1 : 0);
 }
 
@@ -70,7 +74,7 @@ void KvCache::reserve(SequenceBlocks& seq, int new_length) {
   if (seq.length % block_size_ != 0) {
     const size_t tail = static_cast<size_t>(seq.length / block_size_);
     const int old = seq.table[tail];
-    if (refs_[static_cast<size_t>(old)] > 1) {  // copy-on-write of the shared partial block
+    if (copy_before_write(old)) {  // copy-on-write of the shared partial block
       const int fresh = take_block();
       const size_t rows = static_cast<size_t>(seq.length % block_size_);
       const size_t bytes = rows * static_cast<size_t>(kv_dim_) * elem_bytes_;  // the filled rows only
@@ -104,6 +108,20 @@ void KvCache::release(SequenceBlocks& seq) {
   seq.tokens.clear();
   seq.hashes.clear();
   seq.length = 0;
+}
+
+void KvCache::truncate(SequenceBlocks& seq, int length) {
+  if (length < 0 || length > seq.length)
+    throw Error(ErrorCode::kInvalidArgument,
+                "truncate: length " + std::to_string(length) + " outside the sequence's 0 .. " + std::to_string(seq.length));
+  const size_t keep = static_cast<size_t>((length + block_size_ - 1) / block_size_);
+  for (size_t b = keep; b < seq.table.size(); ++b) drop_block(seq.table[b]);
+  seq.table.resize(keep);  // keeps the capacity
+  seq.length = length;
+  if (index_) {
+    seq.tokens.resize(static_cast<size_t>(length));
+    seq.hashes.resize(static_cast<size_t>(length / block_size_));  // the full blocks' chain hashes
+  }
 }
 
 void KvCache::reserve_history(SequenceBlocks& seq, int max_tokens) const {

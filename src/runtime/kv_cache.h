@@ -64,6 +64,10 @@ class KvCache {
   int blocks_needed(const SequenceBlocks& seq, int new_length) const;
   // child becomes a copy of parent sharing all its blocks (reference counts + 1).
   void fork(const SequenceBlocks& parent, SequenceBlocks& child);
+  // Keeps positions 0 .. length-1 (length <= seq.length) and releases the blocks past them. A
+  // kept, now partial last block that other sequences share or the prefix cache indexes is
+  // copied before the next write to it (reserve), so neither sees the new keys.
+  void truncate(SequenceBlocks& seq, int length);
   // Drops the sequence's references; blocks nobody references return to the free list.
   void release(SequenceBlocks& seq);
   // Prefix caching: gives `seq` room for a token history of max_tokens (call once per
@@ -86,6 +90,7 @@ class KvCache {
 
  private:
   int take_block();
+  bool copy_before_write(int block) const;
   void drop_block(int block);
   int64_t block_bytes() const { return static_cast<int64_t>(block_size_) * kv_dim_ * static_cast<int64_t>(elem_bytes_); }
   int64_t layer_bytes() const { return block_bytes() * n_blocks_; }

@@ -115,6 +115,7 @@ Result<const float*> Session::append(const int* tokens, int count) {
 }
 
 void Session::reset() { impl_->engine->clear_sequence(impl_->seq); }
+Result<int> Session::truncate(int length) { return impl_->engine->truncate_sequence(impl_->seq, length); }
 int Session::position() const { return impl_->engine->sequence_length(impl_->seq); }
 int Session::context_length() const { return impl_->engine->options().context_length; }
 void Session::set_activation_hook(ActivationCallback hook) { impl_->engine->set_activation_hook(std::move(hook)); }

@@ -46,5 +46,35 @@ TEST(ThreadInvariance, LogitsAreBitIdenticalWith1_2And3Threads) {
   }
 }
 
+// Session::truncate: appending after a cut gives the logits of a session that never saw the
+// dropped tokens, bit for bit (the kept keys were computed in a longer batch, which batch
+// invariance makes the same bits), cutting inside a KV block, at a block's start, at 0 and at
+// the end; and a cut past the end is an error that changes nothing.
+TEST(SessionTruncate, ContinuesAsIfTheDroppedTokensWereNeverAppended) {
+  WICK_REQUIRE_TESTDATA();
+  auto m = Model::load(testdata_dir() + "/models/tinystories-656k").value();
+  const int V = m->config().vocab_size;
+  std::vector<int> prompt(40);
+  for (int i = 0; i < 40; ++i) prompt[static_cast<size_t>(i)] = 3 + (i * 97) % 1900;
+  const std::vector<int> next = {5, 900, 1201};
+  auto logits = [&](const float* l) { return std::vector<float>(l, l + V); };
+  for (const int keep : {0, 6, 16, 32, 40}) {
+    SCOPED_TRACE("keep " + std::to_string(keep));
+    auto fresh = Session::create(m).value();
+    if (keep > 0) ASSERT_TRUE(fresh->append(prompt.data(), keep).ok());
+    const std::vector<float> want = logits(fresh->append(next).value());
+    auto cut = Session::create(m).value();
+    ASSERT_TRUE(cut->append(prompt).ok());
+    ASSERT_EQ(cut->truncate(keep).value(), keep);
+    EXPECT_EQ(cut->position(), keep);
+    const std::vector<float> got = logits(cut->append(next).value());
+    EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float)));
+    auto past = cut->truncate(cut->position() + 1);
+    ASSERT_FALSE(past.ok());
+    EXPECT_EQ(past.error().code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(cut->position(), keep + 3);
+  }
+}
+
 }  // namespace
 }  // namespace wick::test

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <vector>
 
 #include "backends/backend.h"
 #include "runtime/kv_cache.h"
@@ -66,6 +67,58 @@ TEST_P(KvCacheOnBackend, ReserveForkCopyOnWriteAndRelease) {
 
 INSTANTIATE_TEST_SUITE_P(CpuAndReference, KvCacheOnBackend, ::testing::Values("cpu", "reference"),
                          [](const auto& info) { return info.param; });
+
+// Truncation releases the blocks past the cut; a kept partial block still shared with a fork, or
+// indexed by the prefix cache, is copied before the next write, so neither ever sees new keys.
+TEST(KvCache, TruncateReleasesTheTailAndCopiesSharedOrCachedBlocksBeforeWriting) {
+  auto be = cpu();
+  KvCache kv(*be, 1, 1, /*block_size=*/4, /*blocks=*/8, DType::F32, /*prefix_cache=*/true);
+  const std::vector<int32_t> p = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  auto key = [&](const SequenceBlocks& s, int pos) {
+    float v;
+    be->download(&v, kv.k(0).at<float>(kv.row(s, pos)), sizeof v);
+    return v;
+  };
+  auto write = [&](SequenceBlocks& s, const std::vector<int32_t>& toks) {  // key = the token
+    kv.reserve(s, s.length + static_cast<int>(toks.size()));
+    for (size_t i = 0; i < toks.size(); ++i) {
+      const float v = static_cast<float>(toks[i]);
+      be->upload(kv.k(0).at<float>(kv.row(s, s.length + static_cast<int>(i))), &v, sizeof v);
+    }
+    kv.advance(s, toks.data(), static_cast<int>(toks.size()));
+  };
+  SequenceBlocks a, b;
+  kv.reserve_history(a, 64);
+  kv.reserve_history(b, 64);
+  write(a, p);  // blocks: [1..4] [5..8] indexed, [9, 10] partial
+  kv.fork(a, b);
+  EXPECT_THROW(kv.truncate(a, 11), Error);
+  kv.truncate(a, 6);
+  EXPECT_EQ(a.length, 6);
+  EXPECT_EQ(a.table.size(), 2u);
+  EXPECT_EQ(a.hashes.size(), 1u) << "one full block left";
+  EXPECT_EQ(kv.used_blocks(), 3) << "b still holds all three";
+  EXPECT_EQ(kv.blocks_needed(a, 7), 1) << "the kept partial block is shared: copied first";
+  write(a, {60, 70});
+  EXPECT_EQ(key(a, 6), 60.0f);
+  EXPECT_EQ(key(b, 6), 7.0f) << "the fork keeps its keys";
+  EXPECT_EQ(a.hashes.size(), 2u);
+  kv.release(b);
+  // Only the prefix cache holds [5..8] now; cut a inside its own copy, then inside the cached
+  // first block: writing there copies it first, and the cached prefix still serves [1..4].
+  kv.truncate(a, 2);
+  EXPECT_EQ(kv.blocks_needed(a, 3), 1) << "block [1..4] is indexed: copied before writing";
+  write(a, {30});
+  EXPECT_EQ(key(a, 2), 30.0f);
+  kv.release(a);
+  EXPECT_EQ(kv.cached_prefix(p.data(), 10, 10), 8);
+  SequenceBlocks c;
+  kv.reserve_history(c, 64);
+  EXPECT_EQ(kv.attach_prefix(c, p.data(), 10, 10), 8);
+  for (int pos = 0; pos < 8; ++pos) EXPECT_EQ(key(c, pos), static_cast<float>(pos + 1)) << "position " << pos;
+  kv.truncate(c, 0);
+  EXPECT_EQ(kv.used_blocks(), 0);
+}
 
 TEST(KvCache, FullPoolIsAnErrorThatChangesNothing) {
   auto be = cpu();

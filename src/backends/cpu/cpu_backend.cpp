@@ -53,7 +53,6 @@ class CpuBackend final : public Backend {
     // Activations quantized to 8 bits for the integer kernels: [max_rows][max_cols].
     act_.resize(max_rows_, max_cols_);
     // 64-byte aligned: the AVX-512 kernels load them as whole vectors.
-    act_pairs_.assign(static_cast<size_t>(max_rows_ * (max_cols_ / 64 + 1) * kActPairBytes / 64), Line{});
     panels_.assign(static_cast<size_t>(pool_.size() * block_panel_bytes(max_cols_) / 64), Line{});
     weight_scratch_.assign(static_cast<size_t>(pool_.size() * kRowBlock * max_cols_), 0.0f);
     attention_scratch_.assign(static_cast<size_t>(pool_.size() * kAttentionScratch), 0.0f);
@@ -120,25 +119,21 @@ class CpuBackend final : public Backend {
   }
 
   // Block-quantized weights: each activation row is quantized to 8-bit blocks once, then every
-  // output is an integer dot product per block (core/quant.h): Q8_0 (and Q4_0 on the baseline
-  // ISA) through int8_gemm, every other type through block_gemm. Per-row work only, so results do not depend on how
-  // many rows are in the batch.
+  // output is an integer dot product per block (core/quant.h): through block_gemm (on the
+  // baseline ISA Q8_0 and Q4_0 through int8_gemm). Per-row work only, so results do not depend on
+  // how many rows are in the batch.
   void matmul_int8(float* y, const float* x, int n, const Tensor& w, const float* b, int64_t y_stride) {
-    const int64_t rows = w.rows(), cols = w.cols(), nb = cols / 32;
+    const int64_t rows = w.rows(), cols = w.cols();
     if (n > max_rows_) throw Error(ErrorCode::kInternal, "cpu backend: scratch not reserved for " + std::to_string(n) + " rows");
-    const bool q8_q4 = !k_.block_gemm_takes(w.dtype, cols);  // Q8_0 (baseline: Q4_0 too) through int8_gemm
-    pool_.parallel_for(n, [&](int64_t t, int) {
-      k_.quantize_act_q8(x + t * cols, cols, act_.row(t, cols));
-      if (q8_q4) k_.prepare_act_pairs(act_.row(t, cols), 1, cols, w.dtype, act_pairs_.data() + t * (nb / 2) * (kActPairBytes / 64));
-    });
+    const bool q8_q4 = !k_.block_gemm_takes(w.dtype, cols);  // the baseline ISA's Q8_0 and Q4_0
+    pool_.parallel_for(n, [&](int64_t t, int) { k_.quantize_act_q8(x + t * cols, cols, act_.row(t, cols)); });
     const int64_t per_task = row_span(rows);
     const int64_t n_tasks = (rows + per_task - 1) / per_task;
     pool_.parallel_for(n_tasks, [&](int64_t task, int thread) {
       const int64_t r0 = task * per_task, r1 = std::min(rows, r0 + per_task);
       const auto row_bytes = static_cast<int64_t>(w.row_bytes());
       if (q8_q4)
-        k_.int8_gemm(w.row_ptr(r0), w.dtype, row_bytes, static_cast<int>(r1 - r0), act_.row(0, cols), act_pairs_.data(), n, cols, y + r0,
-                     y_stride);
+        k_.int8_gemm(w.row_ptr(r0), w.dtype, row_bytes, static_cast<int>(r1 - r0), act_.row(0, cols), n, cols, y + r0, y_stride);
       else
         k_.block_gemm(w.row_ptr(r0), w.dtype, row_bytes, static_cast<int>(r1 - r0), act_.row(0, cols), n, cols, y + r0, y_stride,
                       panels_.data() + thread * (block_panel_bytes(max_cols_) / 64));
@@ -346,7 +341,6 @@ class CpuBackend final : public Backend {
   struct alignas(64) Line {
     uint8_t bytes[64];
   };
-  std::vector<Line> act_pairs_;        // [max_rows][max_cols / 64] what prepare_act_pairs derives from them
   std::vector<Line> panels_;           // [threads][block_panel_bytes(max_cols)] decoded weight panels (block_gemm)
   std::vector<float> weight_scratch_;  // [threads][kRowBlock][max_cols] F16 / BF16 rows converted for many tokens
   // Attention (attend_tile): per thread, a tile's queries and the kernel's scratch (sized to sit

@@ -26,9 +26,6 @@ CpuIsa cpu_isa_from_name(const std::string& name);
 // the best the processor supports.
 CpuIsa default_cpu_isa();
 
-// Bytes prepare_act_pairs may write per pair of 32-value blocks of one activation row.
-constexpr int64_t kActPairBytes = 128;
-
 // One 32-value chunk of kRows weight rows (16 on AVX-512 VNNI, 8 on AVX2), decoded for the
 // outer-product kernel (kernels_panel_gemm.inc): codes[j][r] holds codes 4j .. 4j + 3 of row r
 // as 4 bytes; scale and min are per 16-value half and row.
@@ -69,34 +66,27 @@ struct CpuKernels {
   // Converts a row of F16 / BF16 to float.
   void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n);
   void (*bf16_to_f32)(const uint16_t* src, float* dst, int64_t n);
-  // Integer kernels (core/quant.h has their scalar references): a row of activations to 8-bit
-  // blocks, and dot products of Q8_0 / Q4_0 weight rows with such a row.
+  // A row of activations to 8-bit blocks (core/quant.h has the scalar reference).
   void (*quantize_act_q8)(const float* x, int64_t n, ActQ8Row out);
-  float (*dot_q8_0)(const BlockQ8_0* w, const ActQ8Row& x, int64_t n);
-  float (*dot_q4_0)(const BlockQ4_0* w, const ActQ8Row& x, int64_t n);
   // Register-tiled product: y[t * y_stride + r] = dot(x + t * x_stride, row r of w) for t < n,
   // r < rows, w holding rows of k F32 / F16 / BF16 values w_stride elements apart. A token's
   // results are bitwise the same whatever n is (batch invariance).
   void (*gemm)(const float* x, int64_t x_stride, int n, const void* w, DType wt, int64_t w_stride, int rows, int64_t k, float* y,
                int64_t y_stride);
-  // Per-ISA data derived from n quantized activation rows (row t is x0 advanced by t rows of
-  // k / 32 blocks) for a product with `wt` weights, written to `pairs` (kActPairBytes per two
-  // blocks per row; nothing on ISAs that need none).
-  void (*prepare_act_pairs)(const ActQ8Row& x0, int n, int64_t k, DType wt, void* pairs);
-  // The tiled product for the rows block_gemm does not take (Q8_0; Q4_0 too on the baseline
-  // ISA), row_bytes apart, against those activation rows, given what prepare_act_pairs wrote.
-  // Batch invariant too.
-  void (*int8_gemm)(const void* w, DType wt, int64_t row_bytes, int rows, const ActQ8Row& x0, const void* pairs, int n, int64_t k, float* y,
-                    int64_t y_stride);
-  // The same product for rows of every other block-quantized type (kernels_block_gemm.inc),
-  // integer dot products per 32-value chunk; on AVX2 and up Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K
-  // and Q6_K through outer products on decoded panels (kernels_panel_gemm.inc). Batch
+  // The product for the rows block_gemm does not take (Q8_0 and Q4_0 on the baseline ISA),
+  // row_bytes apart, against n activation rows quantized to 8-bit blocks (row t is x0 advanced
+  // by t rows of k / 32 blocks): one dot product per (row, token). Batch invariant.
+  void (*int8_gemm)(const void* w, DType wt, int64_t row_bytes, int rows, const ActQ8Row& x0, int n, int64_t k, float* y, int64_t y_stride);
+  // The same product for rows of every block-quantized type on AVX2 and up (all but Q8_0 and
+  // Q4_0 on the baseline ISA; kernels_block_gemm.inc), integer dot products per 32-value chunk;
+  // Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K through outer products on decoded panels
+  // (kernels_panel_gemm.inc). Batch
   // invariant; dot_act_ref (core/quant.h) is its reference. panel: block_panel_bytes(k) of
   // 64-byte-aligned per-thread scratch.
   void (*block_gemm)(const void* w, DType wt, int64_t row_bytes, int rows, const ActQ8Row& x0, int n, int64_t k, float* y, int64_t y_stride,
                      void* panel);
-  // Whether block_gemm takes rows of this type and width: every block type but Q8_0 on AVX2 and
-  // up; every one but Q8_0 and Q4_0 on the baseline ISA.
+  // Whether block_gemm takes rows of this type and width: every block type on AVX2 and up;
+  // every one but Q8_0 and Q4_0 on the baseline ISA.
   bool (*block_gemm_takes)(DType wt, int64_t k);
   // Per-row ops of the forward pass (kernels_elementwise.inc): RMSNorm of one row (y may be x),
   // rotary embedding of one token's heads, gate = silu(gate) * up, y += x.

@@ -79,8 +79,7 @@ struct CpuKernels {
   void (*int8_gemm)(const void* w, DType wt, int64_t row_bytes, int rows, const ActQ8Row& x0, int n, int64_t k, float* y, int64_t y_stride);
   // The same product for rows of every block-quantized type on AVX2 and up (all but Q8_0 and
   // Q4_0 on the baseline ISA; kernels_block_gemm.inc), integer dot products per 32-value chunk;
-  // Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K through outer products on decoded panels
-  // (kernels_panel_gemm.inc). Batch
+  // all through outer products on decoded panels (kernels_panel_gemm.inc). Batch
   // invariant; dot_act_ref (core/quant.h) is its reference. panel: block_panel_bytes(k) of
   // 64-byte-aligned per-thread scratch.
   void (*block_gemm)(const void* w, DType wt, int64_t row_bytes, int rows, const ActQ8Row& x0, int n, int64_t k, float* y, int64_t y_stride,

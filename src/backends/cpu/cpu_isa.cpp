@@ -1,74 +1,18 @@
+// Which instruction sets this processor has, and each one's kernel table (the kernels are
+// compiled once per ISA in cpu_kernels_<isa>.cpp).
 #include "backends/cpu/cpu_isa.h"
 
-#include <algorithm>
-#include <bit>
-#include <cmath>
 #include <cstdlib>
-#include <cstring>
 #include <string>
-#include <type_traits>
-#include <utility>
 
-#include "core/dtype.h"
+#include "backends/cpu/cpu_kernels_target.h"
 #include "wick/error.h"
 
 #if defined(__x86_64__)
 #include <cpuid.h>
-#include <immintrin.h>
 #endif
 
 namespace wick {
-
-// Each ISA: its feature macros, a compiler target around one copy of the kernels in its own
-// namespace. The pragma is GCC's, or clang's equivalent (clang ignores GCC target pragmas).
-#define WICK_PRAGMA(...) _Pragma(#__VA_ARGS__)
-#if defined(__clang__)
-#define WICK_TARGET_BEGIN(features) WICK_PRAGMA(clang attribute push(__attribute__((target(features))), apply_to = function))
-#define WICK_TARGET_END() WICK_PRAGMA(clang attribute pop)
-#else
-#define WICK_TARGET_BEGIN(features) WICK_PRAGMA(GCC push_options) WICK_PRAGMA(GCC target(features))
-#define WICK_TARGET_END() WICK_PRAGMA(GCC pop_options)
-#endif
-
-#define WICK_ISA_F16C 0
-#define WICK_ISA_AVX2 0
-#define WICK_ISA_AVX512 0
-#define WICK_ISA_VNNI 0
-namespace isa_baseline {
-#include "backends/cpu/cpu_kernels.inc"
-}  // namespace isa_baseline
-
-#if defined(__x86_64__)
-WICK_TARGET_BEGIN("avx2,fma,f16c")
-#define WICK_ISA_F16C 1
-#define WICK_ISA_AVX2 1
-#define WICK_ISA_AVX512 0
-#define WICK_ISA_VNNI 0
-namespace isa_avx2 {
-#include "backends/cpu/cpu_kernels.inc"
-}  // namespace isa_avx2
-WICK_TARGET_END()
-
-WICK_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
-#define WICK_ISA_F16C 1
-#define WICK_ISA_AVX2 1
-#define WICK_ISA_AVX512 1
-#define WICK_ISA_VNNI 0
-namespace isa_avx512 {
-#include "backends/cpu/cpu_kernels.inc"
-}  // namespace isa_avx512
-WICK_TARGET_END()
-
-WICK_TARGET_BEGIN("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")
-#define WICK_ISA_F16C 1
-#define WICK_ISA_AVX2 1
-#define WICK_ISA_AVX512 1
-#define WICK_ISA_VNNI 1
-namespace isa_avx512vnni {
-#include "backends/cpu/cpu_kernels.inc"
-}  // namespace isa_avx512vnni
-WICK_TARGET_END()
-#endif
 
 const char* cpu_isa_name(CpuIsa isa) {
   switch (isa) {
@@ -126,11 +70,11 @@ CpuIsa default_cpu_isa() {
 
 const CpuKernels& cpu_kernels(CpuIsa isa) {
 #if defined(__x86_64__)
-  if (isa == CpuIsa::kAvx512Vnni) return isa_avx512vnni::kKernels;
-  if (isa == CpuIsa::kAvx512) return isa_avx512::kKernels;
-  if (isa == CpuIsa::kAvx2) return isa_avx2::kKernels;
+  if (isa == CpuIsa::kAvx512Vnni) return cpu_kernels_avx512vnni();
+  if (isa == CpuIsa::kAvx512) return cpu_kernels_avx512();
+  if (isa == CpuIsa::kAvx2) return cpu_kernels_avx2();
 #endif
-  return isa_baseline::kKernels;
+  return cpu_kernels_baseline();
 }
 
 }  // namespace wick

@@ -61,7 +61,9 @@ TEST(SessionTruncate, ContinuesAsIfTheDroppedTokensWereNeverAppended) {
   for (const int keep : {0, 6, 16, 32, 40}) {
     SCOPED_TRACE("keep " + std::to_string(keep));
     auto fresh = Session::create(m).value();
-    if (keep > 0) ASSERT_TRUE(fresh->append(prompt.data(), keep).ok());
+    if (keep > 0) {
+      ASSERT_TRUE(fresh->append(prompt.data(), keep).ok());
+    }
     const std::vector<float> want = logits(fresh->append(next).value());
     auto cut = Session::create(m).value();
     ASSERT_TRUE(cut->append(prompt).ok());

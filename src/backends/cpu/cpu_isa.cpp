@@ -5,7 +5,6 @@
 #include <cstdlib>
 #include <string>
 
-#include "backends/cpu/cpu_kernels_target.h"
 #include "wick/error.h"
 
 #if defined(__x86_64__)

@@ -96,6 +96,11 @@ struct CpuKernels {
 };
 
 const CpuKernels& cpu_kernels(CpuIsa isa);
+// Each ISA's table, from cpu_kernels_<isa>.cpp (the x86 ones exist on x86-64 builds only).
+const CpuKernels& cpu_kernels_baseline();
+const CpuKernels& cpu_kernels_avx2();
+const CpuKernels& cpu_kernels_avx512();
+const CpuKernels& cpu_kernels_avx512vnni();
 
 class Backend;
 // The CPU backend forced to one ISA (tests run every kernel on every ISA the machine has).

@@ -1,5 +1,6 @@
 // Shared by the per-ISA kernel files (cpu_kernels_<isa>.cpp): the headers the kernels use, and
-// the compiler target put around each ISA's copy of cpu_kernels.inc. One file per ISA so the
+// the compiler target put around each ISA's copy of cpu_kernels.inc (its table's accessor is
+// declared in cpu_isa.h). One file per ISA so the
 // four copies compile in parallel (one translation unit with all four took ~15 minutes under
 // the sanitizers).
 #pragma once
@@ -29,11 +30,3 @@
 #define WICK_TARGET_BEGIN(features) WICK_PRAGMA(GCC push_options) WICK_PRAGMA(GCC target(features))
 #define WICK_TARGET_END() WICK_PRAGMA(GCC pop_options)
 #endif
-
-namespace wick {
-// Each ISA's table (cpu_isa.cpp picks one); the x86 ones exist on x86-64 builds only.
-const CpuKernels& cpu_kernels_baseline();
-const CpuKernels& cpu_kernels_avx2();
-const CpuKernels& cpu_kernels_avx512();
-const CpuKernels& cpu_kernels_avx512vnni();
-}  // namespace wick

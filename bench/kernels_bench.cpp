@@ -25,6 +25,8 @@ void BM_Matmul(benchmark::State& state, DType dt, CpuIsa isa) {
   t.ndim = 2;
   t.shape = {rows, cols, 0, 0};
   t.data = w.data();
+  std::vector<BackendBuffer> owned;
+  t = be->place_weight(t, owned);  // packed as a model's weights are (WICK_REPACK=0: as stored)
   const std::vector<float> x(static_cast<size_t>(n * cols), 0.5f);
   BackendBuffer xb(*be, x.size() * 4), yb(*be, static_cast<size_t>(n * rows) * 4);
   be->upload(xb.ref(), x.data(), x.size() * 4);

@@ -18,6 +18,9 @@ struct Tensor {
   int ndim = 0;
   std::array<int64_t, 4> shape{0, 0, 0, 0};
   const void* data = nullptr;
+  // A matrix the backend that placed it repacked for its kernels (the CPU's panel layout,
+  // backends/cpu/packed_weights.h): data is then not rows, and only that backend reads it.
+  bool packed = false;
 
   bool empty() const { return data == nullptr; }
   int64_t numel() const {

@@ -2,6 +2,7 @@
 // close to the F32 model's (top-1 agreement, mean KL divergence, printed for the closing note),
 // and `wick bench` reports its figures.
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <tuple>
@@ -104,6 +105,28 @@ TEST(Quantized, TinyStoriesLogitsStayCloseToF32) {
   auto bad = Model::load(testdata_dir() + "/models/tinystories-656k", {"q1_0"});
   ASSERT_FALSE(bad);
   EXPECT_NE(std::string(bad.error().what()).find("unknown weight dtype 'q1_0'"), std::string::npos);
+}
+
+// Block-quantized matrices are packed at load into the panel kernel's layout (CPU backend,
+// AVX2 and up); WICK_REPACK=0 reads them as stored. Both must give the same bits, with the tied
+// embedding table read back from its packed rows.
+TEST(Quantized, PackedWeightsGiveTheSameLogitsAsStoredRows) {
+  WICK_REQUIRE_TESTDATA();
+  const std::string dir = testdata_dir() + "/models/tinystories-656k";
+  auto f32 = Model::load(dir);
+  ASSERT_TRUE(f32);
+  auto ids = f32.value()->tokenizer().encode(kStory, {true, true});
+  ASSERT_TRUE(ids);
+  for (const char* dtype : {"q8_0", "q4_0", "q5_1"}) {
+    auto m = Model::load(dir, {dtype});
+    ASSERT_TRUE(m);
+    const auto packed = all_logits(m.value(), ids.value());
+    ASSERT_EQ(setenv("WICK_REPACK", "0", 1), 0);
+    const auto rows = all_logits(m.value(), ids.value());
+    unsetenv("WICK_REPACK");
+    EXPECT_EQ(packed, rows) << dtype;
+    EXPECT_EQ(all_logits(m.value(), ids.value()), packed) << dtype << ": packed again";
+  }
 }
 
 // Hidden 128 and FFN 384 are not multiples of 256, so on TinyStories the K-quant targets fall

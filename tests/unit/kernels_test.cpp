@@ -223,6 +223,23 @@ TEST_P(QuantMatmulTest, MatchesReferenceAndIsBatchInvariant) {
   }
 }
 
+// Where the CPU backend packs block-quantized matrices at placement, backends placing the same
+// matrix share one packed copy (a generator and an embedder on one model), alive while one holds it.
+TEST(PackedWeights, BackendsPlacingTheSameMatrixShareOnePackedCopy) {
+  const CpuIsa isa = best_cpu_isa();
+  if (cpu_kernels(isa).panel_rows == 0) GTEST_SKIP() << "no panel kernel on " << cpu_isa_name(isa);
+  std::vector<uint8_t> bytes(20 * dtype_row_bytes(DType::Q8_0, 256), 0x11);  // the values do not matter here
+  const Tensor w{.dtype = DType::Q8_0, .ndim = 2, .shape = {20, 256, 0, 0}, .data = bytes.data()};
+  std::vector<BackendBuffer> owned;
+  auto a = make_cpu_backend_for_isa(1, isa), b = make_cpu_backend_for_isa(1, isa);
+  const Tensor pa = a->place_weight(w, owned), pb = b->place_weight(w, owned);
+  EXPECT_TRUE(pa.packed);
+  EXPECT_NE(pa.data, w.data);
+  EXPECT_EQ(pa.data, pb.data);
+  const Tensor row{.dtype = DType::Q8_0, .ndim = 1, .shape = {256, 0, 0, 0}, .data = bytes.data()};
+  EXPECT_FALSE(a->place_weight(row, owned).packed) << "vectors stay as stored";
+}
+
 INSTANTIATE_TEST_SUITE_P(EveryBackendAndQuantType, QuantMatmulTest,
                          ::testing::Combine(::testing::ValuesIn(test::every_backend()),
                                             ::testing::Values(DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,

@@ -3,11 +3,14 @@
 // scalar reference.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <random>
 #include <vector>
 
 #include "backends/cpu/cpu_isa.h"
+#include "backends/cpu/packed_weights.h"
 #include "isa_params.h"
 #include "core/quant.h"
 
@@ -174,6 +177,23 @@ void check_integer_kernels(const CpuKernels& k, int64_t n) {
     } else {
       std::vector<PanelChunk> panel(static_cast<size_t>(block_panel_bytes(n)) / sizeof(PanelChunk));
       k.block_gemm(rows.data(), dt, static_cast<int64_t>(row_bytes), 3, a.row(0, n), tokens, n, y.data(), 3, panel.data());
+      if (k.panel_rows > 0) {
+        // The same rows packed at load (packed_weights.h): the same bits, and every row's bytes
+        // read back as they were.
+        ASSERT_TRUE(packable(dt, n));
+        const PackedShape s = packed_shape(dt, 3, n, k.panel_rows);
+        ASSERT_EQ(s.groups, 1);
+        PackedMatrix packed(s);
+        pack_groups(s, rows.data(), 0, s.groups, packed.data());
+        std::vector<float> yp(3 * tokens, NAN);
+        k.packed_gemm(packed.data(), dt, 3, a.row(0, n), tokens, n, yp.data(), 3, panel.data());
+        for (size_t i = 0; i < y.size(); ++i) ASSERT_EQ(std::bit_cast<uint32_t>(yp[i]), std::bit_cast<uint32_t>(y[i])) << "output " << i;
+        std::vector<uint8_t> back(row_bytes);
+        for (int r = 0; r < 3; ++r) {
+          unpack_row(s, packed.data(), r, back.data());
+          ASSERT_TRUE(std::equal(back.begin(), back.end(), rows.begin() + r * static_cast<int64_t>(row_bytes))) << "row " << r;
+        }
+      }
     }
     // Only the order of the float sums differs from the reference: within 1e-5 of the sum of the
     // terms' magnitudes (the random codes of row 1 make large terms that cancel).

@@ -6,10 +6,13 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <vector>
 
 #include "backends/backend.h"
 #include "backends/cpu/cpu_isa.h"
+#include "backends/cpu/packed_weights.h"
 #include "core/quant.h"
 #include "core/thread_pool.h"
 #include "wick/error.h"
@@ -27,7 +30,10 @@ T* ptr(BufferRef r) {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(int n_threads, CpuIsa isa) : pool_(n_threads), isa_(isa), k_(cpu_kernels(isa)) {}
+  CpuBackend(int n_threads, CpuIsa isa) : pool_(n_threads), isa_(isa), k_(cpu_kernels(isa)) {
+    const char* repack = std::getenv("WICK_REPACK");  // "0": weights read as stored (measurements of what packing gains)
+    repack_ = !(repack && std::strcmp(repack, "0") == 0);
+  }
 
   std::string name() const override { return std::string("cpu-") + cpu_isa_name(isa_); }
   int n_threads() const override { return pool_.size(); }
@@ -43,8 +49,29 @@ class CpuBackend final : public Backend {
   void upload(BufferRef dst, const void* src, size_t bytes) override { std::memcpy(ptr<void>(dst), src, bytes); }
   void download(void* dst, BufferRef src, size_t bytes) const override { std::memcpy(dst, ptr<const void>(src), bytes); }
   void copy(BufferRef dst, BufferRef src, size_t bytes) override { std::memcpy(ptr<void>(dst), ptr<const void>(src), bytes); }
-  // Host memory is the CPU's memory: weights are read where they are (the mapped file).
-  Tensor place_weight(const Tensor& host, std::vector<BackendBuffer>&) override { return host; }
+  // Host memory is the CPU's memory: weights are read where they are (the mapped file), except
+  // the block-quantized matrices the panel kernel takes: packed once into its layout
+  // (packed_weights.h; shared with other backends placing the same model), so no product
+  // transposes them again.
+  Tensor place_weight(const Tensor& host, std::vector<BackendBuffer>&) override {
+    const int group = group_rows(host.dtype, host.cols());
+    if (!repack_ || group == 0 || host.packed || host.ndim != 2 || host.empty()) return host;
+    auto packed = shared_packed_matrix(host, group, [this](int64_t n, const std::function<void(int64_t)>& task) {
+      pool_.parallel_for(n, [&](int64_t i, int) { task(i); });
+    });
+    Tensor t = host;
+    t.data = packed->data();
+    t.packed = true;
+    packed_.push_back(std::move(packed));
+    return t;
+  }
+  // Rows per packed group for matrices of `dt` with rows of k values: the panel kernels' (F16 /
+  // BF16 rows: float_panel_rows; block types: panel_rows); 0 where they are read as stored.
+  int group_rows(DType dt, int64_t k) const {
+    if (!packable(dt, k)) return 0;
+    if (dt == DType::F16 || dt == DType::BF16) return k_.float_panel_rows;
+    return k_.block_gemm_takes(dt, k) ? k_.panel_rows : 0;
+  }
 
   void reserve(int64_t max_cols, int64_t max_ctx, int64_t max_rows) override {
     max_cols_ = std::max(max_cols_, max_cols);
@@ -64,7 +91,18 @@ class CpuBackend final : public Backend {
     float* y = ptr(y_ref);
     const int32_t* ids = ptr<const int32_t>(ids_ref);
     const int64_t d = table.cols();
-    for (int t = 0; t < n; ++t) to_f32(table, ids[t], 1, y + t * d);
+    if (!table.packed) {
+      for (int t = 0; t < n; ++t) to_f32(table, ids[t], 1, y + t * d);
+      return;
+    }
+    // A packed table (a tied output matrix): each row's bytes gathered back, then decoded.
+    const PackedShape s = packed_shape(table.dtype, table.rows(), d, group_rows(table.dtype, d));
+    row_bytes_.resize(static_cast<size_t>(s.row_bytes));
+    const Tensor row{.dtype = table.dtype, .ndim = 1, .shape = {d, 0, 0, 0}, .data = row_bytes_.data()};
+    for (int t = 0; t < n; ++t) {
+      unpack_row(s, static_cast<const uint8_t*>(table.data), ids[t], row_bytes_.data());
+      to_f32(row, 0, 1, y + t * d);
+    }
   }
 
   void rms_norm(BufferRef y_ref, BufferRef x_ref, int n, int dim, const Tensor& weight, float eps, float weight_offset) override {
@@ -82,6 +120,7 @@ class CpuBackend final : public Backend {
     if (y_stride == 0) y_stride = rows;
     const float* b = (bias && !bias->empty()) ? f32_vector(*bias, 1) : nullptr;
     if (dtype_info(w.dtype).quantized) return matmul_int8(y, x, n, w, b, y_stride);
+    if (w.packed) return matmul_packed_float(y, x, n, w, b, y_stride);
     // Each task takes a contiguous span of rows (long sequential reads keep the hardware
     // prefetchers streaming), kRowBlock rows at a time. With many tokens, F16/BF16 rows are
     // converted once into scratch and reused by every token; with few, the tiled kernel reads
@@ -102,6 +141,20 @@ class CpuBackend final : public Backend {
         }
         add_bias(y, n, y_stride, b, r0, r1);
       }
+    });
+  }
+
+  // F16 / BF16 rows packed at load: the outer-product kernel (kernels_float_panel.inc) over
+  // each task's span of rows (whole groups: row_span is a multiple of 64).
+  void matmul_packed_float(float* y, const float* x, int n, const Tensor& w, const float* b, int64_t y_stride) {
+    const int64_t rows = w.rows(), cols = w.cols();
+    const int64_t group_bytes = packed_shape(w.dtype, rows, cols, k_.float_panel_rows).group_bytes();
+    const int64_t span = row_span(rows);
+    pool_.parallel_for((rows + span - 1) / span, [&](int64_t task, int) {
+      const int64_t r0 = task * span, r1 = std::min(rows, r0 + span);
+      k_.packed_float_gemm(x, cols, n, static_cast<const uint8_t*>(w.data) + r0 / k_.float_panel_rows * group_bytes, w.dtype,
+                           static_cast<int>(r1 - r0), cols, y + r0, y_stride);
+      add_bias(y, n, y_stride, b, r0, r1);
     });
   }
 
@@ -129,10 +182,14 @@ class CpuBackend final : public Backend {
     pool_.parallel_for(n, [&](int64_t t, int) { k_.quantize_act_q8(x + t * cols, cols, act_.row(t, cols)); });
     const int64_t per_task = row_span(rows);
     const int64_t n_tasks = (rows + per_task - 1) / per_task;
+    const int64_t group_bytes = w.packed ? packed_shape(w.dtype, rows, cols, group_rows(w.dtype, cols)).group_bytes() : 0;
     pool_.parallel_for(n_tasks, [&](int64_t task, int thread) {
       const int64_t r0 = task * per_task, r1 = std::min(rows, r0 + per_task);
       const auto row_bytes = static_cast<int64_t>(w.row_bytes());
-      if (q8_q4)
+      if (w.packed)  // r0: a whole number of groups (row_span)
+        k_.packed_gemm(static_cast<const uint8_t*>(w.data) + r0 / k_.panel_rows * group_bytes, w.dtype, static_cast<int>(r1 - r0),
+                       act_.row(0, cols), n, cols, y + r0, y_stride, panels_.data() + thread * (block_panel_bytes(max_cols_) / 64));
+      else if (q8_q4)
         k_.int8_gemm(w.row_ptr(r0), w.dtype, row_bytes, static_cast<int>(r1 - r0), act_.row(0, cols), n, cols, y + r0, y_stride);
       else
         k_.block_gemm(w.row_ptr(r0), w.dtype, row_bytes, static_cast<int>(r1 - r0), act_.row(0, cols), n, cols, y + r0, y_stride,
@@ -305,6 +362,7 @@ class CpuBackend final : public Backend {
 
   // Rows [r0, r0+count) of w as float into dst.
   void to_f32(const Tensor& w, int64_t r0, int64_t count, float* dst) const {
+    if (w.packed) throw Error(ErrorCode::kInternal, "cpu backend: rows of a packed matrix read as rows");
     const int64_t n = w.cols() * count;
     const void* src = w.row_ptr(r0);
     switch (w.dtype) {
@@ -356,6 +414,9 @@ class CpuBackend final : public Backend {
   std::vector<TileQueries> tile_queries_;  // [threads]
   std::vector<int> tile_start_;            // [max_rows + 1]
   std::vector<float> vector_scratch_[2];
+  bool repack_ = false;                                      // pack block-quantized matrices at placement
+  std::vector<std::shared_ptr<const PackedMatrix>> packed_;  // what place_weight packed (shared)
+  std::vector<uint8_t> row_bytes_;                           // a packed table's row (embed)
 };
 
 }  // namespace

@@ -73,6 +73,12 @@ struct CpuKernels {
   // results are bitwise the same whatever n is (batch invariance).
   void (*gemm)(const float* x, int64_t x_stride, int n, const void* w, DType wt, int64_t w_stride, int rows, int64_t k, float* y,
                int64_t y_stride);
+  // The product for F16 / BF16 rows packed at load (packed_weights.h) in groups of
+  // float_panel_rows rows, w the first row's group (kernels_float_panel.inc): each output one
+  // FMA chain over k in order, batch invariant. Null, and float_panel_rows 0, on the baseline ISA.
+  void (*packed_float_gemm)(const float* x, int64_t x_stride, int n, const void* w, DType wt, int rows, int64_t k, float* y,
+                            int64_t y_stride);
+  int float_panel_rows;
   // The product for the rows block_gemm does not take (Q8_0 and Q4_0 on the baseline ISA),
   // row_bytes apart, against n activation rows quantized to 8-bit blocks (row t is x0 advanced
   // by t rows of k / 32 blocks): one dot product per (row, token). Batch invariant.
@@ -87,6 +93,11 @@ struct CpuKernels {
   // Whether block_gemm takes rows of this type and width: every block type on AVX2 and up;
   // every one but Q8_0 and Q4_0 on the baseline ISA.
   bool (*block_gemm_takes)(DType wt, int64_t k);
+  // block_gemm on weights packed at load (packed_weights.h) in groups of panel_rows rows: w is
+  // the first row's group, rows start there. The same bits as block_gemm on the rows. Null,
+  // and panel_rows 0, on the baseline ISA (no panel kernel).
+  void (*packed_gemm)(const void* w, DType wt, int rows, const ActQ8Row& x0, int n, int64_t k, float* y, int64_t y_stride, void* panel);
+  int panel_rows;
   // Per-row ops of the forward pass (kernels_elementwise.inc): RMSNorm of one row (y may be x),
   // rotary embedding of one token's heads, gate = silu(gate) * up, y += x.
   void (*rms_norm_row)(const float* x, const float* g, int dim, float eps, float* y);

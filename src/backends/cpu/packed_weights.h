@@ -1,0 +1,82 @@
+// Block-quantized weight matrices repacked once, at load, into the layout the panel kernel
+// (kernels_panel_gemm.inc) reads: without it, every product transposes each unit of a row group
+// on the fly (dword transposes and loads of 8 or 16 rows side by side), once per decoded token.
+//
+// Block types, rows of k values in groups of `group_rows` (the quantized panel kernel's lanes:
+// 8 on AVX2, 16 on AVX-512 VNNI) and units of 256 values (a K-quant super-block or 8 blocks of
+// 32; unit_bytes = the bytes of 256 values of one row):
+//
+//   packed[g][u][i][r] = dword i of row (group_rows g + r)'s unit u     (uint32, little-endian)
+//
+// for i < unit_dwords = ceil(unit_bytes / 4): a unit of a group is unit_dwords vectors of
+// group_rows lanes, lane r holding row r. Bytes past a row's end (the last unit of a row whose
+// blocks of 32 are not a multiple of 8, the padding of the last dword) are zero.
+//
+// F16 / BF16 (kernels_float_panel.inc; groups of a float vector's lanes, 8 or 16):
+//
+//   packed[g][j][r] = element j of row (group_rows g + r)                (2 bytes)
+//
+// In both, the rows of the last group past the matrix repeat its last row. The bytes are the
+// file's, only moved, so a packed matrix computes exactly what its rows do, and a row can be
+// read back (unpack_row).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "core/dtype.h"
+#include "core/tensor.h"
+
+namespace wick {
+
+struct PackedShape {
+  int group_rows = 0;
+  int elem_bytes = 0;  // F16 / BF16: 2, elements interleaved; block types: 0, units of dwords
+  int64_t rows = 0, k = 0, groups = 0, units = 0;
+  int64_t row_bytes = 0;   // bytes of one row as stored in the file
+  int64_t unit_bytes = 0;  // bytes of 256 values of one row (block types)
+  int64_t unit_dwords = 0;
+  int64_t group_bytes() const { return elem_bytes ? k * group_rows * elem_bytes : units * unit_dwords * group_rows * 4; }
+  int64_t bytes() const { return groups * group_bytes(); }
+};
+
+// Whether a [rows, k] matrix of `dt` can be packed: F16 / BF16, or a block type whose 256 values
+// are whole blocks (of up to 512 bytes).
+bool packable(DType dt, int64_t k);
+PackedShape packed_shape(DType dt, int64_t rows, int64_t k, int group_rows);
+
+// Groups [g0, g1) of the rows at `src` (row_bytes apart) into `dst` (packed_shape(...).bytes(),
+// 64-byte aligned).
+void pack_groups(const PackedShape& s, const uint8_t* src, int64_t g0, int64_t g1, uint8_t* dst);
+// Row r of a packed matrix back as the file stored it (s.row_bytes bytes).
+void unpack_row(const PackedShape& s, const uint8_t* packed, int64_t r, uint8_t* row);
+
+// A matrix packed into memory of its own (64-byte aligned).
+class PackedMatrix {
+ public:
+  explicit PackedMatrix(const PackedShape& shape);
+  ~PackedMatrix();
+  PackedMatrix(const PackedMatrix&) = delete;
+  PackedMatrix& operator=(const PackedMatrix&) = delete;
+  const PackedShape& shape() const { return shape_; }
+  const uint8_t* data() const { return data_; }
+  uint8_t* data() { return data_; }
+
+ private:
+  PackedShape shape_;
+  uint8_t* data_ = nullptr;
+};
+
+// Runs task(i) for i in [0, n), possibly in parallel (the backend's thread pool).
+using ParallelTasks = std::function<void(int64_t n, const std::function<void(int64_t)>& task)>;
+
+// The 2-D matrix `t` (packable) packed in groups of group_rows, shared by every caller asking for
+// the same matrix (same data, type, shape, group size) while one holds it: a model opened by
+// a generator and an embedder is packed once. After packing, the source's pages are handed back
+// to the kernel (madvise MADV_PAGEOUT: a memory-mapped file's pages leave the process's resident
+// memory, reread from the file if ever read again), so packing a model matrix by matrix does not
+// double its peak memory. Thread safe.
+std::shared_ptr<const PackedMatrix> shared_packed_matrix(const Tensor& t, int group_rows, const ParallelTasks& parallel);
+
+}  // namespace wick

@@ -28,6 +28,7 @@ PackedShape packed_shape(DType dt, int64_t rows, int64_t k, int group_rows) {
   s.k = k;
   if (dt == DType::F16 || dt == DType::BF16) {
     s.elem_bytes = 2;
+    s.pairs = dt == DType::BF16;
     s.row_bytes = 2 * k;
     return s;
   }
@@ -45,7 +46,12 @@ void pack_groups(const PackedShape& s, const uint8_t* src, int64_t g0, int64_t g
       auto* out = reinterpret_cast<uint16_t*>(dst + g * s.group_bytes());
       for (int64_t r = 0; r < R; ++r) {
         const auto* row = reinterpret_cast<const uint16_t*>(src + std::min(g * R + r, s.rows - 1) * s.row_bytes);
-        for (int64_t j = 0; j < s.k; ++j) out[j * R + r] = row[j];
+        if (s.pairs) {  // element j at [j / 2][r] half j % 2
+          for (int64_t j = 0; j < s.k; ++j) out[(j / 2 * R + r) * 2 + j % 2] = row[j];
+          if (s.k % 2) out[(s.k / 2 * R + r) * 2 + 1] = 0;
+        } else {
+          for (int64_t j = 0; j < s.k; ++j) out[j * R + r] = row[j];
+        }
       }
     }
     return;
@@ -72,7 +78,7 @@ void unpack_row(const PackedShape& s, const uint8_t* packed, int64_t r, uint8_t*
   if (s.elem_bytes) {
     const auto* elems = reinterpret_cast<const uint16_t*>(in);
     auto* out = reinterpret_cast<uint16_t*>(row);
-    for (int64_t j = 0; j < s.k; ++j) out[j] = elems[j * R + lane];
+    for (int64_t j = 0; j < s.k; ++j) out[j] = s.pairs ? elems[(j / 2 * R + lane) * 2 + j % 2] : elems[j * R + lane];
     return;
   }
   for (int64_t u = 0; u < s.units; ++u) {

@@ -14,7 +14,9 @@
 //
 // F16 / BF16 (kernels_float_panel.inc; groups of a float vector's lanes, 8 or 16):
 //
-//   packed[g][j][r] = element j of row (group_rows g + r)                (2 bytes)
+//   F16:  packed[g][j][r] = element j of row (group_rows g + r)              (2 bytes)
+//   BF16: packed[g][j / 2][r] = elements j, j + 1 of that row (j even)       (4 bytes, j low;
+//         an odd k's last high half zero)
 //
 // In both, the rows of the last group past the matrix repeat its last row. The bytes are the
 // file's, only moved, so a packed matrix computes exactly what its rows do, and a row can be
@@ -33,11 +35,15 @@ namespace wick {
 struct PackedShape {
   int group_rows = 0;
   int elem_bytes = 0;  // F16 / BF16: 2, elements interleaved; block types: 0, units of dwords
+  bool pairs = false;  // BF16: elements in pairs per 4-byte lane
   int64_t rows = 0, k = 0, groups = 0, units = 0;
   int64_t row_bytes = 0;   // bytes of one row as stored in the file
   int64_t unit_bytes = 0;  // bytes of 256 values of one row (block types)
   int64_t unit_dwords = 0;
-  int64_t group_bytes() const { return elem_bytes ? k * group_rows * elem_bytes : units * unit_dwords * group_rows * 4; }
+  int64_t group_bytes() const {
+    if (elem_bytes) return (pairs ? (k + 1) / 2 * 2 : k) * group_rows * elem_bytes;
+    return units * unit_dwords * group_rows * 4;
+  }
   int64_t bytes() const { return groups * group_bytes(); }
 };
 

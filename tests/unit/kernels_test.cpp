@@ -80,8 +80,9 @@ TEST_P(KernelTest, MatmulMatchesReferenceAndIsBatchInvariant) {
     const std::vector<float> y1 = y1c.host();
     std::vector<float> y2 = y2r.host();
     expect_close(y1, y2, 1e-5 * be.tol, "matmul");
-    // Batch invariance: each token alone gives the same bits as in the batch (F16/BF16 take
-    // the convert-to-scratch path from 8 tokens up and read the rows directly below that).
+    // Batch invariance: each token alone gives the same bits as in the batch (F16 / BF16 are
+    // packed at placement where the ISA has the float panel kernel: one token takes wider
+    // tiles than a batch, on the same chains).
     OnBackend<float> onec(*cpu, static_cast<size_t>(rows));
     for (int t = 0; t < n; ++t) {
       cpu->matmul(onec(), xc(t * cols), 1, wc.t, &bc.t);

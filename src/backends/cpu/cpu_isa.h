@@ -74,8 +74,9 @@ struct CpuKernels {
   void (*gemm)(const float* x, int64_t x_stride, int n, const void* w, DType wt, int64_t w_stride, int rows, int64_t k, float* y,
                int64_t y_stride);
   // The product for F16 / BF16 rows packed at load (packed_weights.h) in groups of
-  // float_panel_rows rows, w the first row's group (kernels_float_panel.inc): each output one
-  // FMA chain over k in order, batch invariant. Null, and float_panel_rows 0, on the baseline ISA.
+  // float_panel_rows rows, w the first row's group (kernels_float_panel.inc): each output FMA
+  // chains over blocks of k in order, batch invariant. Null, and float_panel_rows 0, on the
+  // baseline ISA.
   void (*packed_float_gemm)(const float* x, int64_t x_stride, int n, const void* w, DType wt, int rows, int64_t k, float* y,
                             int64_t y_stride);
   int float_panel_rows;

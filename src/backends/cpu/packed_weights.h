@@ -79,9 +79,9 @@ using ParallelTasks = std::function<void(int64_t n, const std::function<void(int
 
 // The 2-D matrix `t` (packable) packed in groups of group_rows, shared by every caller asking for
 // the same matrix (same data, type, shape, group size) while one holds it: a model opened by
-// a generator and an embedder is packed once. After packing, the source's pages are handed back
-// to the kernel (madvise MADV_PAGEOUT: a memory-mapped file's pages leave the process's resident
-// memory, reread from the file if ever read again), so packing a model matrix by matrix does not
+// a generator and an embedder is packed once. After packing, a memory-mapped source's pages
+// leave the process (madvise MADV_DONTNEED on the read-only file mapping: they stay in the page
+// cache, reread from it if ever read again), so packing a model matrix by matrix does not
 // double its peak memory. Thread safe.
 std::shared_ptr<const PackedMatrix> shared_packed_matrix(const Tensor& t, int group_rows, const ParallelTasks& parallel);
 

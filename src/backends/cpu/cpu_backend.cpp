@@ -50,9 +50,9 @@ class CpuBackend final : public Backend {
   void download(void* dst, BufferRef src, size_t bytes) const override { std::memcpy(dst, ptr<const void>(src), bytes); }
   void copy(BufferRef dst, BufferRef src, size_t bytes) override { std::memcpy(ptr<void>(dst), ptr<const void>(src), bytes); }
   // Host memory is the CPU's memory: weights are read where they are (the mapped file), except
-  // the block-quantized matrices the panel kernel takes: packed once into its layout
+  // the matrices a panel kernel takes (block-quantized, F16, BF16): packed once into its layout
   // (packed_weights.h; shared with other backends placing the same model), so no product
-  // transposes them again.
+  // transposes or converts them again.
   Tensor place_weight(const Tensor& host, std::vector<BackendBuffer>&) override {
     const int group = group_rows(host.dtype, host.cols());
     if (!repack_ || group == 0 || host.packed || host.ndim != 2 || host.empty()) return host;
@@ -148,12 +148,13 @@ class CpuBackend final : public Backend {
   // each task's span of rows (whole groups: row_span is a multiple of 64).
   void matmul_packed_float(float* y, const float* x, int n, const Tensor& w, const float* b, int64_t y_stride) {
     const int64_t rows = w.rows(), cols = w.cols();
-    const int64_t group_bytes = packed_shape(w.dtype, rows, cols, k_.float_panel_rows).group_bytes();
+    const int group = group_rows(w.dtype, cols);
+    const int64_t group_bytes = packed_shape(w.dtype, rows, cols, group).group_bytes();
     const int64_t span = row_span(rows);
     pool_.parallel_for((rows + span - 1) / span, [&](int64_t task, int) {
       const int64_t r0 = task * span, r1 = std::min(rows, r0 + span);
-      k_.packed_float_gemm(x, cols, n, static_cast<const uint8_t*>(w.data) + r0 / k_.float_panel_rows * group_bytes, w.dtype,
-                           static_cast<int>(r1 - r0), cols, y + r0, y_stride);
+      k_.packed_float_gemm(x, cols, n, static_cast<const uint8_t*>(w.data) + r0 / group * group_bytes, w.dtype, static_cast<int>(r1 - r0),
+                           cols, y + r0, y_stride);
       add_bias(y, n, y_stride, b, r0, r1);
     });
   }

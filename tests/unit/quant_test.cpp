@@ -177,6 +177,14 @@ void check_integer_kernels(const CpuKernels& k, int64_t n) {
     } else {
       std::vector<PanelChunk> panel(static_cast<size_t>(block_panel_bytes(n)) / sizeof(PanelChunk));
       k.block_gemm(rows.data(), dt, static_cast<int64_t>(row_bytes), 3, a.row(0, n), tokens, n, y.data(), 3, panel.data());
+      // 1 and 2 tokens take other paths (chunks decoded into registers): the same bits as those
+      // tokens in the batch of 5 (a panel).
+      for (int few : {1, 2}) {
+        std::vector<float> yf(3 * few, NAN);
+        k.block_gemm(rows.data(), dt, static_cast<int64_t>(row_bytes), 3, a.row(0, n), few, n, yf.data(), 3, panel.data());
+        for (size_t i = 0; i < yf.size(); ++i)
+          ASSERT_EQ(std::bit_cast<uint32_t>(yf[i]), std::bit_cast<uint32_t>(y[i])) << few << " tokens, output " << i;
+      }
       if (k.panel_rows > 0) {
         // The same rows packed at load (packed_weights.h): the same bits, and every row's bytes
         // read back as they were.
@@ -186,8 +194,11 @@ void check_integer_kernels(const CpuKernels& k, int64_t n) {
         PackedMatrix packed(s);
         pack_groups(s, rows.data(), 0, s.groups, packed.data());
         std::vector<float> yp(3 * tokens, NAN);
-        k.packed_gemm(packed.data(), dt, 3, a.row(0, n), tokens, n, yp.data(), 3, panel.data());
-        for (size_t i = 0; i < y.size(); ++i) ASSERT_EQ(std::bit_cast<uint32_t>(yp[i]), std::bit_cast<uint32_t>(y[i])) << "output " << i;
+        for (int m : {tokens, 1, 2}) {
+          k.packed_gemm(packed.data(), dt, 3, a.row(0, n), m, n, yp.data(), 3, panel.data());
+          for (size_t i = 0; i < 3 * static_cast<size_t>(m); ++i)
+            ASSERT_EQ(std::bit_cast<uint32_t>(yp[i]), std::bit_cast<uint32_t>(y[i])) << m << " tokens, output " << i;
+        }
         std::vector<uint8_t> back(row_bytes);
         for (int r = 0; r < 3; ++r) {
           unpack_row(s, packed.data(), r, back.data());

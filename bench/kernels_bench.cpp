@@ -45,7 +45,7 @@ void register_all() {
           ->Args({2048, 2048, 1})
           ->Args({5632, 2048, 1})
           ->Args({32000, 2048, 1})  // an LM head: larger than the caches, so memory-bound
-          ->Args({2048, 2048, 2})  // small batches of sequences decoding together (candidates, a server)
+          ->Args({2048, 2048, 2})   // small batches of sequences decoding together (candidates, a server)
           ->Args({2048, 2048, 8})
           ->Args({2048, 2048, 64})
           ->UseRealTime();

@@ -37,8 +37,68 @@ PackedShape packed_shape(DType dt, int64_t rows, int64_t k, int group_rows) {
   s.row_bytes = static_cast<int64_t>(dtype_row_bytes(dt, static_cast<uint64_t>(k)));
   s.unit_bytes = static_cast<int64_t>(dtype_row_bytes(dt, 256));
   s.unit_dwords = (s.unit_bytes + 3) / 4;
+  switch (dt) {  // core/quant.h's blocks of 32 values: header, fifth bits, codes
+    case DType::Q4_0:
+    case DType::IQ4_NL: s.block_head = 2, s.block_codes = 16; break;
+    case DType::Q4_1: s.block_head = 4, s.block_codes = 16; break;
+    case DType::Q5_0: s.block_head = 2, s.block_qh = 4, s.block_codes = 16; break;
+    case DType::Q5_1: s.block_head = 4, s.block_qh = 4, s.block_codes = 16; break;
+    case DType::Q8_0: s.block_head = 2, s.block_codes = 32; break;
+    default: break;
+  }
+  if (s.block_codes && s.block_head + s.block_qh + s.block_codes != static_cast<int>(dtype_info(dt).block_bytes))
+    throw Error(ErrorCode::kInternal, std::string("packed weights: block layout of ") + dtype_name(dt));
   return s;
 }
+
+namespace {
+
+// qh' bit 8 b + i = qh bit 4 i + b (packed_weights.h), and back.
+uint32_t spread_fifth_bits(uint32_t qh) {
+  uint32_t out = 0;
+  for (int i = 0; i < 8; ++i)
+    for (int b = 0; b < 4; ++b) out |= ((qh >> (4 * i + b)) & 1u) << (8 * b + i);
+  return out;
+}
+uint32_t gather_fifth_bits(uint32_t spread) {
+  uint32_t out = 0;
+  for (int i = 0; i < 8; ++i)
+    for (int b = 0; b < 4; ++b) out |= ((spread >> (8 * b + i)) & 1u) << (4 * i + b);
+  return out;
+}
+
+// A unit of 8 blocks of 32 values (unit_bytes, in the file's order) made planar: headers,
+// fifth-bit words (spread), codes; planar_to_blocks undoes it.
+void blocks_to_planar(const PackedShape& s, const uint8_t* unit, uint8_t* out) {
+  const int head = s.block_head, qh = s.block_qh, codes = s.block_codes, block = head + qh + codes;
+  for (int c = 0; c < 8; ++c) {
+    const uint8_t* b = unit + block * c;
+    std::memcpy(out + head * c, b, static_cast<size_t>(head));
+    if (qh) {
+      uint32_t w;
+      std::memcpy(&w, b + head, 4);
+      w = spread_fifth_bits(w);
+      std::memcpy(out + 8 * head + 4 * c, &w, 4);
+    }
+    std::memcpy(out + 8 * (head + qh) + codes * c, b + head + qh, static_cast<size_t>(codes));
+  }
+}
+void planar_to_blocks(const PackedShape& s, const uint8_t* planar, uint8_t* unit) {
+  const int head = s.block_head, qh = s.block_qh, codes = s.block_codes, block = head + qh + codes;
+  for (int c = 0; c < 8; ++c) {
+    uint8_t* b = unit + block * c;
+    std::memcpy(b, planar + head * c, static_cast<size_t>(head));
+    if (qh) {
+      uint32_t w;
+      std::memcpy(&w, planar + 8 * head + 4 * c, 4);
+      w = gather_fifth_bits(w);
+      std::memcpy(b + head, &w, 4);
+    }
+    std::memcpy(b + head + qh, planar + 8 * (head + qh) + codes * c, static_cast<size_t>(codes));
+  }
+}
+
+}  // namespace
 
 void pack_groups(const PackedShape& s, const uint8_t* src, int64_t g0, int64_t g1, uint8_t* dst) {
   const int64_t R = s.group_rows;
@@ -66,11 +126,15 @@ void pack_groups(const PackedShape& s, const uint8_t* src, int64_t g0, int64_t g
         // partial unit; unit_bytes not a multiple of 4) through a copy zeroed past them.
         const int64_t at = u * s.unit_bytes, have = std::min(s.unit_bytes, s.row_bytes - at);
         const uint8_t* from = row + at;
-        uint32_t unit[128];  // unit_bytes <= 512 (packable)
+        uint32_t unit[128], planar[128];  // unit_bytes <= 512 (packable)
         if (have < s.unit_dwords * 4) {
           std::memset(unit, 0, sizeof unit);
           std::memcpy(unit, from, static_cast<size_t>(have));
           from = reinterpret_cast<const uint8_t*>(unit);
+        }
+        if (s.block_codes) {
+          blocks_to_planar(s, from, reinterpret_cast<uint8_t*>(planar));
+          from = reinterpret_cast<const uint8_t*>(planar);
         }
         uint8_t* base = out + u * s.unit_dwords * R * 4 + r * 4;
         for (int64_t i = 0; i < s.unit_dwords; ++i) std::memcpy(base + i * R * 4, from + i * 4, 4);
@@ -89,11 +153,16 @@ void unpack_row(const PackedShape& s, const uint8_t* packed, int64_t r, uint8_t*
     return;
   }
   for (int64_t u = 0; u < s.units; ++u) {
-    uint32_t unit[128];
+    uint32_t unit[128], blocks[128];
     const uint8_t* base = in + u * s.unit_dwords * R * 4;
     for (int64_t i = 0; i < s.unit_dwords; ++i) std::memcpy(&unit[i], base + (i * R + lane) * 4, 4);
+    const uint32_t* from = unit;
+    if (s.block_codes) {
+      planar_to_blocks(s, reinterpret_cast<const uint8_t*>(unit), reinterpret_cast<uint8_t*>(blocks));
+      from = blocks;
+    }
     const int64_t at = u * s.unit_bytes;
-    std::memcpy(row + at, unit, static_cast<size_t>(std::min(s.unit_bytes, s.row_bytes - at)));
+    std::memcpy(row + at, from, static_cast<size_t>(std::min(s.unit_bytes, s.row_bytes - at)));
   }
 }
 

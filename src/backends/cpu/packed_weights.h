@@ -12,6 +12,13 @@
 // group_rows lanes, lane r holding row r. Bytes past a row's end (the last unit of a row whose
 // blocks of 32 are not a multiple of 8, the padding of the last dword) are zero.
 //
+// The types with blocks of 32 values (Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q8_0: blocks of 18 to 34
+// bytes, so every other block's fields sit 2 bytes off a dword) are first made planar within
+// each row's unit: the 8 blocks' headers (d, or d and m), then their fifth-bit words (Q5_0,
+// Q5_1), then their codes, every field dword-aligned. A fifth-bit word qh (bit v: value v's
+// fifth bit) becomes qh' with bit 8 b + i = bit 4 i + b of qh, so the fifth bits of values
+// 4 i .. 4 i + 3 are bit i of qh's 4 bytes: one shift and one mask give them in place.
+//
 // F16 / BF16 (kernels_float_panel.inc; groups of a float vector's lanes, 8 or 16):
 //
 //   F16:  packed[g][j][r] = element j of row (group_rows g + r)              (2 bytes)
@@ -40,6 +47,9 @@ struct PackedShape {
   int64_t row_bytes = 0;   // bytes of one row as stored in the file
   int64_t unit_bytes = 0;  // bytes of 256 values of one row (block types)
   int64_t unit_dwords = 0;
+  // Blocks of 32 values, made planar per unit (above): bytes per block of the header, the
+  // fifth-bit word and the codes; 0 for the other types.
+  int block_head = 0, block_qh = 0, block_codes = 0;
   int64_t group_bytes() const {
     if (elem_bytes) return (pairs ? (k + 1) / 2 * 2 : k) * group_rows * elem_bytes;
     return units * unit_dwords * group_rows * 4;

@@ -177,9 +177,9 @@ void check_integer_kernels(const CpuKernels& k, int64_t n) {
     } else {
       std::vector<PanelChunk> panel(static_cast<size_t>(block_panel_bytes(n)) / sizeof(PanelChunk));
       k.block_gemm(rows.data(), dt, static_cast<int64_t>(row_bytes), 3, a.row(0, n), tokens, n, y.data(), 3, panel.data());
-      // 1 and 2 tokens take other paths (chunks decoded into registers): the same bits as those
-      // tokens in the batch of 5 (a panel).
-      for (int few : {1, 2}) {
+      // 1 and 2 tokens (4 with AVX-512's registers) take other paths (chunks decoded into
+      // registers): the same bits as those tokens in the batch of 5 (a panel).
+      for (int few : {1, 2, 4}) {
         std::vector<float> yf(3 * few, NAN);
         k.block_gemm(rows.data(), dt, static_cast<int64_t>(row_bytes), 3, a.row(0, n), few, n, yf.data(), 3, panel.data());
         for (size_t i = 0; i < yf.size(); ++i)
@@ -194,7 +194,7 @@ void check_integer_kernels(const CpuKernels& k, int64_t n) {
         PackedMatrix packed(s);
         pack_groups(s, rows.data(), 0, s.groups, packed.data());
         std::vector<float> yp(3 * tokens, NAN);
-        for (int m : {tokens, 1, 2}) {
+        for (int m : {tokens, 1, 2, 4}) {
           k.packed_gemm(packed.data(), dt, 3, a.row(0, n), m, n, yp.data(), 3, panel.data());
           for (size_t i = 0; i < 3 * static_cast<size_t>(m); ++i)
             ASSERT_EQ(std::bit_cast<uint32_t>(yp[i]), std::bit_cast<uint32_t>(y[i])) << m << " tokens, output " << i;

@@ -197,7 +197,9 @@ int EmbedCommand::run() const {
   int rc = 0;
   auto model = load_or_report(model_dir, &rc, engine.dtype);
   if (!model) return rc;
-  auto emb = Embedder::create(model, engine.options());
+  EngineOptions eo = engine.options();
+  eo.decodes = false;  // one command, whole texts: no packing for decode (load time)
+  auto emb = Embedder::create(model, eo);
   if (!emb) return fail(emb.error());
   EncodeParams p;
   p.pooling = parse_pooling(pooling).value();

@@ -85,6 +85,9 @@ class Backend {
   // memory-mapped file, no copy) returns `host` itself; others return a view of an upload,
   // allocated into `owned` (freed with it).
   virtual Tensor place_weight(const Tensor& host, std::vector<BackendBuffer>& owned);
+  // Before place_weight: whether this backend will run one-token decode steps, or only whole
+  // prompts (a layout that pays off in decode but costs load time can then be skipped).
+  virtual void set_decodes(bool decodes) {}
 
   // Sizes scratch memory once, before the first forward pass: the widest weight row, the
   // longest attention span and the most rows (tokens) one op sees. Nothing is allocated by the

@@ -82,6 +82,7 @@ Result<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<const Model> mode
     auto impl = std::make_unique<Impl>();
     impl->model = model;
     impl->backend = make_backend(opts.device, opts.n_threads);
+    impl->backend->set_decodes(opts.decodes);
     impl->transformer = std::make_unique<Transformer>(loaded_model(*model), *impl->backend, opts.max_batch_tokens, opts.max_logits_rows,
                                                       opts.context_length, opts.kv_block_size);
     const int n_blocks = (opts.kv_cache_tokens + opts.kv_block_size - 1) / opts.kv_block_size;

@@ -241,6 +241,24 @@ TEST(PackedWeights, BackendsPlacingTheSameMatrixShareOnePackedCopy) {
   EXPECT_FALSE(a->place_weight(row, owned).packed) << "vectors stay as stored";
 }
 
+// A backend told it runs whole prompts only (EngineOptions::decodes = false) reads
+// block-quantized matrices as stored, skipping their packing's load time; F16 is still packed
+// (its prefill kernel reads the packed layout).
+TEST(PackedWeights, PromptOnlyBackendsReadBlockTypesAsStored) {
+  const CpuIsa isa = best_cpu_isa();
+  if (cpu_kernels(isa).panel_rows == 0) GTEST_SKIP() << "no panel kernel on " << cpu_isa_name(isa);
+  std::vector<uint8_t> q8(20 * dtype_row_bytes(DType::Q8_0, 256), 0x11), f16(20 * 256 * 2, 0x11);
+  const Tensor wq{.dtype = DType::Q8_0, .ndim = 2, .shape = {20, 256, 0, 0}, .data = q8.data()};
+  const Tensor wf{.dtype = DType::F16, .ndim = 2, .shape = {20, 256, 0, 0}, .data = f16.data()};
+  std::vector<BackendBuffer> owned;
+  auto be = make_cpu_backend_for_isa(1, isa);
+  be->set_decodes(false);
+  const Tensor pq = be->place_weight(wq, owned);
+  EXPECT_FALSE(pq.packed);
+  EXPECT_EQ(pq.data, wq.data);
+  EXPECT_TRUE(be->place_weight(wf, owned).packed);
+}
+
 INSTANTIATE_TEST_SUITE_P(EveryBackendAndQuantType, QuantMatmulTest,
                          ::testing::Combine(::testing::ValuesIn(test::every_backend()),
                                             ::testing::Values(DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q5_1,

@@ -36,6 +36,7 @@ class CpuBackend final : public Backend {
   }
 
   std::string name() const override { return std::string("cpu-") + cpu_isa_name(isa_); }
+  void set_decodes(bool decodes) override { decodes_ = decodes; }
   int n_threads() const override { return pool_.size(); }
 
   BufferRef alloc(size_t bytes) override {
@@ -56,6 +57,9 @@ class CpuBackend final : public Backend {
   Tensor place_weight(const Tensor& host, std::vector<BackendBuffer>&) override {
     const int group = group_rows(host.dtype, host.cols());
     if (!repack_ || group == 0 || host.packed || host.ndim != 2 || host.empty()) return host;
+    // Prompts only: block types are read as stored (their prefill barely gains from packing);
+    // F16 / BF16 still packed, their prefill kernel reads only the packed layout.
+    if (!decodes_ && dtype_info(host.dtype).quantized) return host;
     auto packed = shared_packed_matrix(host, group, [this](int64_t n, const std::function<void(int64_t)>& task) {
       pool_.parallel_for(n, [&](int64_t i, int) { task(i); });
     });
@@ -415,7 +419,8 @@ class CpuBackend final : public Backend {
   std::vector<TileQueries> tile_queries_;  // [threads]
   std::vector<int> tile_start_;            // [max_rows + 1]
   std::vector<float> vector_scratch_[2];
-  bool repack_ = false;                                      // pack block-quantized matrices at placement
+  bool repack_ = false;                                      // pack matrices at placement (WICK_REPACK)
+  bool decodes_ = true;                                      // set_decodes: false packs no block-quantized matrix
   std::vector<std::shared_ptr<const PackedMatrix>> packed_;  // what place_weight packed (shared)
   std::vector<uint8_t> row_bytes_;                           // a packed table's row (embed)
 };

@@ -53,48 +53,36 @@ PackedShape packed_shape(DType dt, int64_t rows, int64_t k, int group_rows) {
 
 namespace {
 
-// qh' bit 8 b + i = qh bit 4 i + b (packed_weights.h), and back.
-uint32_t spread_fifth_bits(uint32_t qh) {
+// qh' bit 8 b + i = qh bit 4 i + b (packed_weights.h); spread = false undoes it.
+uint32_t spread_fifth_bits(uint32_t w, bool spread) {
   uint32_t out = 0;
   for (int i = 0; i < 8; ++i)
-    for (int b = 0; b < 4; ++b) out |= ((qh >> (4 * i + b)) & 1u) << (8 * b + i);
-  return out;
-}
-uint32_t gather_fifth_bits(uint32_t spread) {
-  uint32_t out = 0;
-  for (int i = 0; i < 8; ++i)
-    for (int b = 0; b < 4; ++b) out |= ((spread >> (8 * b + i)) & 1u) << (4 * i + b);
+    for (int b = 0; b < 4; ++b) {
+      const int file = 4 * i + b, planar = 8 * b + i;
+      out |= ((w >> (spread ? file : planar)) & 1u) << (spread ? planar : file);
+    }
   return out;
 }
 
 // A unit of 8 blocks of 32 values (unit_bytes, in the file's order) made planar: headers,
-// fifth-bit words (spread), codes; planar_to_blocks undoes it.
-void blocks_to_planar(const PackedShape& s, const uint8_t* unit, uint8_t* out) {
+// fifth-bit words (spread), codes; to_planar = false undoes it.
+void planar_unit(const PackedShape& s, const uint8_t* in, uint8_t* out, bool to_planar) {
   const int head = s.block_head, qh = s.block_qh, codes = s.block_codes, block = head + qh + codes;
+  auto move = [&](int at_block, int at_planar, int bytes) {
+    if (bytes <= 0) return;
+    std::memcpy(out + (to_planar ? at_planar : at_block), in + (to_planar ? at_block : at_planar), static_cast<size_t>(bytes));
+  };
   for (int c = 0; c < 8; ++c) {
-    const uint8_t* b = unit + block * c;
-    std::memcpy(out + head * c, b, static_cast<size_t>(head));
+    move(block * c, head * c, head);
     if (qh) {
-      uint32_t w;
-      std::memcpy(&w, b + head, 4);
-      w = spread_fifth_bits(w);
-      std::memcpy(out + 8 * head + 4 * c, &w, 4);
+      move(block * c + head, 8 * head + 4 * c, 4);
+      uint8_t* w = out + (to_planar ? 8 * head + 4 * c : block * c + head);
+      uint32_t v;
+      std::memcpy(&v, w, 4);
+      v = spread_fifth_bits(v, to_planar);
+      std::memcpy(w, &v, 4);
     }
-    std::memcpy(out + 8 * (head + qh) + codes * c, b + head + qh, static_cast<size_t>(codes));
-  }
-}
-void planar_to_blocks(const PackedShape& s, const uint8_t* planar, uint8_t* unit) {
-  const int head = s.block_head, qh = s.block_qh, codes = s.block_codes, block = head + qh + codes;
-  for (int c = 0; c < 8; ++c) {
-    uint8_t* b = unit + block * c;
-    std::memcpy(b, planar + head * c, static_cast<size_t>(head));
-    if (qh) {
-      uint32_t w;
-      std::memcpy(&w, planar + 8 * head + 4 * c, 4);
-      w = gather_fifth_bits(w);
-      std::memcpy(b + head, &w, 4);
-    }
-    std::memcpy(b + head + qh, planar + 8 * (head + qh) + codes * c, static_cast<size_t>(codes));
+    move(block * c + head + qh, 8 * (head + qh) + codes * c, codes);
   }
 }
 
@@ -129,11 +117,11 @@ void pack_groups(const PackedShape& s, const uint8_t* src, int64_t g0, int64_t g
         uint32_t unit[128], planar[128];  // unit_bytes <= 512 (packable)
         if (have < s.unit_dwords * 4) {
           std::memset(unit, 0, sizeof unit);
-          std::memcpy(unit, from, static_cast<size_t>(have));
+          std::memcpy(unit, from, std::min(sizeof unit, static_cast<size_t>(std::max<int64_t>(have, 0))));
           from = reinterpret_cast<const uint8_t*>(unit);
         }
         if (s.block_codes) {
-          blocks_to_planar(s, from, reinterpret_cast<uint8_t*>(planar));
+          planar_unit(s, from, reinterpret_cast<uint8_t*>(planar), true);
           from = reinterpret_cast<const uint8_t*>(planar);
         }
         uint8_t* base = out + u * s.unit_dwords * R * 4 + r * 4;
@@ -158,7 +146,7 @@ void unpack_row(const PackedShape& s, const uint8_t* packed, int64_t r, uint8_t*
     for (int64_t i = 0; i < s.unit_dwords; ++i) std::memcpy(&unit[i], base + (i * R + lane) * 4, 4);
     const uint32_t* from = unit;
     if (s.block_codes) {
-      planar_to_blocks(s, reinterpret_cast<const uint8_t*>(unit), reinterpret_cast<uint8_t*>(blocks));
+      planar_unit(s, reinterpret_cast<const uint8_t*>(unit), reinterpret_cast<uint8_t*>(blocks), false);
       from = blocks;
     }
     const int64_t at = u * s.unit_bytes;

@@ -36,7 +36,8 @@ def wick_bench(exe, model, p, n, t, r, d=0, isa=None):
     return {"pp": (j["pp_tokens_per_second"], j.get("pp_stdev", 0.0)),
             "tg": (j["tg_tokens_per_second"], j.get("tg_stdev", 0.0)),
             "bandwidth_fraction": j.get("bandwidth_fraction"),
-            "bandwidth": j.get("memory_bandwidth_bytes_per_second")}
+            "bandwidth": j.get("memory_bandwidth_bytes_per_second"),
+            "compute_fraction": j.get("compute_fraction")}
 
 
 def main():
@@ -60,16 +61,21 @@ def main():
         rows.append({"model": m, "llama_cpp": {k: lc[k][0] for k in ("pp", "tg")},
                      "wick": {k: wk[k][0] for k in ("pp", "tg")},
                      "ratio": {k: wk[k][0] / lc[k][0] for k in ("pp", "tg")},
-                     "wick_bandwidth_fraction": wk["bandwidth_fraction"]})
+                     "wick_bandwidth_fraction": wk["bandwidth_fraction"],
+                     "wick_compute_fraction": wk["compute_fraction"]})
     if a.json:
         print(json.dumps({"threads": a.t, "prompt": a.p, "gen": a.n, "repeat": a.r, "depth": a.depth, "isa": a.isa, "results": rows},
                          indent=1))
         return
-    print(f"{'model':40s} {'llama.cpp pp':>12s} {'wick pp':>9s} {'ratio':>6s}   {'llama.cpp tg':>12s} {'wick tg':>9s} {'ratio':>6s}  bw")
+    # peak: wick's prefill FLOP/s over the FMA peak it measured; bw: its decode's weight reads
+    # over the streaming-read bandwidth it measured (wick bench's compute / bandwidth lines).
+    print(f"{'model':40s} {'llama.cpp pp':>12s} {'wick pp':>9s} {'ratio':>6s} {'peak':>5s}   "
+          f"{'llama.cpp tg':>12s} {'wick tg':>9s} {'ratio':>6s}  bw")
     for r in rows:
-        bw = r["wick_bandwidth_fraction"]
+        bw, fl = r["wick_bandwidth_fraction"], r["wick_compute_fraction"]
         print(f"{r['model'][-40:]:40s} {r['llama_cpp']['pp']:12.1f} {r['wick']['pp']:9.1f} {r['ratio']['pp']:5.2f}x"
-              f"   {r['llama_cpp']['tg']:12.1f} {r['wick']['tg']:9.1f} {r['ratio']['tg']:5.2f}x  {100 * bw if bw else 0:.0f}%")
+              f" {100 * fl if fl else 0:4.0f}%   {r['llama_cpp']['tg']:12.1f} {r['wick']['tg']:9.1f} {r['ratio']['tg']:5.2f}x"
+              f"  {100 * bw if bw else 0:.0f}%")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <random>
 
+#include "backends/cpu/compute_peak.h"
 #include "backends/cpu/memory_bandwidth.h"
 #include "core/dtype.h"
 #include "wick/quantize.h"
@@ -34,6 +36,29 @@ Stat stat(const std::vector<double>& v) {
   return s;
 }
 
+// Floating-point operations of one prompt token's forward pass, counting each multiply-add as
+// 2: every layer's projections (q, k, v, o; gate, up, down: 2 x their weights) and attention
+// (scores and weighted values: 2 x 2 x heads x head_dim per key) over the mean context of a
+// prompt of `prompt` tokens after `depth` (token i sees depth + i + 1 keys). Norms, rope and
+// softmax are left out (a few per cent at most), and so is the LM head (run once per prompt).
+double prefill_flops_per_token(const ModelConfig& c, int depth, int prompt) {
+  const double h = c.hidden_size, q = static_cast<double>(c.num_heads) * c.head_dim, kv = static_cast<double>(c.num_kv_heads) * c.head_dim;
+  const double projections = h * (q + 2 * kv) + q * h + 3 * h * c.intermediate_size;
+  const double mean_keys = depth + (prompt + 1) / 2.0;
+  return c.num_layers * (2 * projections + 4 * q * mean_keys);
+}
+
+// The CPU instruction set a backend named "cpu-avx2" (Backend::name) runs; nullopt for others.
+std::optional<CpuIsa> backend_cpu_isa(const std::string& backend_name) {
+  const std::string prefix = "cpu-";
+  if (backend_name.rfind(prefix, 0) != 0) return std::nullopt;
+  std::string isa = backend_name.substr(prefix.size());
+  isa = isa.substr(0, isa.find(' '));  // "cpu-avx2 x2": the thread count follows
+  for (CpuIsa i : supported_cpu_isas())
+    if (isa == cpu_isa_name(i)) return i;
+  return std::nullopt;
+}
+
 double peak_rss_bytes() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -53,7 +78,7 @@ CLI::App* BenchCommand::add(CLI::App& app) {
   c->add_option("-r,--repeat", repeat, "repetitions (mean and standard deviation are reported)")->check(CLI::PositiveNumber);
   c->add_option("--dtype", dtype, "convert the weights at load: " + quantize_type_names());
   c->add_option("--kv-type", kv_dtype, "KV cache storage: f32 or f16");
-  c->add_flag("--no-bandwidth", no_bandwidth, "skip the memory bandwidth measurement");
+  c->add_flag("--no-bandwidth", no_bandwidth, "skip the memory bandwidth and FMA peak measurements");
   c->add_option("--candidates", candidates, "policy: candidates per call (0 skips candidates/s and embeddings/s)");
   c->add_flag("--json", json, "print one JSON object");
   return c;
@@ -171,9 +196,19 @@ int BenchCommand::run() const {
     bw = measure_read_bandwidth(threads, bandwidth_buffer_for(info.bytes_read_per_token));
     if (tty) std::fprintf(stderr, "\033[K");
   }
+  ComputePeakResult peak;
+  const std::optional<CpuIsa> isa = backend_cpu_isa(s.backend_name());
+  if (!no_bandwidth && isa) {
+    if (tty) std::fprintf(stderr, "bench: measuring the FMA peak ...\r");
+    peak = measure_compute_peak(threads, *isa);
+    if (tty) std::fprintf(stderr, "\033[K");
+  }
   const Stat spp = stat(pp), stg = stat(tg), sttft = stat(ttft);
   const double achieved = static_cast<double>(info.bytes_read_per_token) * stg.mean;
   const double fraction = bw.bytes_per_second > 0 ? achieved / bw.bytes_per_second : 0;
+  const double flops_per_token = prefill_flops_per_token(model->config(), depth, prompt);
+  const double prefill_flops = flops_per_token * spp.mean;
+  const double compute_fraction = peak.flops_per_second > 0 ? prefill_flops / peak.flops_per_second : 0;
   std::string dtypes;
   for (const auto& [k, v] : info.params_by_dtype) dtypes += (dtypes.empty() ? "" : "+") + k;
   if (json) {
@@ -196,6 +231,10 @@ int BenchCommand::run() const {
                        {"memory_bandwidth_bytes_per_second", bw.bytes_per_second},
                        {"memory_bandwidth_buffer_bytes", bw.buffer_bytes},
                        {"bandwidth_fraction", fraction},
+                       {"prefill_flops_per_token", flops_per_token},
+                       {"prefill_flops_per_second", prefill_flops},
+                       {"compute_peak_flops_per_second", peak.flops_per_second},
+                       {"compute_fraction", compute_fraction},
                        {"candidates_per_call", candidates},
                        {"candidates_per_second", scand.mean},
                        {"embeddings_per_second", sembed.mean}})
@@ -217,6 +256,9 @@ int BenchCommand::run() const {
   if (bw.bytes_per_second > 0)
     std::printf("bandwidth    decode reads %.1f GB/s of %.1f GB/s measured (%d threads, %s buffer) = %.0f%%\n", achieved / 1e9,
                 bw.bytes_per_second / 1e9, bw.threads, human_bytes(bw.buffer_bytes).c_str(), 100 * fraction);
+  if (peak.flops_per_second > 0)
+    std::printf("compute      prefill runs %.1f GFLOP/s of %.1f GFLOP/s measured (%d threads, %d-float FMA) = %.0f%%\n",
+                prefill_flops / 1e9, peak.flops_per_second / 1e9, peak.threads, peak.vector_floats, 100 * compute_fraction);
   return 0;
 }
 

@@ -33,6 +33,18 @@ TEST(Bench, CommandReportsConsistentFigures) {
   EXPECT_LE(j["bandwidth_fraction"].get<double>(), 1.0);
   // A Q8_0 656K-parameter model reads about 656K x 34/32 bytes of weights per token.
   EXPECT_NEAR(per_token, 656000 * 34.0 / 32, 0.05 * 656000);
+  // Prefill FLOPs per token, from its config.json (hidden 128, MLP 384, 2 layers, 8 heads and 4
+  // KV heads of 16): projections 128 x (128 + 2 x 64) + 128 x 128 + 3 x 128 x 384 = 196608
+  // weights, 2 FLOPs each, plus 4 x 128 FLOPs per key over the 32-token prompt's mean of 16.5
+  // keys; per layer, 2 layers.
+  EXPECT_DOUBLE_EQ(j["prefill_flops_per_token"].get<double>(), 2 * (2 * 196608.0 + 4 * 128 * 16.5));
+  const double flops = j["prefill_flops_per_second"].get<double>(), peak = j["compute_peak_flops_per_second"].get<double>();
+  EXPECT_NEAR(flops, j["prefill_flops_per_token"].get<double>() * j["pp_tokens_per_second"].get<double>(), 1e-9 * flops);
+  EXPECT_NEAR(j["compute_fraction"].get<double>(), flops / peak, 1e-12);
+  // No GEMM beats the cores' FMA peak; a fraction above 1 means FLOPs counted twice or a peak
+  // measured too low (a tiny model's prefill is far below it).
+  EXPECT_GT(peak, 1e9) << "even one core of the baseline ISA does more than 1 GFLOP/s";
+  EXPECT_LT(j["compute_fraction"].get<double>(), 1.0);
 }
 
 }  // namespace

@@ -58,7 +58,7 @@ class CpuBackend final : public Backend {
     const int group = group_rows(host.dtype, host.cols());
     if (!repack_ || group == 0 || host.packed || host.ndim != 2 || host.empty()) return host;
     // Prompts only: block types are read as stored (their prefill barely gains from packing);
-    // F16 / BF16 still packed, their prefill kernel reads only the packed layout.
+    // F16 / BF16 / F32 still packed, their prefill kernel reads only the packed layout.
     if (!decodes_ && dtype_info(host.dtype).quantized) return host;
     auto packed = shared_packed_matrix(host, group, [this](int64_t n, const std::function<void(int64_t)>& task) {
       pool_.parallel_for(n, [&](int64_t i, int) { task(i); });
@@ -73,7 +73,7 @@ class CpuBackend final : public Backend {
   // BF16 rows: float_panel_rows; block types: panel_rows); 0 where they are read as stored.
   int group_rows(DType dt, int64_t k) const {
     if (!packable(dt, k)) return 0;
-    if (dt == DType::F16 || dt == DType::BF16) return k_.float_panel_rows;
+    if (dt == DType::F16 || dt == DType::BF16 || dt == DType::F32) return k_.float_panel_rows;
     return k_.block_gemm_takes(dt, k) ? k_.panel_rows : 0;
   }
 
@@ -148,7 +148,7 @@ class CpuBackend final : public Backend {
     });
   }
 
-  // F16 / BF16 rows packed at load: the outer-product kernel (kernels_float_panel.inc) over
+  // F16 / BF16 / F32 rows packed at load: the outer-product kernel (kernels_float_panel.inc) over
   // each task's span of rows (whole groups: row_span is a multiple of 64).
   void matmul_packed_float(float* y, const float* x, int n, const Tensor& w, const float* b, int64_t y_stride) {
     const int64_t rows = w.rows(), cols = w.cols();

@@ -16,7 +16,7 @@
 namespace wick {
 
 bool packable(DType dt, int64_t k) {
-  if (dt == DType::F16 || dt == DType::BF16) return k > 0;
+  if (dt == DType::F16 || dt == DType::BF16 || dt == DType::F32) return k > 0;
   const DTypeInfo& i = dtype_info(dt);
   return i.quantized && 256 % i.block_size == 0 && 256 / i.block_size * i.block_bytes <= 512 && k > 0 && k % i.block_size == 0;
 }
@@ -27,10 +27,10 @@ PackedShape packed_shape(DType dt, int64_t rows, int64_t k, int group_rows) {
   s.rows = rows;
   s.groups = (rows + group_rows - 1) / group_rows;
   s.k = k;
-  if (dt == DType::F16 || dt == DType::BF16) {
-    s.elem_bytes = 2;
+  if (dt == DType::F16 || dt == DType::BF16 || dt == DType::F32) {
+    s.elem_bytes = dt == DType::F32 ? 4 : 2;
     s.pairs = dt == DType::BF16;
-    s.row_bytes = 2 * k;
+    s.row_bytes = s.elem_bytes * k;
     return s;
   }
   s.units = (k + 255) / 256;
@@ -90,6 +90,16 @@ void planar_unit(const PackedShape& s, const uint8_t* in, uint8_t* out, bool to_
 
 void pack_groups(const PackedShape& s, const uint8_t* src, int64_t g0, int64_t g1, uint8_t* dst) {
   const int64_t R = s.group_rows;
+  if (s.elem_bytes == 4) {  // F32
+    for (int64_t g = g0; g < g1; ++g) {
+      auto* out = reinterpret_cast<uint32_t*>(dst + g * s.group_bytes());
+      for (int64_t r = 0; r < R; ++r) {
+        const auto* row = reinterpret_cast<const uint32_t*>(src + std::min(g * R + r, s.rows - 1) * s.row_bytes);
+        for (int64_t j = 0; j < s.k; ++j) out[j * R + r] = row[j];
+      }
+    }
+    return;
+  }
   if (s.elem_bytes) {
     for (int64_t g = g0; g < g1; ++g) {
       auto* out = reinterpret_cast<uint16_t*>(dst + g * s.group_bytes());
@@ -134,6 +144,12 @@ void pack_groups(const PackedShape& s, const uint8_t* src, int64_t g0, int64_t g
 void unpack_row(const PackedShape& s, const uint8_t* packed, int64_t r, uint8_t* row) {
   const int64_t R = s.group_rows, g = r / R, lane = r % R;
   const uint8_t* in = packed + g * s.group_bytes();
+  if (s.elem_bytes == 4) {
+    const auto* elems = reinterpret_cast<const uint32_t*>(in);
+    auto* out = reinterpret_cast<uint32_t*>(row);
+    for (int64_t j = 0; j < s.k; ++j) out[j] = elems[j * R + lane];
+    return;
+  }
   if (s.elem_bytes) {
     const auto* elems = reinterpret_cast<const uint16_t*>(in);
     auto* out = reinterpret_cast<uint16_t*>(row);

@@ -19,9 +19,9 @@
 // fifth bit) becomes qh' with bit 8 b + i = bit 4 i + b of qh, so the fifth bits of values
 // 4 i .. 4 i + 3 are bit i of qh's 4 bytes: one shift and one mask give them in place.
 //
-// F16 / BF16 (kernels_float_panel.inc; groups of a float vector's lanes, 8 or 16):
+// F16 / BF16 / F32 (kernels_float_panel.inc; groups of a float vector's lanes, 8 or 16):
 //
-//   F16:  packed[g][j][r] = element j of row (group_rows g + r)              (2 bytes)
+//   F16, F32: packed[g][j][r] = element j of row (group_rows g + r)         (2 or 4 bytes)
 //   BF16: packed[g][j / 2][r] = elements j, j + 1 of that row (j even)       (4 bytes, j low;
 //         an odd k's last high half zero)
 //
@@ -41,7 +41,7 @@ namespace wick {
 
 struct PackedShape {
   int group_rows = 0;
-  int elem_bytes = 0;  // F16 / BF16: 2, elements interleaved; block types: 0, units of dwords
+  int elem_bytes = 0;  // F16 / BF16: 2, F32: 4, elements interleaved; block types: 0, units of dwords
   bool pairs = false;  // BF16: elements in pairs per 4-byte lane
   int64_t rows = 0, k = 0, groups = 0, units = 0;
   int64_t row_bytes = 0;   // bytes of one row as stored in the file
@@ -57,7 +57,7 @@ struct PackedShape {
   int64_t bytes() const { return groups * group_bytes(); }
 };
 
-// Whether a [rows, k] matrix of `dt` can be packed: F16 / BF16, or a block type whose 256 values
+// Whether a [rows, k] matrix of `dt` can be packed: F16 / BF16 / F32, or a block type whose 256 values
 // are whole blocks (of up to 512 bytes).
 bool packable(DType dt, int64_t k);
 PackedShape packed_shape(DType dt, int64_t rows, int64_t k, int group_rows);

@@ -142,6 +142,14 @@ void check_integer_kernels(const CpuKernels& k, int64_t n) {
   for (float& v : x) v = nd(rng);
   for (float& v : w) v = nd(rng) * 0.05f;
   x[3] = 9.0f;
+  // Edge blocks of token 1: all zeros; values so small that amax / 127 underflows to 0 (the
+  // reference writes zeros there: 127 / amax is infinite); exact halves, which round to even
+  // (amax 127: 2.5 -> 2, -3.5 -> -4).
+  for (int j = 0; j < 32; ++j) {
+    x[n + j] = 0.0f;
+    x[n + 32 + j] = (j % 2 ? -1.0f : 1.0f) * 1e-44f;
+    x[n + 64 + j] = j == 0 ? 127.0f : (j % 2 ? 2.5f : -3.5f);
+  }
   ActQ8Rows a, r;
   a.resize(tokens, n);
   r.resize(tokens, n);
@@ -151,6 +159,7 @@ void check_integer_kernels(const CpuKernels& k, int64_t n) {
     for (int64_t b = 0; b < n / 32; ++b) {
       ASSERT_EQ(a.row(t, n).d[b], r.row(t, n).d[b]);
       ASSERT_EQ(a.row(t, n).sum[b], r.row(t, n).sum[b]);
+      ASSERT_EQ(a.row(t, n).dsum16[2 * b], r.row(t, n).dsum16[2 * b]);
       ASSERT_EQ(a.row(t, n).dsum16[2 * b + 1], r.row(t, n).dsum16[2 * b + 1]);
       for (int j = 0; j < 8; ++j) ASSERT_EQ(a.row(t, n).sum16x8[8 * b + j], r.row(t, n).sum16x8[8 * b + j]);
       for (int j = 0; j < 32; ++j) ASSERT_EQ(a.row(t, n).q[32 * b + j], r.row(t, n).q[32 * b + j]);

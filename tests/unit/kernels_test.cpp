@@ -300,6 +300,16 @@ TEST_P(OpTest, RopeSiluAddMatchReference) {
     cpu->gated_activation(gc(), uc(), 40000, act);
     ref->gated_activation(gr(), ur(), 40000, act);
     expect_close(gc.host(), gr.host(), 1e-6 * be.tol, std::string("gated_activation ") + activation_name(act));
+    // A value's result does not depend on how many values share the call (vector tails).
+    const std::vector<float> whole = gc.host();
+    for (int n : {1, 37}) {
+      gc.set(g);
+      cpu->gated_activation(gc(), uc(), n, act);
+      const std::vector<float> part = gc.host();
+      for (int i = 0; i < n; ++i) ASSERT_EQ(part[static_cast<size_t>(i)], whole[static_cast<size_t>(i)]) << activation_name(act) << " of " << n;
+      ASSERT_EQ(part[static_cast<size_t>(n)], g[static_cast<size_t>(n)]) << "past the end";
+    }
+    gc.set(whole);  // the ops below continue from the whole result
   }
   cpu->add(gc(), uc(), 40000);
   ref->add(gr(), ur(), 40000);

@@ -306,7 +306,8 @@ TEST_P(OpTest, RopeSiluAddMatchReference) {
       gc.set(g);
       cpu->gated_activation(gc(), uc(), n, act);
       const std::vector<float> part = gc.host();
-      for (int i = 0; i < n; ++i) ASSERT_EQ(part[static_cast<size_t>(i)], whole[static_cast<size_t>(i)]) << activation_name(act) << " of " << n;
+      for (int i = 0; i < n; ++i)
+        ASSERT_EQ(part[static_cast<size_t>(i)], whole[static_cast<size_t>(i)]) << activation_name(act) << " of " << n;
       ASSERT_EQ(part[static_cast<size_t>(n)], g[static_cast<size_t>(n)]) << "past the end";
     }
     gc.set(whole);  // the ops below continue from the whole result

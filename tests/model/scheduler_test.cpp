@@ -236,7 +236,24 @@ TEST_F(SchedulerTest, PreemptionAndRecomputeGiveTheSameTokens) {
     reqs[static_cast<size_t>(i)].params.ignore_eos = true;
     if (i == 2) reqs[2].n = 2;  // a request with forked choices is preempted too
   }
-  for (auto& r : reqs) outs.push_back(submit(*s, r));
+  // The first request's first token waits until all three are submitted: on a busy machine the
+  // scheduler could otherwise finish it before the others arrive, and nobody would be preempted.
+  std::promise<void> all_submitted;
+  std::shared_future<void> gate = all_submitted.get_future().share();
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    auto out = std::make_unique<Outcome>(reqs[i].n);
+    SchedulerRequest r = reqs[i];
+    r.callbacks = out->callbacks();
+    if (i == 0)
+      r.callbacks.on_token = [gate, record = r.callbacks.on_token](const TokenEvent& e) {
+        gate.wait();
+        record(e);
+      };
+    auto id = s->submit(std::move(r));
+    ASSERT_TRUE(id) << id.error().what();
+    outs.push_back(std::move(out));
+  }
+  all_submitted.set_value();
   for (auto& out : outs) {
     ASSERT_TRUE(out->wait());
     ASSERT_FALSE(out->error) << out->error->what();

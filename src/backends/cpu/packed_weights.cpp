@@ -86,35 +86,38 @@ void planar_unit(const PackedShape& s, const uint8_t* in, uint8_t* out, bool to_
   }
 }
 
+// Float rows (E: the element's bits, 2 or 4 bytes): element j of row r at [j][r] of its group;
+// BF16 (s.pairs) in pairs, element j at [j / 2][r] half j % 2, an odd k's last pair zero-padded.
+template <class E>
+void pack_float_groups(const PackedShape& s, const uint8_t* src, int64_t g0, int64_t g1, uint8_t* dst) {
+  const int64_t R = s.group_rows;
+  for (int64_t g = g0; g < g1; ++g) {
+    auto* out = reinterpret_cast<E*>(dst + g * s.group_bytes());
+    for (int64_t r = 0; r < R; ++r) {
+      const auto* row = reinterpret_cast<const E*>(src + std::min(g * R + r, s.rows - 1) * s.row_bytes);
+      if (s.pairs) {
+        for (int64_t j = 0; j < s.k; ++j) out[(j / 2 * R + r) * 2 + j % 2] = row[j];
+        if (s.k % 2) out[(s.k / 2 * R + r) * 2 + 1] = 0;
+      } else {
+        for (int64_t j = 0; j < s.k; ++j) out[j * R + r] = row[j];
+      }
+    }
+  }
+}
+template <class E>
+void unpack_float_row(const PackedShape& s, const uint8_t* group, int64_t lane, uint8_t* row) {
+  const int64_t R = s.group_rows;
+  const auto* elems = reinterpret_cast<const E*>(group);
+  auto* out = reinterpret_cast<E*>(row);
+  for (int64_t j = 0; j < s.k; ++j) out[j] = s.pairs ? elems[(j / 2 * R + lane) * 2 + j % 2] : elems[j * R + lane];
+}
+
 }  // namespace
 
 void pack_groups(const PackedShape& s, const uint8_t* src, int64_t g0, int64_t g1, uint8_t* dst) {
   const int64_t R = s.group_rows;
-  if (s.elem_bytes == 4) {  // F32
-    for (int64_t g = g0; g < g1; ++g) {
-      auto* out = reinterpret_cast<uint32_t*>(dst + g * s.group_bytes());
-      for (int64_t r = 0; r < R; ++r) {
-        const auto* row = reinterpret_cast<const uint32_t*>(src + std::min(g * R + r, s.rows - 1) * s.row_bytes);
-        for (int64_t j = 0; j < s.k; ++j) out[j * R + r] = row[j];
-      }
-    }
-    return;
-  }
-  if (s.elem_bytes) {
-    for (int64_t g = g0; g < g1; ++g) {
-      auto* out = reinterpret_cast<uint16_t*>(dst + g * s.group_bytes());
-      for (int64_t r = 0; r < R; ++r) {
-        const auto* row = reinterpret_cast<const uint16_t*>(src + std::min(g * R + r, s.rows - 1) * s.row_bytes);
-        if (s.pairs) {  // element j at [j / 2][r] half j % 2
-          for (int64_t j = 0; j < s.k; ++j) out[(j / 2 * R + r) * 2 + j % 2] = row[j];
-          if (s.k % 2) out[(s.k / 2 * R + r) * 2 + 1] = 0;
-        } else {
-          for (int64_t j = 0; j < s.k; ++j) out[j * R + r] = row[j];
-        }
-      }
-    }
-    return;
-  }
+  if (s.elem_bytes == 4) return pack_float_groups<uint32_t>(s, src, g0, g1, dst);  // F32
+  if (s.elem_bytes) return pack_float_groups<uint16_t>(s, src, g0, g1, dst);       // F16 / BF16
   for (int64_t g = g0; g < g1; ++g) {
     uint8_t* out = dst + g * s.group_bytes();
     for (int64_t r = 0; r < R; ++r) {
@@ -144,18 +147,8 @@ void pack_groups(const PackedShape& s, const uint8_t* src, int64_t g0, int64_t g
 void unpack_row(const PackedShape& s, const uint8_t* packed, int64_t r, uint8_t* row) {
   const int64_t R = s.group_rows, g = r / R, lane = r % R;
   const uint8_t* in = packed + g * s.group_bytes();
-  if (s.elem_bytes == 4) {
-    const auto* elems = reinterpret_cast<const uint32_t*>(in);
-    auto* out = reinterpret_cast<uint32_t*>(row);
-    for (int64_t j = 0; j < s.k; ++j) out[j] = elems[j * R + lane];
-    return;
-  }
-  if (s.elem_bytes) {
-    const auto* elems = reinterpret_cast<const uint16_t*>(in);
-    auto* out = reinterpret_cast<uint16_t*>(row);
-    for (int64_t j = 0; j < s.k; ++j) out[j] = s.pairs ? elems[(j / 2 * R + lane) * 2 + j % 2] : elems[j * R + lane];
-    return;
-  }
+  if (s.elem_bytes == 4) return unpack_float_row<uint32_t>(s, in, lane, row);
+  if (s.elem_bytes) return unpack_float_row<uint16_t>(s, in, lane, row);
   for (int64_t u = 0; u < s.units; ++u) {
     uint32_t unit[128], blocks[128];
     const uint8_t* base = in + u * s.unit_dwords * R * 4;

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -102,6 +103,17 @@ class Backend {
   virtual void rms_norm(BufferRef y, BufferRef x, int n, int dim, const Tensor& weight, float eps, float weight_offset = 0) = 0;
   // y = x W^T (+ bias).  x: [n, W.cols], y: [n, W.rows] with row stride y_stride (0 = W.rows)
   virtual void matmul(BufferRef y, BufferRef x, int n, const Tensor& w, const Tensor* bias, int64_t y_stride = 0) = 0;
+  // Several products of one input (q / k / v, gate / up): products[i].y = x W_i^T (+ bias_i),
+  // each exactly what matmul gives. A backend may share the work on x (the CPU quantizes it once
+  // and runs every product's row spans in one pass of its threads). By default, one matmul each.
+  struct Product {
+    BufferRef y;
+    const Tensor* w;
+    const Tensor* bias;
+  };
+  virtual void matmuls(std::span<const Product> products, BufferRef x, int n) {
+    for (const Product& p : products) matmul(p.y, x, n, *p.w, p.bias);
+  }
   // Rotary embedding in the rotate_half convention of transformers' apply_rotary_pos_emb, on the
   // first d = rotary_dim values of each head (the rest pass through, as StableLM's partial rotary):
   // for i < d/2: (x_i, x_{i+d/2}) <- (x_i c_i - x_{i+d/2} s_i, x_{i+d/2} c_i + x_i s_i).

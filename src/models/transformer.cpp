@@ -178,10 +178,11 @@ const float* Transformer::forward(const TokenBatch& b, const KvLayout& kv, const
     // --- self-attention (LlamaAttention) ---
     norm(h_, x_, n, L.attn_norm, L.attn_norm_b);
     emit(hook, "attn_norm", l, h_, n, H);
-    be_.matmul(q_, h_, n, L.wq, &L.bq);  // q: [n, Q]
-    be_.matmul(k_, h_, n, L.wk, &L.bk);  // k: [n, KV]
-    be_.matmul(v_, h_, n, L.wv, &L.bv);  // v: [n, KV]
-    if (cfg_.qk_norm) {                  // Qwen3: RMSNorm of every head before rope, q as [n * heads, head_dim]
+    const Backend::Product qkv[] = {{q_, &L.wq, &L.bq},   // q: [n, Q]
+                                    {k_, &L.wk, &L.bk},   // k: [n, KV]
+                                    {v_, &L.wv, &L.bv}};  // v: [n, KV]
+    be_.matmuls(qkv, h_, n);
+    if (cfg_.qk_norm) {  // Qwen3: RMSNorm of every head before rope, q as [n * heads, head_dim]
       be_.rms_norm(q_, q_, n * cfg_.num_heads, cfg_.head_dim, L.q_norm, eps, offset);
       be_.rms_norm(k_, k_, n * cfg_.num_kv_heads, cfg_.head_dim, L.k_norm, eps, offset);
     }
@@ -215,8 +216,9 @@ const float* Transformer::forward(const TokenBatch& b, const KvLayout& kv, const
     // --- MLP (LlamaMLP): down(act(gate(x)) * up(x)), act = ACT2FN[hidden_act] ---
     norm(h_, x_, n, L.ffn_norm, L.ffn_norm_b);
     emit(hook, "ffn_norm", l, h_, n, H);
-    be_.matmul(gate_, h_, n, L.w_gate, &L.b_gate);  // [n, I]
-    be_.matmul(up_, h_, n, L.w_up, &L.b_up);        // [n, I]
+    const Backend::Product gate_up[] = {{gate_, &L.w_gate, &L.b_gate},  // [n, I]
+                                        {up_, &L.w_up, &L.b_up}};       // [n, I]
+    be_.matmuls(gate_up, h_, n);
     be_.gated_activation(gate_, up_, static_cast<int64_t>(n) * I, cfg_.hidden_act);
     be_.matmul(proj_, gate_, n, L.w_down, &L.b_down);                       // [n, H]
     if (cfg_.post_norms) norm(proj_, proj_, n, L.ffn_post_norm, Tensor{});  // post_feedforward_layernorm

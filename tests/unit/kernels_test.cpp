@@ -268,6 +268,57 @@ INSTANTIATE_TEST_SUITE_P(EveryBackendAndQuantType, QuantMatmulTest,
 
 class OpTest : public ::testing::TestWithParam<test::BackendCase> {};
 
+// Products of one input computed together (q / k / v, gate / up) give each product's matmul
+// bits: weights of different types (block-quantized ones sharing one quantization of the input,
+// packed and stored float ones), biases converted from BF16 side by side, more products than
+// one pass takes, for one token and a batch.
+TEST_P(OpTest, MatmulsOfOneInputEqualEachMatmul) {
+  const auto& be = GetParam();
+  WICK_REQUIRE_BACKEND(be);
+  auto cpu = be.make(2);
+  std::mt19937 rng(21);
+  const int cols = 512;
+  const std::vector<std::pair<DType, int>> kinds = {
+      {DType::Q4_K, 40}, {DType::Q6_K, 24}, {DType::F16, 72}, {DType::Q8_0, 17}, {DType::F32, 9}};
+  std::vector<OwnedTensor> ws, bs;
+  for (const auto& [dt, rows] : kinds) {
+    if (dtype_info(dt).quantized) {
+      const auto wf = random_vec(static_cast<size_t>(rows * cols), rng);
+      OwnedTensor w;
+      w.bytes.resize(dtype_row_bytes(dt, static_cast<uint64_t>(rows * cols)));
+      for (int r = 0; r < rows; ++r) quantize_row(dt, wf.data() + r * cols, w.bytes.data() + r * dtype_row_bytes(dt, cols), cols);
+      w.t = Tensor{.dtype = dt, .ndim = 2, .shape = {rows, cols, 0, 0}, .data = nullptr};
+      ws.push_back(std::move(w));
+    } else {
+      ws.push_back(random_tensor(dt, rows, cols, rng));
+    }
+    ws.back().t.data = ws.back().bytes.data();
+    bs.push_back(random_tensor(DType::BF16, 1, rows, rng));
+  }
+  cpu->reserve(cols, 16, 16);
+  std::vector<PlacedTensor> wp, bp;
+  for (size_t i = 0; i < kinds.size(); ++i) {
+    wp.emplace_back(*cpu, ws[i].t);
+    bp.emplace_back(*cpu, bs[i].t);
+  }
+  for (const int n : {1, 13}) {
+    const auto x = random_vec(static_cast<size_t>(n * cols), rng);
+    OnBackend<float> xc(*cpu, x);
+    std::vector<OnBackend<float>> together, alone;
+    std::vector<Backend::Product> products;
+    for (size_t i = 0; i < kinds.size(); ++i) {
+      together.emplace_back(*cpu, static_cast<size_t>(n * kinds[i].second));
+      alone.emplace_back(*cpu, static_cast<size_t>(n * kinds[i].second));
+    }
+    for (size_t i = 0; i < kinds.size(); ++i) products.push_back({together[i](), &wp[i].t, i == 2 ? nullptr : &bp[i].t});
+    cpu->matmuls(products, xc(), n);
+    for (size_t i = 0; i < kinds.size(); ++i) {
+      cpu->matmul(alone[i](), xc(), n, wp[i].t, i == 2 ? nullptr : &bp[i].t);
+      EXPECT_EQ(together[i].host(), alone[i].host()) << dtype_name(kinds[i].first) << ", " << n << " tokens";
+    }
+  }
+}
+
 TEST_P(OpTest, RopeSiluAddMatchReference) {
   const test::BackendCase& be = GetParam();
   WICK_REQUIRE_BACKEND(be);

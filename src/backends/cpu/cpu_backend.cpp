@@ -8,6 +8,7 @@
 #include <cstring>
 #include <functional>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "backends/backend.h"
@@ -117,52 +118,132 @@ class CpuBackend final : public Backend {
   }
 
   void matmul(BufferRef y_ref, BufferRef x_ref, int n, const Tensor& w, const Tensor* bias, int64_t y_stride) override {
-    float* y = ptr(y_ref);
-    const float* x = ptr(x_ref);
+    const ProductPlan p = plan(ptr(y_ref), ptr(x_ref), n, w, bias, y_stride, 1);
+    if (p.path == Path::kInt8) quantize_activations(p.x, n, w.cols());
+    pool_.parallel_for(p.tasks, [&](int64_t task, int thread) { run_task(p, task, thread); });
+  }
+
+  // The products of one input in one pass of the threads: x quantized once (where a product is
+  // block-quantized), then every product's tasks taken from one list, so the threads meet at one
+  // barrier instead of one per product (decode of a small model runs hundreds of products a
+  // token). Each task computes what matmul's does: the same bits.
+  void matmuls(std::span<const Product> products, BufferRef x_ref, int n) override {
+    for (size_t first = 0; first < products.size(); first += kMaxProducts) {
+      const size_t count = std::min(products.size() - first, kMaxProducts);
+      std::array<ProductPlan, kMaxProducts> plans;
+      std::array<int64_t, kMaxProducts + 1> task_start{};
+      bool quantize = false;
+      for (size_t i = 0; i < count; ++i) {
+        const Product& pr = products[first + i];
+        if (pr.w->cols() != products[first].w->cols())
+          throw Error(ErrorCode::kInternal, "cpu backend: products of one input with rows of " + std::to_string(pr.w->cols()) + " and " +
+                                                std::to_string(products[first].w->cols()) + " values");
+        plans[i] = plan(ptr(pr.y), ptr(x_ref), n, *pr.w, pr.bias, 0, 1 + static_cast<int>(i));
+        quantize = quantize || plans[i].path == Path::kInt8;
+        task_start[i + 1] = task_start[i] + plans[i].tasks;
+      }
+      if (quantize) quantize_activations(ptr(x_ref), n, products[first].w->cols());
+      pool_.parallel_for(task_start[count], [&](int64_t task, int thread) {
+        size_t i = 0;
+        while (task >= task_start[i + 1]) ++i;
+        run_task(plans[i], task - task_start[i], thread);
+      });
+    }
+  }
+
+ private:
+  // How a product is computed: block-quantized weights by the integer kernels, F16 / BF16 / F32
+  // packed at load by the float panel kernel, other float rows by the tiled kernels.
+  enum class Path { kInt8, kPackedFloat, kFloat };
+  // One product cut into tasks, each over a contiguous span of weight rows (long sequential
+  // reads keep the hardware prefetchers streaming; whole kRowBlocks, so whole packed groups).
+  struct ProductPlan {
+    Path path = Path::kFloat;
+    float* y = nullptr;
+    const float* x = nullptr;
+    const float* b = nullptr;  // the bias as float, or none
+    const Tensor* w = nullptr;
+    int n = 0;
+    int64_t y_stride = 0, span = 0, tasks = 0;
+    int64_t group_bytes = 0;  // a packed matrix's bytes per row group
+    bool q8_q4 = false;       // kInt8: the baseline ISA's Q8_0 and Q4_0 (int8_gemm)
+    bool direct = false;      // kFloat: rows read as stored (else converted to F32 scratch first)
+  };
+  static constexpr size_t kMaxProducts = 3;  // per pass of matmuls (q / k / v): a bias slot each
+
+  // bias_slot: the f32_vector slot its bias is converted into (products computed together use
+  // different slots).
+  ProductPlan plan(float* y, const float* x, int n, const Tensor& w, const Tensor* bias, int64_t y_stride, int bias_slot) {
     const int64_t rows = w.rows(), cols = w.cols();
     if (cols > max_cols_) throw Error(ErrorCode::kInternal, "cpu backend: scratch not reserved for rows of " + std::to_string(cols));
-    if (y_stride == 0) y_stride = rows;
-    const float* b = (bias && !bias->empty()) ? f32_vector(*bias, 1) : nullptr;
-    if (dtype_info(w.dtype).quantized) return matmul_int8(y, x, n, w, b, y_stride);
-    if (w.packed) return matmul_packed_float(y, x, n, w, b, y_stride);
-    // Each task takes a contiguous span of rows (long sequential reads keep the hardware
-    // prefetchers streaming), kRowBlock rows at a time. With many tokens, F16/BF16 rows are
-    // converted once into scratch and reused by every token; with few, the tiled kernel reads
-    // them directly. Conversion is exact, so both give the same bits.
-    const int64_t span = row_span(rows);
-    const bool direct = w.dtype == DType::F32 || ((w.dtype == DType::F16 || w.dtype == DType::BF16) && n < 8);
-    pool_.parallel_for((rows + span - 1) / span, [&](int64_t task, int thread) {
-      const int64_t end = std::min(rows, (task + 1) * span);
-      for (int64_t r0 = task * span; r0 < end; r0 += kRowBlock) {
-        const int64_t r1 = std::min(end, r0 + kRowBlock);
-        float* yb = y + r0;
-        if (!direct) {
-          float* s = weight_scratch_.data() + static_cast<size_t>(thread) * kRowBlock * max_cols_;
-          to_f32(w, r0, r1 - r0, s);
-          k_.gemm(x, cols, n, s, DType::F32, cols, static_cast<int>(r1 - r0), cols, yb, y_stride);
-        } else {
-          k_.gemm(x, cols, n, w.row_ptr(r0), w.dtype, cols, static_cast<int>(r1 - r0), cols, yb, y_stride);
-        }
-        add_bias(y, n, y_stride, b, r0, r1);
-      }
-    });
+    ProductPlan p{.y = y, .x = x, .w = &w, .n = n, .y_stride = y_stride == 0 ? rows : y_stride, .span = row_span(rows)};
+    p.b = (bias && !bias->empty()) ? f32_vector(*bias, bias_slot) : nullptr;
+    p.tasks = (rows + p.span - 1) / p.span;
+    if (dtype_info(w.dtype).quantized) {
+      if (n > max_rows_) throw Error(ErrorCode::kInternal, "cpu backend: scratch not reserved for " + std::to_string(n) + " rows");
+      p.path = Path::kInt8;
+      p.q8_q4 = !k_.block_gemm_takes(w.dtype, cols);
+      if (w.packed) p.group_bytes = packed_shape(w.dtype, rows, cols, group_rows(w.dtype, cols)).group_bytes();
+    } else if (w.packed) {
+      p.path = Path::kPackedFloat;
+      p.group_bytes = packed_shape(w.dtype, rows, cols, group_rows(w.dtype, cols)).group_bytes();
+    } else {
+      // With many tokens, F16/BF16 rows are converted once into scratch and reused by every
+      // token; with few, the tiled kernel reads them directly. Conversion is exact, so both give
+      // the same bits.
+      p.direct = w.dtype == DType::F32 || ((w.dtype == DType::F16 || w.dtype == DType::BF16) && n < 8);
+    }
+    return p;
   }
 
-  // F16 / BF16 / F32 rows packed at load: the outer-product kernel (kernels_float_panel.inc) over
-  // each task's span of rows (whole groups: row_span is a multiple of 64).
-  void matmul_packed_float(float* y, const float* x, int n, const Tensor& w, const float* b, int64_t y_stride) {
+  // Each activation row quantized to 8-bit blocks once (core/quant.h), for every block-quantized
+  // product of it: per-row work only, so results do not depend on how many rows are in the batch.
+  void quantize_activations(const float* x, int n, int64_t cols) {
+    pool_.parallel_for(n, [&](int64_t t, int) { k_.quantize_act_q8(x + t * cols, cols, act_.row(t, cols)); });
+  }
+
+  // Task `task` of a product: its span of rows.
+  void run_task(const ProductPlan& p, int64_t task, int thread) {
+    const Tensor& w = *p.w;
     const int64_t rows = w.rows(), cols = w.cols();
-    const int group = group_rows(w.dtype, cols);
-    const int64_t group_bytes = packed_shape(w.dtype, rows, cols, group).group_bytes();
-    const int64_t span = row_span(rows);
-    pool_.parallel_for((rows + span - 1) / span, [&](int64_t task, int) {
-      const int64_t r0 = task * span, r1 = std::min(rows, r0 + span);
-      k_.packed_float_gemm(x, cols, n, static_cast<const uint8_t*>(w.data) + r0 / group * group_bytes, w.dtype, static_cast<int>(r1 - r0),
-                           cols, y + r0, y_stride);
-      add_bias(y, n, y_stride, b, r0, r1);
-    });
+    const int64_t r0 = task * p.span, r1 = std::min(rows, r0 + p.span);
+    float* y = p.y;
+    const float* x = p.x;
+    switch (p.path) {
+      case Path::kInt8: {  // every output an integer dot product per block (core/quant.h)
+        const auto row_bytes = static_cast<int64_t>(w.row_bytes());
+        uint8_t* panel = reinterpret_cast<uint8_t*>(panels_.data() + thread * (block_panel_bytes(max_cols_) / 64));
+        if (w.packed)  // r0: a whole number of groups (row_span)
+          k_.packed_gemm(static_cast<const uint8_t*>(w.data) + r0 / k_.panel_rows * p.group_bytes, w.dtype, static_cast<int>(r1 - r0),
+                         act_.row(0, cols), p.n, cols, y + r0, p.y_stride, panel);
+        else if (p.q8_q4)
+          k_.int8_gemm(w.row_ptr(r0), w.dtype, row_bytes, static_cast<int>(r1 - r0), act_.row(0, cols), p.n, cols, y + r0, p.y_stride);
+        else
+          k_.block_gemm(w.row_ptr(r0), w.dtype, row_bytes, static_cast<int>(r1 - r0), act_.row(0, cols), p.n, cols, y + r0, p.y_stride,
+                        panel);
+        break;
+      }
+      case Path::kPackedFloat:  // the outer-product kernel (kernels_float_panel.inc) over whole groups
+        k_.packed_float_gemm(x, cols, p.n, static_cast<const uint8_t*>(w.data) + r0 / group_rows(w.dtype, cols) * p.group_bytes, w.dtype,
+                             static_cast<int>(r1 - r0), cols, y + r0, p.y_stride);
+        break;
+      case Path::kFloat:  // kRowBlock rows at a time
+        for (int64_t b0 = r0; b0 < r1; b0 += kRowBlock) {
+          const int64_t b1 = std::min(r1, b0 + kRowBlock);
+          if (!p.direct) {
+            float* s = weight_scratch_.data() + static_cast<size_t>(thread) * kRowBlock * max_cols_;
+            to_f32(w, b0, b1 - b0, s);
+            k_.gemm(x, cols, p.n, s, DType::F32, cols, static_cast<int>(b1 - b0), cols, y + b0, p.y_stride);
+          } else {
+            k_.gemm(x, cols, p.n, w.row_ptr(b0), w.dtype, cols, static_cast<int>(b1 - b0), cols, y + b0, p.y_stride);
+          }
+        }
+        break;
+    }
+    add_bias(y, p.n, p.y_stride, p.b, r0, r1);
   }
 
+ public:
   // y[t, r] += b[r] for the n rows of y and columns [r0, r1); nothing without a bias.
   static void add_bias(float* y, int n, int64_t y_stride, const float* b, int64_t r0, int64_t r1) {
     if (!b) return;
@@ -174,33 +255,6 @@ class CpuBackend final : public Backend {
   int64_t row_span(int64_t rows) const {
     const int64_t span = std::max<int64_t>(kRowBlock, rows / (8 * pool_.size()));
     return (span + kRowBlock - 1) / kRowBlock * kRowBlock;
-  }
-
-  // Block-quantized weights: each activation row is quantized to 8-bit blocks once, then every
-  // output is an integer dot product per block (core/quant.h): through block_gemm (on the
-  // baseline ISA Q8_0 and Q4_0 through int8_gemm). Per-row work only, so results do not depend on
-  // how many rows are in the batch.
-  void matmul_int8(float* y, const float* x, int n, const Tensor& w, const float* b, int64_t y_stride) {
-    const int64_t rows = w.rows(), cols = w.cols();
-    if (n > max_rows_) throw Error(ErrorCode::kInternal, "cpu backend: scratch not reserved for " + std::to_string(n) + " rows");
-    const bool q8_q4 = !k_.block_gemm_takes(w.dtype, cols);  // the baseline ISA's Q8_0 and Q4_0
-    pool_.parallel_for(n, [&](int64_t t, int) { k_.quantize_act_q8(x + t * cols, cols, act_.row(t, cols)); });
-    const int64_t per_task = row_span(rows);
-    const int64_t n_tasks = (rows + per_task - 1) / per_task;
-    const int64_t group_bytes = w.packed ? packed_shape(w.dtype, rows, cols, group_rows(w.dtype, cols)).group_bytes() : 0;
-    pool_.parallel_for(n_tasks, [&](int64_t task, int thread) {
-      const int64_t r0 = task * per_task, r1 = std::min(rows, r0 + per_task);
-      const auto row_bytes = static_cast<int64_t>(w.row_bytes());
-      if (w.packed)  // r0: a whole number of groups (row_span)
-        k_.packed_gemm(static_cast<const uint8_t*>(w.data) + r0 / k_.panel_rows * group_bytes, w.dtype, static_cast<int>(r1 - r0),
-                       act_.row(0, cols), n, cols, y + r0, y_stride, panels_.data() + thread * (block_panel_bytes(max_cols_) / 64));
-      else if (q8_q4)
-        k_.int8_gemm(w.row_ptr(r0), w.dtype, row_bytes, static_cast<int>(r1 - r0), act_.row(0, cols), n, cols, y + r0, y_stride);
-      else
-        k_.block_gemm(w.row_ptr(r0), w.dtype, row_bytes, static_cast<int>(r1 - r0), act_.row(0, cols), n, cols, y + r0, y_stride,
-                      panels_.data() + thread * (block_panel_bytes(max_cols_) / 64));
-      add_bias(y, n, y_stride, b, r0, r1);
-    });
   }
 
   void rope(BufferRef x_ref, int n, int n_heads, int head_dim, int rotary_dim, int64_t row_stride, BufferRef cos_ref,
@@ -418,7 +472,7 @@ class CpuBackend final : public Backend {
   std::vector<float> attention_scratch_;   // [threads][kAttentionScratch]
   std::vector<TileQueries> tile_queries_;  // [threads]
   std::vector<int> tile_start_;            // [max_rows + 1]
-  std::vector<float> vector_scratch_[2];
+  std::vector<float> vector_scratch_[1 + kMaxProducts];
   bool repack_ = false;                                      // pack matrices at placement (WICK_REPACK)
   bool decodes_ = true;                                      // set_decodes: false packs no block-quantized matrix
   std::vector<std::shared_ptr<const PackedMatrix>> packed_;  // what place_weight packed (shared)

@@ -58,9 +58,11 @@ def main():
         print(f"benchmarking {m} ...", file=sys.stderr)
         lc = llama_bench(a.llama_bench, m, a.p, a.n, a.t, a.r, a.depth)
         wk = wick_bench(a.wick, m, a.p, a.n, a.t, a.r, a.depth, a.isa)
-        rows.append({"model": m, "llama_cpp": {k: lc[k][0] for k in ("pp", "tg")},
-                     "wick": {k: wk[k][0] for k in ("pp", "tg")},
-                     "ratio": {k: wk[k][0] / lc[k][0] for k in ("pp", "tg")},
+        # -p 0 or -n 0: that figure is measured by neither (None)
+        lcv = {k: lc[k][0] if k in lc else None for k in ("pp", "tg")}
+        wkv = {k: wk[k][0] for k in ("pp", "tg")}
+        rows.append({"model": m, "llama_cpp": lcv, "wick": wkv,
+                     "ratio": {k: wkv[k] / lcv[k] if wkv[k] and lcv[k] else None for k in ("pp", "tg")},
                      "wick_bandwidth_fraction": wk["bandwidth_fraction"],
                      "wick_compute_fraction": wk["compute_fraction"]})
     if a.json:
@@ -71,10 +73,14 @@ def main():
     # over the streaming-read bandwidth it measured (wick bench's compute / bandwidth lines).
     print(f"{'model':40s} {'llama.cpp pp':>12s} {'wick pp':>9s} {'ratio':>6s} {'peak':>5s}   "
           f"{'llama.cpp tg':>12s} {'wick tg':>9s} {'ratio':>6s}  bw")
+    def num(v, width, suffix=""):  # "-" where not measured
+        return f"{v:{width - len(suffix)}.{2 if suffix == 'x' else 1}f}{suffix}" if v is not None else f"{'-':>{width}s}"
+
     for r in rows:
         bw, fl = r["wick_bandwidth_fraction"], r["wick_compute_fraction"]
-        print(f"{r['model'][-40:]:40s} {r['llama_cpp']['pp']:12.1f} {r['wick']['pp']:9.1f} {r['ratio']['pp']:5.2f}x"
-              f" {100 * fl if fl else 0:4.0f}%   {r['llama_cpp']['tg']:12.1f} {r['wick']['tg']:9.1f} {r['ratio']['tg']:5.2f}x"
+        lc, wk, ratio = r["llama_cpp"], r["wick"], r["ratio"]
+        print(f"{r['model'][-40:]:40s} {num(lc['pp'], 12)} {num(wk['pp'], 9)} {num(ratio['pp'], 6, 'x')}"
+              f" {100 * fl if fl else 0:4.0f}%   {num(lc['tg'], 12)} {num(wk['tg'], 9)} {num(ratio['tg'], 6, 'x')}"
               f"  {100 * bw if bw else 0:.0f}%")
 
 

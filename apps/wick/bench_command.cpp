@@ -59,6 +59,9 @@ std::optional<CpuIsa> backend_cpu_isa(const std::string& backend_name) {
   return std::nullopt;
 }
 
+// A figure as JSON: null where its measurement was not taken (-p 0: no prefill; -n 0: no decode).
+nlohmann::json measured(const std::vector<double>& runs, double value) { return runs.empty() ? nlohmann::json() : nlohmann::json(value); }
+
 double peak_rss_bytes() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -70,8 +73,9 @@ double peak_rss_bytes() {
 CLI::App* BenchCommand::add(CLI::App& app) {
   auto* c = app.add_subcommand("bench", "prompt-processing and decode speed, time to first token, memory, bandwidth use");
   c->add_option("-m,--model", model_dir, "Hugging Face model directory or GGUF file")->required();
-  c->add_option("-p,--prompt", prompt, "prompt tokens (prompt processing in one batch)")->check(CLI::PositiveNumber);
-  c->add_option("-n,--gen", gen, "decode tokens (from a one-token context, as llama-bench's tg)")->check(CLI::PositiveNumber);
+  c->add_option("-p,--prompt", prompt, "prompt tokens (prompt processing in one batch; 0: decode only)")->check(CLI::NonNegativeNumber);
+  c->add_option("-n,--gen", gen, "decode tokens (from a one-token context, as llama-bench's tg; 0: prefill only)")
+      ->check(CLI::NonNegativeNumber);
   c->add_option("-d,--depth", depth, "tokens already in the context before each measurement (llama-bench's -d), untimed")
       ->check(CLI::NonNegativeNumber);
   add_device_flags(c, &device, &threads);
@@ -87,13 +91,15 @@ CLI::App* BenchCommand::add(CLI::App& app) {
 int BenchCommand::run() const {
   int rc = 0;
   const bool tty = isatty(2) && !json;
+  if (prompt == 0 && gen == 0)
+    return fail(Error(ErrorCode::kInvalidArgument, "bench: nothing to measure (-p 0 and -n 0): give prompt or decode tokens"));
   auto model = load_or_report(model_dir, &rc, dtype);
   if (!model) return rc;
   SessionOptions so;
   so.device = device;
   so.n_threads = threads;
   so.kv_dtype = kv_dtype;
-  so.batch_tokens = prompt;
+  so.batch_tokens = std::max(prompt, 1);
   so.context_length = std::min(model->config().max_context(), depth + std::max(prompt, gen + 1));
   if (depth + std::max(prompt, gen + 1) > model->config().max_context())
     return fail(
@@ -111,14 +117,15 @@ int BenchCommand::run() const {
   for (int& t : depth_ids) t = tok(rng);
 
   // Prompt processing of `prompt` tokens and `gen` single-token steps after the first `keep`
-  // tokens of the sequence (the rest dropped first); seconds each.
+  // tokens of the sequence (the rest dropped first); seconds each (none where 0 tokens).
   auto measure = [&](int keep, int gen_tokens, double& prefill, double& decode) -> Result<bool> {
     if (auto cut = s.truncate(keep); !cut) return cut.error();
     auto t0 = Clock::now();
-    if (auto logits = s.append(prompt_ids); !logits) return logits.error();
+    if (!prompt_ids.empty())
+      if (auto logits = s.append(prompt_ids); !logits) return logits.error();
     prefill = since(t0);
     if (auto cut = s.truncate(keep); !cut) return cut.error();
-    int next = prompt_ids[0];
+    int next = tok(rng);
     t0 = Clock::now();
     for (int i = 0; i < gen_tokens; ++i) {
       if (auto l = s.append(&next, 1); !l) return l.error();
@@ -142,9 +149,11 @@ int BenchCommand::run() const {
   for (int r = 0; r < repeat; ++r) {
     if (tty) std::fprintf(stderr, "\r\033[Kbench: run %d/%d ...", r + 1, repeat);
     if (auto m = measure(depth, gen, prefill, decode); !m) return fail(m.error());
-    pp.push_back(prompt / prefill);
-    tg.push_back(gen / decode);
-    ttft.push_back(prefill);  // the prompt's forward pass; sampling the first token adds microseconds
+    if (prompt > 0) {
+      pp.push_back(prompt / prefill);
+      ttft.push_back(prefill);  // the prompt's forward pass; sampling the first token adds microseconds
+    }
+    if (gen > 0) tg.push_back(gen / decode);
   }
   if (tty) std::fprintf(stderr, "\r\033[K");
   // The policy workload: `candidates` continuations of 16 tokens from one 64-token prompt (one
@@ -160,7 +169,8 @@ int BenchCommand::run() const {
     auto emb_engine = Embedder::create(model, eo);
     if (!gen_engine) return fail(gen_engine.error());
     if (!emb_engine) return fail(emb_engine.error());
-    const std::vector<int> policy_prompt(prompt_ids.begin(), prompt_ids.begin() + std::min<size_t>(prompt_ids.size(), 64));
+    std::vector<int> policy_prompt(64);
+    for (int& t : policy_prompt) t = tok(rng);
     GenerateParams gp;
     gp.max_new_tokens = 16;
     gp.ignore_eos = true;
@@ -206,7 +216,7 @@ int BenchCommand::run() const {
   const Stat spp = stat(pp), stg = stat(tg), sttft = stat(ttft);
   const double achieved = static_cast<double>(info.bytes_read_per_token) * stg.mean;
   const double fraction = bw.bytes_per_second > 0 ? achieved / bw.bytes_per_second : 0;
-  const double flops_per_token = prefill_flops_per_token(model->config(), depth, prompt);
+  const double flops_per_token = prompt > 0 ? prefill_flops_per_token(model->config(), depth, prompt) : 0;
   const double prefill_flops = flops_per_token * spp.mean;
   const double compute_fraction = peak.flops_per_second > 0 ? prefill_flops / peak.flops_per_second : 0;
   std::string dtypes;
@@ -220,21 +230,21 @@ int BenchCommand::run() const {
                        {"depth", depth},
                        {"gen_tokens", gen},
                        {"repeat", repeat},
-                       {"pp_tokens_per_second", spp.mean},
-                       {"pp_stdev", spp.stdev},
-                       {"tg_tokens_per_second", stg.mean},
-                       {"tg_stdev", stg.stdev},
-                       {"ttft_seconds", sttft.mean},
+                       {"pp_tokens_per_second", measured(pp, spp.mean)},
+                       {"pp_stdev", measured(pp, spp.stdev)},
+                       {"tg_tokens_per_second", measured(tg, stg.mean)},
+                       {"tg_stdev", measured(tg, stg.stdev)},
+                       {"ttft_seconds", measured(ttft, sttft.mean)},
                        {"peak_rss_bytes", rss},
                        {"weight_bytes_per_token", info.bytes_read_per_token},
-                       {"decode_bytes_per_second", achieved},
+                       {"decode_bytes_per_second", measured(tg, achieved)},
                        {"memory_bandwidth_bytes_per_second", bw.bytes_per_second},
                        {"memory_bandwidth_buffer_bytes", bw.buffer_bytes},
-                       {"bandwidth_fraction", fraction},
-                       {"prefill_flops_per_token", flops_per_token},
-                       {"prefill_flops_per_second", prefill_flops},
+                       {"bandwidth_fraction", measured(tg, fraction)},
+                       {"prefill_flops_per_token", measured(pp, flops_per_token)},
+                       {"prefill_flops_per_second", measured(pp, prefill_flops)},
                        {"compute_peak_flops_per_second", peak.flops_per_second},
-                       {"compute_fraction", compute_fraction},
+                       {"compute_fraction", measured(pp, compute_fraction)},
                        {"candidates_per_call", candidates},
                        {"candidates_per_second", scand.mean},
                        {"embeddings_per_second", sembed.mean}})
@@ -243,9 +253,9 @@ int BenchCommand::run() const {
   }
   std::printf("model        %s (%s, %s)\n", model_dir.c_str(), dtypes.c_str(), s.backend_name().c_str());
   const std::string at = depth > 0 ? " @ d" + std::to_string(depth) : "";
-  std::printf("pp%-5d%-6s %9.2f ± %.2f tokens/s\n", prompt, at.c_str(), spp.mean, spp.stdev);
-  std::printf("tg%-5d%-6s %9.2f ± %.2f tokens/s\n", gen, at.c_str(), stg.mean, stg.stdev);
-  std::printf("ttft         %9.1f ms (prompt of %d tokens)\n", sttft.mean * 1e3, prompt);
+  if (prompt > 0) std::printf("pp%-5d%-6s %9.2f ± %.2f tokens/s\n", prompt, at.c_str(), spp.mean, spp.stdev);
+  if (gen > 0) std::printf("tg%-5d%-6s %9.2f ± %.2f tokens/s\n", gen, at.c_str(), stg.mean, stg.stdev);
+  if (prompt > 0) std::printf("ttft         %9.1f ms (prompt of %d tokens)\n", sttft.mean * 1e3, prompt);
   if (candidates > 0) {
     std::printf("candidates   %9.2f ± %.2f candidates/s (%d per call, 16 tokens each, 64-token prompt)\n", scand.mean, scand.stdev,
                 candidates);
@@ -253,10 +263,10 @@ int BenchCommand::run() const {
   }
   std::printf("peak RSS     %s\n", human_bytes(rss).c_str());
   std::printf("weights/tok  %s\n", human_bytes(static_cast<double>(info.bytes_read_per_token)).c_str());
-  if (bw.bytes_per_second > 0)
+  if (bw.bytes_per_second > 0 && gen > 0)
     std::printf("bandwidth    decode reads %.1f GB/s of %.1f GB/s measured (%d threads, %s buffer) = %.0f%%\n", achieved / 1e9,
                 bw.bytes_per_second / 1e9, bw.threads, human_bytes(bw.buffer_bytes).c_str(), 100 * fraction);
-  if (peak.flops_per_second > 0)
+  if (peak.flops_per_second > 0 && prompt > 0)
     std::printf("compute      prefill runs %.1f GFLOP/s of %.1f GFLOP/s measured (%d threads, %d-float FMA) = %.0f%%\n",
                 prefill_flops / 1e9, peak.flops_per_second / 1e9, peak.threads, peak.vector_floats, 100 * compute_fraction);
   return 0;

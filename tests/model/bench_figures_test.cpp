@@ -47,5 +47,28 @@ TEST(Bench, CommandReportsConsistentFigures) {
   EXPECT_LT(j["compute_fraction"].get<double>(), 1.0);
 }
 
+// As llama-bench's -p 0 / -n 0: decode only, or prefill only; a figure not measured is null
+// (not a zero or a division by zero), and asking for neither is an error.
+TEST(Bench, PrefillOnlyAndDecodeOnly) {
+  WICK_REQUIRE_TESTDATA();
+  const std::string cmd = bin("wick") + " bench -m " + testdata_dir() + "/models/tinystories-656k -r 1 --candidates 0 --json";
+  std::string out;
+  ASSERT_EQ(run_command(cmd + " -p 0 -n 8", &out), 0) << out;
+  auto j = nlohmann::json::parse(out);
+  EXPECT_TRUE(j["pp_tokens_per_second"].is_null());
+  EXPECT_TRUE(j["ttft_seconds"].is_null());
+  EXPECT_TRUE(j["compute_fraction"].is_null());
+  EXPECT_GT(j["tg_tokens_per_second"].get<double>(), 0);
+  EXPECT_GT(j["bandwidth_fraction"].get<double>(), 0);
+  ASSERT_EQ(run_command(cmd + " -p 16 -n 0", &out), 0) << out;
+  j = nlohmann::json::parse(out);
+  EXPECT_GT(j["pp_tokens_per_second"].get<double>(), 0);
+  EXPECT_GT(j["compute_fraction"].get<double>(), 0);
+  EXPECT_TRUE(j["tg_tokens_per_second"].is_null());
+  EXPECT_TRUE(j["bandwidth_fraction"].is_null());
+  EXPECT_NE(run_command(cmd + " -p 0 -n 0 2>&1", &out), 0);
+  EXPECT_NE(out.find("nothing to measure"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace wick::test

@@ -110,9 +110,10 @@ class Backend {
     BufferRef y;
     const Tensor* w;
     const Tensor* bias;
+    int64_t y_stride = 0;  // as matmul's
   };
   virtual void matmuls(std::span<const Product> products, BufferRef x, int n) {
-    for (const Product& p : products) matmul(p.y, x, n, *p.w, p.bias);
+    for (const Product& p : products) matmul(p.y, x, n, *p.w, p.bias, p.y_stride);
   }
   // Rotary embedding in the rotate_half convention of transformers' apply_rotary_pos_emb, on the
   // first d = rotary_dim values of each head (the rest pass through, as StableLM's partial rotary):

@@ -54,6 +54,16 @@ std::vector<float> random_vec(size_t n, std::mt19937& rng) {
   return v;
 }
 
+// A [rows, cols] matrix of random values in (-1, 1) quantized to the block type `dt`.
+OwnedTensor quantized_tensor(DType dt, int64_t rows, int64_t cols, std::mt19937& rng) {
+  const auto wf = random_vec(static_cast<size_t>(rows * cols), rng);
+  OwnedTensor w;
+  w.bytes.resize(dtype_row_bytes(dt, static_cast<uint64_t>(rows * cols)));
+  for (int64_t r = 0; r < rows; ++r) quantize_row(dt, wf.data() + r * cols, w.bytes.data() + r * dtype_row_bytes(dt, cols), cols);
+  w.t = Tensor{.dtype = dt, .ndim = 2, .shape = {rows, cols, 0, 0}, .data = w.bytes.data()};
+  return w;
+}
+
 void expect_close(const std::vector<float>& a, const std::vector<float>& b, double tol, const std::string& what) {
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], tol * std::max(1.0f, std::fabs(b[i]))) << what << " at " << i;
@@ -162,14 +172,7 @@ TEST_P(QuantMatmulTest, MatchesReferenceAndIsBatchInvariant) {
   cpu->reserve(2 * 512, 16, 16);  // wider rows reserved than used: activation rows are packed by their own width
   for (const int cols : widths) {
     SCOPED_TRACE("rows of " + std::to_string(cols));
-    auto wf = random_vec(static_cast<size_t>(rows * cols), rng);
-    OwnedTensor w;
-    w.bytes.resize(dtype_row_bytes(dt, static_cast<uint64_t>(rows * cols)));
-    for (int r = 0; r < rows; ++r) quantize_row(dt, wf.data() + r * cols, w.bytes.data() + r * dtype_row_bytes(dt, cols), cols);
-    w.t.dtype = dt;
-    w.t.ndim = 2;
-    w.t.shape = {rows, cols, 0, 0};
-    w.t.data = w.bytes.data();
+    const OwnedTensor w = quantized_tensor(dt, rows, cols, rng);
     auto b = random_tensor(DType::F32, 1, rows, rng);
     auto x = random_vec(static_cast<size_t>(n * cols), rng);
     PlacedTensor wc(*cpu, w.t), bc(*cpu, b.t), wr(*ref, w.t), br(*ref, b.t);
@@ -282,17 +285,7 @@ TEST_P(OpTest, MatmulsOfOneInputEqualEachMatmul) {
       {DType::Q4_K, 40}, {DType::Q6_K, 24}, {DType::F16, 72}, {DType::Q8_0, 17}, {DType::F32, 9}};
   std::vector<OwnedTensor> ws, bs;
   for (const auto& [dt, rows] : kinds) {
-    if (dtype_info(dt).quantized) {
-      const auto wf = random_vec(static_cast<size_t>(rows * cols), rng);
-      OwnedTensor w;
-      w.bytes.resize(dtype_row_bytes(dt, static_cast<uint64_t>(rows * cols)));
-      for (int r = 0; r < rows; ++r) quantize_row(dt, wf.data() + r * cols, w.bytes.data() + r * dtype_row_bytes(dt, cols), cols);
-      w.t = Tensor{.dtype = dt, .ndim = 2, .shape = {rows, cols, 0, 0}, .data = nullptr};
-      ws.push_back(std::move(w));
-    } else {
-      ws.push_back(random_tensor(dt, rows, cols, rng));
-    }
-    ws.back().t.data = ws.back().bytes.data();
+    ws.push_back(dtype_info(dt).quantized ? quantized_tensor(dt, rows, cols, rng) : random_tensor(dt, rows, cols, rng));
     bs.push_back(random_tensor(DType::BF16, 1, rows, rng));
   }
   cpu->reserve(cols, 16, 16);

@@ -118,9 +118,8 @@ class CpuBackend final : public Backend {
   }
 
   void matmul(BufferRef y_ref, BufferRef x_ref, int n, const Tensor& w, const Tensor* bias, int64_t y_stride) override {
-    const ProductPlan p = plan(ptr(y_ref), ptr(x_ref), n, w, bias, y_stride, 1);
-    if (p.path == Path::kInt8) quantize_activations(p.x, n, w.cols());
-    pool_.parallel_for(p.tasks, [&](int64_t task, int thread) { run_task(p, task, thread); });
+    const Product p{y_ref, &w, bias, y_stride};
+    matmuls(std::span<const Product>(&p, 1), x_ref, n);
   }
 
   // The products of one input in one pass of the threads: x quantized once (where a product is
@@ -138,7 +137,7 @@ class CpuBackend final : public Backend {
         if (pr.w->cols() != products[first].w->cols())
           throw Error(ErrorCode::kInternal, "cpu backend: products of one input with rows of " + std::to_string(pr.w->cols()) + " and " +
                                                 std::to_string(products[first].w->cols()) + " values");
-        plans[i] = plan(ptr(pr.y), ptr(x_ref), n, *pr.w, pr.bias, 0, 1 + static_cast<int>(i));
+        plans[i] = plan(ptr(pr.y), ptr(x_ref), n, *pr.w, pr.bias, pr.y_stride, 1 + static_cast<int>(i));
         quantize = quantize || plans[i].path == Path::kInt8;
         task_start[i + 1] = task_start[i] + plans[i].tasks;
       }

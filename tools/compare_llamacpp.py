@@ -37,6 +37,7 @@ def wick_bench(exe, model, p, n, t, r, d=0, isa=None):
             "tg": (j["tg_tokens_per_second"], j.get("tg_stdev", 0.0)),
             "bandwidth_fraction": j.get("bandwidth_fraction"),
             "bandwidth": j.get("memory_bandwidth_bytes_per_second"),
+            "weight_bytes_per_token": j.get("weight_bytes_per_token"),
             "compute_fraction": j.get("compute_fraction")}
 
 
@@ -61,27 +62,37 @@ def main():
         # -p 0 or -n 0: that figure is measured by neither (None)
         lcv = {k: lc[k][0] if k in lc else None for k in ("pp", "tg")}
         wkv = {k: wk[k][0] for k in ("pp", "tg")}
+        # llama.cpp's decode reads the same weights per token (same file): its fraction is taken
+        # against the bandwidth wick measured beside its own decode runs, a minute later.
+        lc_bw = (lcv["tg"] * wk["weight_bytes_per_token"] / wk["bandwidth"]
+                 if lcv["tg"] and wk["weight_bytes_per_token"] and wk["bandwidth"] else None)
         rows.append({"model": m, "llama_cpp": lcv, "wick": wkv,
                      "ratio": {k: wkv[k] / lcv[k] if wkv[k] and lcv[k] else None for k in ("pp", "tg")},
+                     "memory_bandwidth_bytes_per_second": wk["bandwidth"],
+                     "llama_cpp_bandwidth_fraction": lc_bw,
                      "wick_bandwidth_fraction": wk["bandwidth_fraction"],
                      "wick_compute_fraction": wk["compute_fraction"]})
     if a.json:
         print(json.dumps({"threads": a.t, "prompt": a.p, "gen": a.n, "repeat": a.r, "depth": a.depth, "isa": a.isa, "results": rows},
                          indent=1))
         return
-    # peak: wick's prefill FLOP/s over the FMA peak it measured; bw: its decode's weight reads
-    # over the streaming-read bandwidth it measured (wick bench's compute / bandwidth lines).
+    # peak: wick's prefill FLOP/s over the f32 FMA peak it measured (int8 dot products exceed
+    # it); bw: each engine's decode weight reads over the streaming-read bandwidth wick measured
+    # beside its decode runs (wick bench's compute / bandwidth lines).
     print(f"{'model':40s} {'llama.cpp pp':>12s} {'wick pp':>9s} {'ratio':>6s} {'peak':>5s}   "
-          f"{'llama.cpp tg':>12s} {'wick tg':>9s} {'ratio':>6s}  bw")
+          f"{'llama.cpp tg':>12s} {'wick tg':>9s} {'ratio':>6s}  {'bw llama.cpp / wick':>19s}")
     def num(v, width, suffix=""):  # "-" where not measured
         return f"{v:{width - len(suffix)}.{2 if suffix == 'x' else 1}f}{suffix}" if v is not None else f"{'-':>{width}s}"
 
+    def pct(v):
+        return f"{100 * v:.0f}%" if v is not None else "-"
+
     for r in rows:
-        bw, fl = r["wick_bandwidth_fraction"], r["wick_compute_fraction"]
+        bw, lbw, fl = r["wick_bandwidth_fraction"], r["llama_cpp_bandwidth_fraction"], r["wick_compute_fraction"]
         lc, wk, ratio = r["llama_cpp"], r["wick"], r["ratio"]
         print(f"{r['model'][-40:]:40s} {num(lc['pp'], 12)} {num(wk['pp'], 9)} {num(ratio['pp'], 6, 'x')}"
               f" {100 * fl if fl else 0:4.0f}%   {num(lc['tg'], 12)} {num(wk['tg'], 9)} {num(ratio['tg'], 6, 'x')}"
-              f"  {100 * bw if bw else 0:.0f}%")
+              f"  {pct(lbw):>10s} / {pct(bw):>5s}")
 
 
 if __name__ == "__main__":

@@ -68,6 +68,50 @@ double peak_rss_bytes() {
   return static_cast<double>(u.ru_maxrss) * 1024.0;  // Linux reports KiB
 }
 
+// The policy workload: `candidates` continuations of 16 tokens from one 64-token prompt (one
+// prefill, forked sequences decoded as a batch), and embeddings of 8 texts of ~64 tokens; one
+// untimed warm-up, then `repeat` timed calls of each. Candidates / s and texts / s per call.
+struct PolicyRates {
+  std::vector<double> candidates, embeddings;
+};
+Result<PolicyRates> measure_policy(const std::shared_ptr<Model>& model, const EngineOptions& eo, int candidates, int repeat, bool tty) {
+  auto gen_engine = Generator::create(model, eo);
+  if (!gen_engine) return gen_engine.error();
+  auto emb_engine = Embedder::create(model, eo);
+  if (!emb_engine) return emb_engine.error();
+  std::mt19937 rng(2);
+  std::uniform_int_distribution<int> tok(3, model->config().vocab_size - 1);
+  std::vector<int> policy_prompt(64);
+  for (int& t : policy_prompt) t = tok(rng);
+  GenerateParams gp;
+  gp.max_new_tokens = 16;
+  gp.ignore_eos = true;
+  std::vector<std::string> texts;
+  for (int i = 0; i < 8; ++i) {
+    std::string t = "Text " + std::to_string(i) + ":";
+    while (t.size() < 240) t += " the quick brown fox jumps over the lazy dog";
+    texts.push_back(t);
+  }
+  PolicyRates rates;
+  for (int r = -1; r < repeat; ++r) {
+    if (tty) std::fprintf(stderr, "\rbench: policy %d/%d ...", r + 1, repeat);
+    gp.sampling.seed = static_cast<uint64_t>(r + 2);
+    auto t0 = Clock::now();
+    auto c = gen_engine.value()->generate_candidates_from_tokens(policy_prompt, candidates, gp);
+    if (!c) return c.error();
+    const double tc = since(t0);
+    t0 = Clock::now();
+    auto e = emb_engine.value()->encode(texts);
+    if (!e) return e.error();
+    const double te = since(t0);
+    if (r < 0) continue;
+    rates.candidates.push_back(candidates / tc);
+    rates.embeddings.push_back(static_cast<double>(texts.size()) / te);
+  }
+  if (tty) std::fprintf(stderr, "\r\033[K");
+  return rates;
+}
+
 }  // namespace
 
 CLI::App* BenchCommand::add(CLI::App& app) {
@@ -116,15 +160,45 @@ int BenchCommand::run() const {
   std::vector<int> depth_ids(static_cast<size_t>(depth));
   for (int& t : depth_ids) t = tok(rng);
 
+  // The policy workload first, so that peak RSS is read before the bandwidth probe's buffer
+  // exists (its engines are gone by then; the session's memory was all allocated up front).
+  PolicyRates policy;
+  if (candidates > 0) {
+    EngineOptions eo;
+    eo.device = device;
+    eo.n_threads = threads;
+    eo.kv_dtype = kv_dtype;
+    eo.context_length = std::min(model->config().max_context(), 128);
+    auto rates = measure_policy(model, eo, candidates, repeat, tty);
+    if (!rates) return fail(rates.error());
+    policy = std::move(rates.value());
+  }
+  const double rss = peak_rss_bytes();
+  const ModelInfo info = model->info();
+  // The streaming-read bandwidth is measured right before each decode run, and each run's
+  // fraction taken against its own figure: on a shared machine the bandwidth drifts by tens of
+  // per cent between runs, more than the fraction's own differences.
+  std::optional<ReadBandwidthProbe> probe;
+  if (!no_bandwidth) {
+    if (tty) std::fprintf(stderr, "\r\033[Kbench: allocating the bandwidth probe ...");
+    probe.emplace(threads, bandwidth_buffer_for(info.bytes_read_per_token));
+  }
+  BandwidthResult bw;
+
   // Prompt processing of `prompt` tokens and `gen` single-token steps after the first `keep`
-  // tokens of the sequence (the rest dropped first); seconds each (none where 0 tokens).
-  auto measure = [&](int keep, int gen_tokens, double& prefill, double& decode) -> Result<bool> {
+  // tokens of the sequence (the rest dropped first); seconds each (none where 0 tokens). With
+  // `bw_out`, the bandwidth probe runs between the two.
+  auto measure = [&](int keep, int gen_tokens, double& prefill, double& decode, double* bw_out) -> Result<bool> {
     if (auto cut = s.truncate(keep); !cut) return cut.error();
     auto t0 = Clock::now();
     if (!prompt_ids.empty())
       if (auto logits = s.append(prompt_ids); !logits) return logits.error();
     prefill = since(t0);
     if (auto cut = s.truncate(keep); !cut) return cut.error();
+    if (bw_out && probe && gen_tokens > 0) {
+      bw = probe->measure(2);
+      *bw_out = bw.bytes_per_second;
+    }
     int next = tok(rng);
     t0 = Clock::now();
     for (int i = 0; i < gen_tokens; ++i) {
@@ -134,78 +208,37 @@ int BenchCommand::run() const {
     decode = since(t0);
     return true;
   };
-  std::vector<double> pp, tg, ttft;
+  std::vector<double> pp, tg, ttft, run_bw;
   double prefill = 0, decode = 0;
   // Warm-up (pages the weights in, not reported) on an empty context, as llama-bench's.
-  if (tty) std::fprintf(stderr, "\rbench: warm-up ...");
-  if (auto w = measure(0, std::min(gen, 16), prefill, decode); !w) return fail(w.error());
+  if (tty) std::fprintf(stderr, "\r\033[Kbench: warm-up ...");
+  if (auto w = measure(0, std::min(gen, 16), prefill, decode, nullptr); !w) return fail(w.error());
   // The context is filled with `depth` tokens once, untimed (llama-bench's -d, whose later
   // repetitions restore that state); every measurement then starts from those tokens.
   if (depth > 0) {
-    if (tty) std::fprintf(stderr, "\rbench: filling %d tokens of context ...", depth);
+    if (tty) std::fprintf(stderr, "\r\033[Kbench: filling %d tokens of context ...", depth);
     s.reset();
     if (auto f = s.append(depth_ids); !f) return fail(f.error());
   }
   for (int r = 0; r < repeat; ++r) {
     if (tty) std::fprintf(stderr, "\r\033[Kbench: run %d/%d ...", r + 1, repeat);
-    if (auto m = measure(depth, gen, prefill, decode); !m) return fail(m.error());
+    double run_bandwidth = 0;
+    if (auto m = measure(depth, gen, prefill, decode, &run_bandwidth); !m) return fail(m.error());
     if (prompt > 0) {
       pp.push_back(prompt / prefill);
       ttft.push_back(prefill);  // the prompt's forward pass; sampling the first token adds microseconds
     }
-    if (gen > 0) tg.push_back(gen / decode);
+    if (gen > 0) {
+      tg.push_back(gen / decode);
+      if (run_bandwidth > 0) run_bw.push_back(run_bandwidth);
+    }
   }
+  if (probe && run_bw.empty()) {  // no decode (-n 0): the bandwidth alone, as the figure of the machine
+    if (tty) std::fprintf(stderr, "\r\033[Kbench: measuring memory bandwidth ...");
+    bw = probe->measure(5);
+  }
+  probe.reset();
   if (tty) std::fprintf(stderr, "\r\033[K");
-  // The policy workload: `candidates` continuations of 16 tokens from one 64-token prompt (one
-  // prefill, forked sequences decoded as a batch), and embeddings of 8 texts of ~64 tokens.
-  std::vector<double> cand_rate, embed_rate;
-  if (candidates > 0) {
-    EngineOptions eo;
-    eo.device = device;
-    eo.n_threads = threads;
-    eo.kv_dtype = kv_dtype;
-    eo.context_length = std::min(model->config().max_context(), 128);
-    auto gen_engine = Generator::create(model, eo);
-    auto emb_engine = Embedder::create(model, eo);
-    if (!gen_engine) return fail(gen_engine.error());
-    if (!emb_engine) return fail(emb_engine.error());
-    std::vector<int> policy_prompt(64);
-    for (int& t : policy_prompt) t = tok(rng);
-    GenerateParams gp;
-    gp.max_new_tokens = 16;
-    gp.ignore_eos = true;
-    std::vector<std::string> texts;
-    for (int i = 0; i < 8; ++i) {
-      std::string t = "Text " + std::to_string(i) + ":";
-      while (t.size() < 240) t += " the quick brown fox jumps over the lazy dog";
-      texts.push_back(t);
-    }
-    for (int r = -1; r < repeat; ++r) {
-      if (tty) std::fprintf(stderr, "\rbench: policy %d/%d ...", r + 1, repeat);
-      gp.sampling.seed = static_cast<uint64_t>(r + 2);
-      auto t0 = Clock::now();
-      auto c = gen_engine.value()->generate_candidates_from_tokens(policy_prompt, candidates, gp);
-      if (!c) return fail(c.error());
-      const double tc = since(t0);
-      t0 = Clock::now();
-      auto e = emb_engine.value()->encode(texts);
-      if (!e) return fail(e.error());
-      const double te = since(t0);
-      if (r < 0) continue;
-      cand_rate.push_back(candidates / tc);
-      embed_rate.push_back(static_cast<double>(texts.size()) / te);
-    }
-    if (tty) std::fprintf(stderr, "\r\033[K");
-  }
-  const Stat scand = stat(cand_rate), sembed = stat(embed_rate);
-  const double rss = peak_rss_bytes();  // before the bandwidth test's buffer
-  const ModelInfo info = model->info();
-  BandwidthResult bw;
-  if (!no_bandwidth) {
-    if (tty) std::fprintf(stderr, "bench: measuring memory bandwidth ...\r");
-    bw = measure_read_bandwidth(threads, bandwidth_buffer_for(info.bytes_read_per_token));
-    if (tty) std::fprintf(stderr, "\033[K");
-  }
   ComputePeakResult peak;
   const std::optional<CpuIsa> isa = backend_cpu_isa(s.backend_name());
   if (!no_bandwidth && isa) {
@@ -213,9 +246,20 @@ int BenchCommand::run() const {
     peak = measure_compute_peak(threads, *isa);
     if (tty) std::fprintf(stderr, "\033[K");
   }
+  const Stat scand = stat(policy.candidates), sembed = stat(policy.embeddings);
+  // Each decode run's weight reads over the bandwidth measured just before it.
+  const auto per_token = static_cast<double>(info.bytes_read_per_token);
+  std::vector<double> run_fraction;
+  nlohmann::json decode_runs = nlohmann::json::array();
+  for (size_t r = 0; r < run_bw.size(); ++r) {
+    run_fraction.push_back(per_token * tg[r] / run_bw[r]);
+    decode_runs.push_back(
+        {{"tg_tokens_per_second", tg[r]}, {"memory_bandwidth_bytes_per_second", run_bw[r]}, {"bandwidth_fraction", run_fraction.back()}});
+  }
+  const double bandwidth = run_bw.empty() ? bw.bytes_per_second : stat(run_bw).mean;
+  const double fraction = stat(run_fraction).mean;
   const Stat spp = stat(pp), stg = stat(tg), sttft = stat(ttft);
-  const double achieved = static_cast<double>(info.bytes_read_per_token) * stg.mean;
-  const double fraction = bw.bytes_per_second > 0 ? achieved / bw.bytes_per_second : 0;
+  const double achieved = per_token * stg.mean;
   const double flops_per_token = prompt > 0 ? prefill_flops_per_token(model->config(), depth, prompt) : 0;
   const double prefill_flops = flops_per_token * spp.mean;
   const double compute_fraction = peak.flops_per_second > 0 ? prefill_flops / peak.flops_per_second : 0;
@@ -238,9 +282,10 @@ int BenchCommand::run() const {
                        {"peak_rss_bytes", rss},
                        {"weight_bytes_per_token", info.bytes_read_per_token},
                        {"decode_bytes_per_second", measured(tg, achieved)},
-                       {"memory_bandwidth_bytes_per_second", bw.bytes_per_second},
+                       {"memory_bandwidth_bytes_per_second", bandwidth},
                        {"memory_bandwidth_buffer_bytes", bw.buffer_bytes},
-                       {"bandwidth_fraction", measured(tg, fraction)},
+                       {"bandwidth_fraction", measured(run_fraction, fraction)},
+                       {"decode_runs", decode_runs},
                        {"prefill_flops_per_token", measured(pp, flops_per_token)},
                        {"prefill_flops_per_second", measured(pp, prefill_flops)},
                        {"compute_peak_flops_per_second", peak.flops_per_second},
@@ -263,12 +308,16 @@ int BenchCommand::run() const {
   }
   std::printf("peak RSS     %s\n", human_bytes(rss).c_str());
   std::printf("weights/tok  %s\n", human_bytes(static_cast<double>(info.bytes_read_per_token)).c_str());
-  if (bw.bytes_per_second > 0 && gen > 0)
-    std::printf("bandwidth    decode reads %.1f GB/s of %.1f GB/s measured (%d threads, %s buffer) = %.0f%%\n", achieved / 1e9,
-                bw.bytes_per_second / 1e9, bw.threads, human_bytes(bw.buffer_bytes).c_str(), 100 * fraction);
+  if (!run_fraction.empty())
+    std::printf("bandwidth    decode reads %.1f GB/s of %.1f GB/s measured before each run (%d threads, %s buffer) = %.0f%%\n",
+                achieved / 1e9, bandwidth / 1e9, bw.threads, human_bytes(bw.buffer_bytes).c_str(), 100 * fraction);
+  else if (bw.bytes_per_second > 0)
+    std::printf("bandwidth    %.1f GB/s streaming reads (%d threads, %s buffer)\n", bw.bytes_per_second / 1e9, bw.threads,
+                human_bytes(bw.buffer_bytes).c_str());
   if (peak.flops_per_second > 0 && prompt > 0)
-    std::printf("compute      prefill runs %.1f GFLOP/s of %.1f GFLOP/s measured (%d threads, %d-float FMA) = %.0f%%\n",
-                prefill_flops / 1e9, peak.flops_per_second / 1e9, peak.threads, peak.vector_floats, 100 * compute_fraction);
+    std::printf("compute      prefill runs %.1f GFLOP/s of %.1f GFLOP/s measured (%d threads, %d-float FMA) = %.0f%%%s\n",
+                prefill_flops / 1e9, peak.flops_per_second / 1e9, peak.threads, peak.vector_floats, 100 * compute_fraction,
+                compute_fraction > 1 ? " (integer dot products beat the float FMA peak)" : "");
   return 0;
 }
 

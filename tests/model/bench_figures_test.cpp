@@ -18,12 +18,26 @@ TEST(Bench, CommandReportsConsistentFigures) {
                         "memory_bandwidth_bytes_per_second", "bandwidth_fraction", "candidates_per_second", "embeddings_per_second"})
     EXPECT_GT(j[k].get<double>(), 0) << k;
   EXPECT_NE(j["dtypes"].get<std::string>().find("Q8_0"), std::string::npos);
-  // The figures must agree with one another: decode bytes/s = bytes read per token x tokens/s,
-  // and the fraction of the measured bandwidth is that over the measured bandwidth.
+  // The figures must agree with one another: decode bytes/s = bytes read per token x tokens/s;
+  // each decode run's fraction is its weight reads over the bandwidth measured just before it,
+  // and the reported tokens/s, bandwidth and fraction are the runs' means.
   const double per_token = j["weight_bytes_per_token"].get<double>(), tg = j["tg_tokens_per_second"].get<double>();
   const double achieved = j["decode_bytes_per_second"].get<double>(), bw = j["memory_bandwidth_bytes_per_second"].get<double>();
   EXPECT_NEAR(achieved, per_token * tg, 1e-9 * achieved);
-  EXPECT_NEAR(j["bandwidth_fraction"].get<double>(), achieved / bw, 1e-12);
+  const auto& runs = j["decode_runs"];
+  ASSERT_EQ(runs.size(), 2u) << "one per repeat (-r 2)";
+  double sum_tg = 0, sum_bw = 0, sum_fraction = 0;
+  for (const auto& r : runs) {
+    const double run_tg = r["tg_tokens_per_second"].get<double>(), run_bw = r["memory_bandwidth_bytes_per_second"].get<double>();
+    EXPECT_GT(run_bw, 0);
+    EXPECT_NEAR(r["bandwidth_fraction"].get<double>(), per_token * run_tg / run_bw, 1e-12);
+    sum_tg += run_tg;
+    sum_bw += run_bw;
+    sum_fraction += r["bandwidth_fraction"].get<double>();
+  }
+  EXPECT_NEAR(tg, sum_tg / 2, 1e-9 * tg);
+  EXPECT_NEAR(bw, sum_bw / 2, 1e-9 * bw);
+  EXPECT_NEAR(j["bandwidth_fraction"].get<double>(), sum_fraction / 2, 1e-12);
   // The bandwidth is measured on a buffer the size of what decode reads per token, so from the
   // same level of the memory hierarchy as the weights (TinyStories fits in cache). Against a
   // 1 GiB DRAM buffer this fraction read 1.10 and 1.25 on the 2-core VM; a fraction above 1 now
@@ -66,6 +80,8 @@ TEST(Bench, PrefillOnlyAndDecodeOnly) {
   EXPECT_GT(j["compute_fraction"].get<double>(), 0);
   EXPECT_TRUE(j["tg_tokens_per_second"].is_null());
   EXPECT_TRUE(j["bandwidth_fraction"].is_null());
+  EXPECT_TRUE(j["decode_runs"].empty());
+  EXPECT_GT(j["memory_bandwidth_bytes_per_second"].get<double>(), 0) << "measured on its own without decode runs";
   EXPECT_NE(run_command(cmd + " -p 0 -n 0 2>&1", &out), 0);
   EXPECT_NE(out.find("nothing to measure"), std::string::npos) << out;
 }

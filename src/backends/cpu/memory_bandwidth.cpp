@@ -44,47 +44,69 @@ __attribute__((target("avx2"))) float read_avx2(const float* p, size_t n) {
 
 uint64_t bandwidth_buffer_for(uint64_t bytes_read_per_token) { return std::clamp<uint64_t>(bytes_read_per_token, 1ull << 20, 1ull << 30); }
 
-BandwidthResult measure_read_bandwidth(int n_threads, uint64_t buffer_bytes, int repeats) {
-  ThreadPool pool(n_threads);
+struct ReadBandwidthProbe::State {
+  ThreadPool pool;
+  std::unique_ptr<float, decltype(&std::free)> buf{nullptr, &std::free};
+  size_t per = 0;  // floats per thread
+  int passes = 1;  // reads of the buffer per timed repeat
+  bool avx2 = false;
+  std::vector<float> sink;
+  explicit State(int n_threads) : pool(n_threads) {}
+};
+
+ReadBandwidthProbe::ReadBandwidthProbe(int n_threads, uint64_t buffer_bytes) : state_(std::make_unique<State>(n_threads)) {
+  State& st = *state_;
   const size_t bytes = static_cast<size_t>(buffer_bytes) / 256 * 256;
   const size_t n = bytes / sizeof(float);
-  std::unique_ptr<float, decltype(&std::free)> buf(static_cast<float*>(std::aligned_alloc(64, bytes)), &std::free);
+  st.buf.reset(static_cast<float*>(std::aligned_alloc(64, std::max<size_t>(bytes, 256))));
   // Touch every page (first-touch by the thread that will read it).
-  const int64_t parts = pool.size();
-  const size_t per = n / static_cast<size_t>(parts) / 64 * 64;
-  pool.parallel_for(parts, [&](int64_t t, int) { std::memset(buf.get() + per * static_cast<size_t>(t), 0, per * sizeof(float)); });
-  bool avx2 = false;
+  const int64_t parts = st.pool.size();
+  st.per = n / static_cast<size_t>(parts) / 64 * 64;
+  st.pool.parallel_for(parts,
+                       [&](int64_t t, int) { std::memset(st.buf.get() + st.per * static_cast<size_t>(t), 0, st.per * sizeof(float)); });
 #if defined(__x86_64__)
-  avx2 = __builtin_cpu_supports("avx2");
+  st.avx2 = __builtin_cpu_supports("avx2");
 #endif
-  std::vector<float> sink(static_cast<size_t>(parts));
-  BandwidthResult r;
-  r.threads = pool.size();
-  r.buffer_bytes = static_cast<double>(per * static_cast<size_t>(parts) * sizeof(float));
+  st.sink.resize(static_cast<size_t>(parts));
   // A buffer that fits in cache is read several times per repeat, so that each timed repeat
   // reads at least 256 MiB (a single pass would last microseconds).
-  const int passes = static_cast<int>(std::max(1.0, std::ceil(268435456.0 / std::max(r.buffer_bytes, 1.0))));
-  r.bytes_per_repeat = r.buffer_bytes * passes;
+  const double buffer = static_cast<double>(st.per * static_cast<size_t>(parts) * sizeof(float));
+  st.passes = static_cast<int>(std::max(1.0, std::ceil(268435456.0 / std::max(buffer, 1.0))));
+}
+
+ReadBandwidthProbe::~ReadBandwidthProbe() = default;
+
+BandwidthResult ReadBandwidthProbe::measure(int repeats) {
+  State& st = *state_;
+  const int64_t parts = st.pool.size();
+  BandwidthResult r;
+  r.threads = st.pool.size();
+  r.buffer_bytes = static_cast<double>(st.per * static_cast<size_t>(parts) * sizeof(float));
+  r.bytes_per_repeat = r.buffer_bytes * st.passes;
   for (int rep = 0; rep < repeats; ++rep) {
     const auto t0 = std::chrono::steady_clock::now();
-    pool.parallel_for(parts, [&](int64_t t, int) {
-      const float* p = buf.get() + per * static_cast<size_t>(t);
+    st.pool.parallel_for(parts, [&](int64_t t, int) {
+      const float* p = st.buf.get() + st.per * static_cast<size_t>(t);
       float acc = 0;
-      for (int pass = 0; pass < passes; ++pass) {
+      for (int pass = 0; pass < st.passes; ++pass) {
 #if defined(__x86_64__)
-        acc += avx2 ? read_avx2(p, per) : read_scalar(p, per);
+        acc += st.avx2 ? read_avx2(p, st.per) : read_scalar(p, st.per);
 #else
-        acc += read_scalar(p, per);
+        acc += read_scalar(p, st.per);
 #endif
       }
-      sink[static_cast<size_t>(t)] = acc;
+      st.sink[static_cast<size_t>(t)] = acc;
     });
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     r.bytes_per_second = std::max(r.bytes_per_second, r.bytes_per_repeat / s);
   }
-  volatile float keep = sink[0];
+  volatile float keep = st.sink[0];
   (void)keep;
   return r;
+}
+
+BandwidthResult measure_read_bandwidth(int n_threads, uint64_t buffer_bytes, int repeats) {
+  return ReadBandwidthProbe(n_threads, buffer_bytes).measure(repeats);
 }
 
 }  // namespace wick

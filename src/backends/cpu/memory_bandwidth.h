@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 namespace wick {
 
@@ -17,7 +18,25 @@ struct BandwidthResult {
   int threads = 0;
 };
 
-// n_threads 0 = all cores; buffer_bytes is rounded down to whole 256-byte lines per thread.
+// A buffer and threads kept for measurements taken again and again: beside each decode run, so
+// that a machine whose bandwidth drifts (a shared VM: 30-48 GB/s within minutes, measured) is
+// compared with what it delivered at that moment. n_threads 0 = all cores; buffer_bytes is
+// rounded down to whole 256-byte lines per thread, and first touched here.
+class ReadBandwidthProbe {
+ public:
+  ReadBandwidthProbe(int n_threads, uint64_t buffer_bytes);
+  ~ReadBandwidthProbe();
+  ReadBandwidthProbe(const ReadBandwidthProbe&) = delete;
+  ReadBandwidthProbe& operator=(const ReadBandwidthProbe&) = delete;
+  // The best of `repeats` timed reads of the buffer.
+  BandwidthResult measure(int repeats);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// One probe's measurement (n_threads, buffer_bytes: as ReadBandwidthProbe's).
 BandwidthResult measure_read_bandwidth(int n_threads, uint64_t buffer_bytes = 1ull << 30, int repeats = 5);
 // The buffer that measures the memory a model's decode reads from: its bytes per token, at least
 // 1 MiB and at most 1 GiB (beyond the caches, more only costs memory).

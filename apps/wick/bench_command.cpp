@@ -230,7 +230,7 @@ int BenchCommand::run() const {
     }
     if (gen > 0) {
       tg.push_back(gen / decode);
-      if (run_bandwidth > 0) run_bw.push_back(run_bandwidth);
+      if (probe) run_bw.push_back(run_bandwidth);  // one per decode run: run_bw[r] belongs to tg[r]
     }
   }
   if (probe && run_bw.empty()) {  // no decode (-n 0): the bandwidth alone, as the figure of the machine

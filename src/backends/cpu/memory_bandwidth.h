@@ -19,7 +19,7 @@ struct BandwidthResult {
 };
 
 // A buffer and threads kept for measurements taken again and again: beside each decode run, so
-// that a machine whose bandwidth drifts (a shared VM: 30-48 GB/s within minutes, measured) is
+// that a machine whose bandwidth drifts (a shared VM: 30-54 GB/s within the hour, measured) is
 // compared with what it delivered at that moment. n_threads 0 = all cores; buffer_bytes is
 // rounded down to whole 256-byte lines per thread, and first touched here.
 class ReadBandwidthProbe {

@@ -1,7 +1,11 @@
 // Micro-benchmarks of the CPU matmul: decode-shaped (1 token) and prefill-shaped (many tokens)
 // products for each weight dtype and ISA. Figures go in closing notes, never in tests.
 //   build/release/bin/wick_bench --benchmark_filter=Matmul
+// WICK_BENCH_THREADS=1: one thread (a kernel's own speed, without the pool's dispatch and the
+// other core's noise); default: every core.
 #include <benchmark/benchmark.h>
+
+#include <cstdlib>
 
 #include <random>
 #include <vector>
@@ -15,7 +19,8 @@ namespace {
 void BM_Matmul(benchmark::State& state, DType dt, CpuIsa isa) {
   const int64_t rows = state.range(0), cols = state.range(1);
   const int n = static_cast<int>(state.range(2));
-  auto be = make_cpu_backend_for_isa(0, isa);
+  const char* threads = std::getenv("WICK_BENCH_THREADS");
+  auto be = make_cpu_backend_for_isa(threads ? std::atoi(threads) : 0, isa);
   be->reserve(cols, 16, 64);
   std::vector<uint8_t> w(dtype_row_bytes(dt, static_cast<uint64_t>(rows * cols)));
   std::mt19937 rng(1);

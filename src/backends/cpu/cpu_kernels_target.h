@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "backends/cpu/cpu_isa.h"
+#include "backends/cpu/packed_weights.h"
 #include "core/dtype.h"
 #include "wick/error.h"
 

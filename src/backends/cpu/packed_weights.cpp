@@ -44,8 +44,11 @@ PackedShape packed_shape(DType dt, int64_t rows, int64_t k, int group_rows) {
     case DType::Q5_0: s.block_head = 2, s.block_qh = 4, s.block_codes = 16; break;
     case DType::Q5_1: s.block_head = 4, s.block_qh = 4, s.block_codes = 16; break;
     case DType::Q8_0: s.block_head = 2, s.block_codes = 32; break;
+    case DType::Q6_K: s.q6k_order = true; break;
     default: break;
   }
+  if (s.q6k_order && s.unit_dwords != kQ6KUnitDwords)
+    throw Error(ErrorCode::kInternal, "packed weights: Q6_K unit of " + std::to_string(s.unit_dwords) + " dwords");
   if (s.block_codes && s.block_head + s.block_qh + s.block_codes != static_cast<int>(dtype_info(dt).block_bytes))
     throw Error(ErrorCode::kInternal, std::string("packed weights: block layout of ") + dtype_name(dt));
   return s;
@@ -138,7 +141,7 @@ void pack_groups(const PackedShape& s, const uint8_t* src, int64_t g0, int64_t g
           from = reinterpret_cast<const uint8_t*>(planar);
         }
         uint8_t* base = out + u * s.unit_dwords * R * 4 + r * 4;
-        for (int64_t i = 0; i < s.unit_dwords; ++i) std::memcpy(base + i * R * 4, from + i * 4, 4);
+        for (int64_t i = 0; i < s.unit_dwords; ++i) std::memcpy(base + i * R * 4, from + (s.q6k_order ? kQ6KPackedOrder[i] : i) * 4, 4);
       }
     }
   }
@@ -152,7 +155,7 @@ void unpack_row(const PackedShape& s, const uint8_t* packed, int64_t r, uint8_t*
   for (int64_t u = 0; u < s.units; ++u) {
     uint32_t unit[128], blocks[128];
     const uint8_t* base = in + u * s.unit_dwords * R * 4;
-    for (int64_t i = 0; i < s.unit_dwords; ++i) std::memcpy(&unit[i], base + (i * R + lane) * 4, 4);
+    for (int64_t i = 0; i < s.unit_dwords; ++i) std::memcpy(&unit[s.q6k_order ? kQ6KPackedOrder[i] : i], base + (i * R + lane) * 4, 4);
     const uint32_t* from = unit;
     if (s.block_codes) {
       planar_unit(s, reinterpret_cast<const uint8_t*>(unit), reinterpret_cast<uint8_t*>(blocks), false);

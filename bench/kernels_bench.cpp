@@ -43,7 +43,8 @@ void BM_Matmul(benchmark::State& state, DType dt, CpuIsa isa) {
 
 void register_all() {
   for (CpuIsa isa : supported_cpu_isas())
-    for (DType dt : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q2_K, DType::Q3_K, DType::Q4_K, DType::Q5_K, DType::Q6_K}) {
+    for (DType dt : {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q2_K, DType::Q3_K, DType::Q4_K,
+                     DType::Q5_K, DType::Q6_K}) {
       const std::string name = std::string("Matmul/") + cpu_isa_name(isa) + "/" + dtype_name(dt);
       benchmark::RegisterBenchmark(name.c_str(), [dt, isa](benchmark::State& s) { BM_Matmul(s, dt, isa); })
           ->Args({512, 2048, 1})  // in L2: the kernel's arithmetic alone

@@ -82,9 +82,17 @@ inline constexpr auto kQ6KPackedSlot = [] {
   struct Slots {
     int at[kQ6KUnitDwords];
   } s{};
+  for (int i = 0; i < kQ6KUnitDwords; ++i) s.at[i] = -1;
   for (int i = 0; i < kQ6KUnitDwords; ++i) s.at[kQ6KPackedOrder[i]] = i;
   return s;
 }();
+static_assert(
+    [] {
+      for (int i : kQ6KPackedSlot.at)
+        if (i < 0) return false;
+      return true;
+    }(),
+    "kQ6KPackedOrder holds every dword of a unit once");
 PackedShape packed_shape(DType dt, int64_t rows, int64_t k, int group_rows);
 
 // Groups [g0, g1) of the rows at `src` (row_bytes apart) into `dst` (packed_shape(...).bytes(),

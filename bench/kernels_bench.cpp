@@ -51,6 +51,7 @@ void register_all() {
           ->Args({2048, 2048, 1})
           ->Args({5632, 2048, 1})
           ->Args({32000, 2048, 1})  // an LM head: larger than the caches, so memory-bound
+          ->Args({151936, 896, 1})  // Qwen2.5-0.5B's LM head: short rows (3.5 units of 256)
           ->Args({2048, 2048, 2})   // small batches of sequences decoding together (candidates, a server)
           ->Args({2048, 2048, 8})
           ->Args({2048, 2048, 64})

@@ -7,6 +7,7 @@
 // 32; unit_bytes = the bytes of 256 values of one row):
 //
 //   packed[g][u][i][r] = dword i of row (group_rows g + r)'s unit u     (uint32, little-endian)
+//   (Q6_K: dword kQ6KPackedOrder[i], below)
 //
 // for i < unit_dwords = ceil(unit_bytes / 4): a unit of a group is unit_dwords vectors of
 // group_rows lanes, lane r holding row r. Bytes past a row's end (the last unit of a row whose

@@ -243,6 +243,59 @@ TEST_P(QuantIsaTest, IntegerKernelsMatchReference) {
   for (int64_t n : {1280, 1376}) check_integer_kernels(cpu_kernels(GetParam()), n);
 }
 
+// Matrices of several row groups packed at load: the same bits as their stored rows, for every
+// path (register tiles, small batches, prefill panels), and every row read back. k = 1376 ends
+// each row in a partial unit of 3 blocks of 32, which a packed group stores only that far: the
+// groups are then shorter than whole units, and the kernel must step over them as packed.
+TEST_P(QuantIsaTest, PackedGroupsMatchStoredRows) {
+  WICK_REQUIRE_ISA(GetParam());
+  const CpuKernels& k = cpu_kernels(GetParam());
+  if (k.panel_rows == 0) GTEST_SKIP() << "no packed kernels on " << cpu_isa_name(GetParam());
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd;
+  const int rows = 2 * k.panel_rows + 3;
+  for (int64_t n : {1376, 1280}) {
+    const int max_tokens = 9;
+    std::vector<float> x(static_cast<size_t>(n * max_tokens)), w(static_cast<size_t>(n * rows));
+    for (float& v : x) v = nd(rng);
+    for (float& v : w) v = nd(rng) * 0.05f;
+    ActQ8Rows a;
+    a.resize(max_tokens, n);
+    for (int t = 0; t < max_tokens; ++t) k.quantize_act_q8(x.data() + t * n, n, a.row(t, n));
+    std::vector<PanelChunk> panel(static_cast<size_t>(block_panel_bytes(n)) / sizeof(PanelChunk));
+    for (DType dt : quantized_types()) {
+      if (!packable(dt, n) || !k.block_gemm_takes(dt, n)) continue;
+      SCOPED_TRACE(std::string(dtype_name(dt)) + " n " + std::to_string(n));
+      const auto row_bytes = static_cast<int64_t>(dtype_row_bytes(dt, static_cast<uint64_t>(n)));
+      std::vector<uint8_t> stored(static_cast<size_t>(rows * row_bytes));
+      for (int r = 0; r < rows; ++r) quantize_row(dt, w.data() + r * n, stored.data() + r * row_bytes, n);
+      const PackedShape s = packed_shape(dt, rows, n, k.panel_rows);
+      ASSERT_EQ(s.groups, 3);
+      const int64_t whole_units = s.units * s.unit_dwords * s.group_rows * 4;
+      if (dtype_info(dt).block_size == 32 && n % 256 != 0)
+        EXPECT_LT(s.group_bytes(), whole_units);  // the partial unit stored short
+      else
+        EXPECT_EQ(s.group_bytes(), whole_units);
+      PackedMatrix packed(s);
+      pack_groups(s, stored.data(), 0, s.groups, packed.data());
+      for (int m : {1, 2, 3, 4, 5, 9}) {
+        std::vector<float> y(static_cast<size_t>(rows * m), NAN), yp(static_cast<size_t>(rows * m), NAN);
+        k.block_gemm(stored.data(), dt, row_bytes, rows, a.row(0, n), m, n, y.data(), rows, panel.data());
+        k.packed_gemm(packed.data(), dt, rows, a.row(0, n), m, n, yp.data(), rows, panel.data());
+        for (size_t i = 0; i < y.size(); ++i) {
+          ASSERT_FALSE(std::isnan(y[i])) << m << " tokens, output " << i;
+          ASSERT_EQ(std::bit_cast<uint32_t>(yp[i]), std::bit_cast<uint32_t>(y[i])) << m << " tokens, output " << i;
+        }
+      }
+      std::vector<uint8_t> back(static_cast<size_t>(row_bytes));
+      for (int r = 0; r < rows; ++r) {
+        unpack_row(s, packed.data(), r, back.data());
+        ASSERT_TRUE(std::equal(back.begin(), back.end(), stored.begin() + r * row_bytes)) << "row " << r;
+      }
+    }
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(EveryIsa, QuantIsaTest, ::testing::ValuesIn(test::every_cpu_isa()),
                          [](const auto& info) { return std::string(cpu_isa_name(info.param)); });
 

@@ -51,6 +51,10 @@ PackedShape packed_shape(DType dt, int64_t rows, int64_t k, int group_rows) {
     throw Error(ErrorCode::kInternal, "packed weights: Q6_K unit of " + std::to_string(s.unit_dwords) + " dwords");
   if (s.block_codes && s.block_head + s.block_qh + s.block_codes != static_cast<int>(dtype_info(dt).block_bytes))
     throw Error(ErrorCode::kInternal, std::string("packed weights: block layout of ") + dtype_name(dt));
+  const int64_t last_blocks = (k - (s.units - 1) * 256) / dtype_info(dt).block_size;  // blocks in a row's last unit
+  s.last_unit_dwords = s.block_codes && last_blocks * dtype_info(dt).block_size < 256
+                           ? planar_unit_dwords(s.block_head, s.block_qh, s.block_codes, last_blocks)
+                           : s.unit_dwords;
   return s;
 }
 
@@ -141,7 +145,8 @@ void pack_groups(const PackedShape& s, const uint8_t* src, int64_t g0, int64_t g
           from = reinterpret_cast<const uint8_t*>(planar);
         }
         uint8_t* base = out + u * s.unit_dwords * R * 4 + r * 4;
-        for (int64_t i = 0; i < s.unit_dwords; ++i) std::memcpy(base + i * R * 4, from + (s.q6k_order ? kQ6KPackedOrder[i] : i) * 4, 4);
+        const int64_t stored = u + 1 < s.units ? s.unit_dwords : s.last_unit_dwords;
+        for (int64_t i = 0; i < stored; ++i) std::memcpy(base + i * R * 4, from + (s.q6k_order ? kQ6KPackedOrder[i] : i) * 4, 4);
       }
     }
   }
@@ -153,9 +158,10 @@ void unpack_row(const PackedShape& s, const uint8_t* packed, int64_t r, uint8_t*
   if (s.elem_bytes == 4) return unpack_float_row<uint32_t>(s, in, lane, row);
   if (s.elem_bytes) return unpack_float_row<uint16_t>(s, in, lane, row);
   for (int64_t u = 0; u < s.units; ++u) {
-    uint32_t unit[128], blocks[128];
+    uint32_t unit[128] = {}, blocks[128];  // a partial last unit's dwords past those stored: zero
     const uint8_t* base = in + u * s.unit_dwords * R * 4;
-    for (int64_t i = 0; i < s.unit_dwords; ++i) std::memcpy(&unit[s.q6k_order ? kQ6KPackedOrder[i] : i], base + (i * R + lane) * 4, 4);
+    const int64_t stored = u + 1 < s.units ? s.unit_dwords : s.last_unit_dwords;
+    for (int64_t i = 0; i < stored; ++i) std::memcpy(&unit[s.q6k_order ? kQ6KPackedOrder[i] : i], base + (i * R + lane) * 4, 4);
     const uint32_t* from = unit;
     if (s.block_codes) {
       planar_unit(s, reinterpret_cast<const uint8_t*>(unit), reinterpret_cast<uint8_t*>(blocks), false);

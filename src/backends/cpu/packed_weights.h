@@ -11,7 +11,10 @@
 //
 // for i < unit_dwords = ceil(unit_bytes / 4): a unit of a group is unit_dwords vectors of
 // group_rows lanes, lane r holding row r. Bytes past a row's end (the last unit of a row whose
-// blocks of 32 are not a multiple of 8, the padding of the last dword) are zero.
+// blocks of 32 are not a multiple of 8, the padding of the last dword) are zero. Such a partial
+// last unit is stored only as far as its last block's codes (last_unit_dwords, planar below):
+// k = 896 (Qwen2.5-0.5B) is 3.5 units, and whole last units made every product stream 12.5%
+// more bytes than the weights.
 //
 // The types with blocks of 32 values (Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, Q8_0: blocks of 18 to 34
 // bytes, so every other block's fields sit 2 bytes off a dword) are first made planar within
@@ -58,10 +61,11 @@ struct PackedShape {
   // Blocks of 32 values, made planar per unit (above): bytes per block of the header, the
   // fifth-bit word and the codes; 0 for the other types.
   int block_head = 0, block_qh = 0, block_codes = 0;
-  bool q6k_order = false;  // Q6_K: a unit's dwords in kQ6KPackedOrder
+  bool q6k_order = false;        // Q6_K: a unit's dwords in kQ6KPackedOrder
+  int64_t last_unit_dwords = 0;  // the dwords stored of a row's last unit (a partial one: fewer)
   int64_t group_bytes() const {
     if (elem_bytes) return (pairs ? (k + 1) / 2 * 2 : k) * group_rows * elem_bytes;
-    return units * unit_dwords * group_rows * 4;
+    return ((units - 1) * unit_dwords + last_unit_dwords) * group_rows * 4;
   }
   int64_t bytes() const { return groups * group_bytes(); }
 };
@@ -95,6 +99,11 @@ static_assert(
     }(),
     "kQ6KPackedOrder holds every dword of a unit once");
 PackedShape packed_shape(DType dt, int64_t rows, int64_t k, int group_rows);
+
+// The dwords of a planar unit (blocks of 32 values) that hold its first `blocks` blocks: the 8
+// header slots, the 8 fifth-bit words, then those blocks' codes (head, qh, codes: bytes per
+// block of each). What a row's partial last unit stores (the panel kernel computes the same).
+constexpr int64_t planar_unit_dwords(int head, int qh, int codes, int64_t blocks) { return (8 * (head + qh) + codes * blocks + 3) / 4; }
 
 // Groups [g0, g1) of the rows at `src` (row_bytes apart) into `dst` (packed_shape(...).bytes(),
 // 64-byte aligned).

@@ -13,7 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # A build: its n-th bench run prints tokens/s figures[n % len] (prefill 10x the decode figure) and
 # logs its name and the arguments it was given.
 FAKE = """#!/usr/bin/env python3
-import json, os, sys
+import json, sys
 log, name, figures = {log!r}, {name!r}, {figures!r}
 with open(log, "a") as f:
     f.write(name + " " + " ".join(sys.argv[1:]) + "\\n")

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -11,6 +12,7 @@
 #include <mutex>
 #include <tuple>
 
+#include "core/quant.h"
 #include "wick/error.h"
 
 namespace wick {
@@ -44,10 +46,10 @@ PackedShape packed_shape(DType dt, int64_t rows, int64_t k, int group_rows) {
     case DType::Q5_0: s.block_head = 2, s.block_qh = 4, s.block_codes = 16; break;
     case DType::Q5_1: s.block_head = 4, s.block_qh = 4, s.block_codes = 16; break;
     case DType::Q8_0: s.block_head = 2, s.block_codes = 32; break;
-    case DType::Q6_K: s.q6k_order = true; break;
+    case DType::Q6_K: s.q6k = true; break;
     default: break;
   }
-  if (s.q6k_order && s.unit_dwords != kQ6KUnitDwords)
+  if (s.q6k && s.unit_dwords != kQ6KUnitDwords)
     throw Error(ErrorCode::kInternal, "packed weights: Q6_K unit of " + std::to_string(s.unit_dwords) + " dwords");
   if (s.block_codes && s.block_head + s.block_qh + s.block_codes != static_cast<int>(dtype_info(dt).block_bytes))
     throw Error(ErrorCode::kInternal, std::string("packed weights: block layout of ") + dtype_name(dt));
@@ -92,6 +94,44 @@ void planar_unit(const PackedShape& s, const uint8_t* in, uint8_t* out, bool to_
     move(block * c + head + qh, 8 * (head + qh) + codes * c, codes);
   }
 }
+
+// BlockQ6_K's fields within a unit's 210 bytes (core/quant.h).
+constexpr int kQ6KQl = offsetof(BlockQ6_K, ql), kQ6KQh = offsetof(BlockQ6_K, qh), kQ6KScales = offsetof(BlockQ6_K, scales),
+              kQ6KD = offsetof(BlockQ6_K, d);
+
+}  // namespace
+
+void q6k_pack_unit(const uint8_t* file, uint32_t* packed) {
+  auto* out = reinterpret_cast<uint8_t*>(packed);
+  std::memset(out, 0, 4 * kQ6KUnitDwords);
+  std::memcpy(out + 4 * q6k_packed_d(), file + kQ6KD, 2);
+  for (int w = 0; w < 4; ++w) std::memcpy(out + 4 * q6k_packed_scales(2 * w), file + kQ6KScales + 4 * w, 4);
+  for (int p = 0; p < 2; ++p)
+    for (int l = 0; l < 32; ++l) {
+      const int ql0 = file[kQ6KQl + 64 * p + l], ql1 = file[kQ6KQl + 64 * p + 32 + l], qh = file[kQ6KQh + 32 * p + l];
+      const int c0 = (ql0 & 15) | (qh & 3) << 4, c1 = (ql1 & 15) | (qh >> 2 & 3) << 4;
+      const int c2 = (ql0 >> 4) | (qh >> 4 & 3) << 4, c3 = (ql1 >> 4) | (qh >> 6 & 3) << 4;
+      out[4 * q6k_packed_x(p, 0) + l] = static_cast<uint8_t>(c0 | (c2 >> 4) << 6);
+      out[4 * q6k_packed_y(p, 0) + l] = static_cast<uint8_t>(c1 | (c3 >> 4) << 6);
+      out[4 * q6k_packed_z(p, 0) + l] = static_cast<uint8_t>((c2 & 15) | (c3 & 15) << 4);
+    }
+}
+
+void q6k_unpack_unit(const uint32_t* packed, uint8_t* file) {
+  const auto* in = reinterpret_cast<const uint8_t*>(packed);
+  std::memcpy(file + kQ6KD, in + 4 * q6k_packed_d(), 2);
+  for (int w = 0; w < 4; ++w) std::memcpy(file + kQ6KScales + 4 * w, in + 4 * q6k_packed_scales(2 * w), 4);
+  for (int p = 0; p < 2; ++p)
+    for (int l = 0; l < 32; ++l) {
+      const int x = in[4 * q6k_packed_x(p, 0) + l], y = in[4 * q6k_packed_y(p, 0) + l], z = in[4 * q6k_packed_z(p, 0) + l];
+      const int c0 = x & 63, c1 = y & 63, c2 = (z & 15) | (x >> 6) << 4, c3 = (z >> 4) | (y >> 6) << 4;
+      file[kQ6KQl + 64 * p + l] = static_cast<uint8_t>((c0 & 15) | (c2 & 15) << 4);
+      file[kQ6KQl + 64 * p + 32 + l] = static_cast<uint8_t>((c1 & 15) | (c3 & 15) << 4);
+      file[kQ6KQh + 32 * p + l] = static_cast<uint8_t>(c0 >> 4 | (c1 >> 4) << 2 | (c2 >> 4) << 4 | (c3 >> 4) << 6);
+    }
+}
+
+namespace {
 
 // Float rows (E: the element's bits, 2 or 4 bytes): element j of row r at [j][r] of its group;
 // BF16 (s.pairs) in pairs, element j at [j / 2][r] half j % 2, an odd k's last pair zero-padded.
@@ -143,10 +183,13 @@ void pack_groups(const PackedShape& s, const uint8_t* src, int64_t g0, int64_t g
         if (s.block_codes) {
           planar_unit(s, from, reinterpret_cast<uint8_t*>(planar), true);
           from = reinterpret_cast<const uint8_t*>(planar);
+        } else if (s.q6k) {
+          q6k_pack_unit(from, planar);
+          from = reinterpret_cast<const uint8_t*>(planar);
         }
         uint8_t* base = out + u * s.unit_dwords * R * 4 + r * 4;
         const int64_t stored = u + 1 < s.units ? s.unit_dwords : s.last_unit_dwords;
-        for (int64_t i = 0; i < stored; ++i) std::memcpy(base + i * R * 4, from + (s.q6k_order ? kQ6KPackedOrder[i] : i) * 4, 4);
+        for (int64_t i = 0; i < stored; ++i) std::memcpy(base + i * R * 4, from + i * 4, 4);
       }
     }
   }
@@ -161,10 +204,13 @@ void unpack_row(const PackedShape& s, const uint8_t* packed, int64_t r, uint8_t*
     uint32_t unit[128] = {}, blocks[128];  // a partial last unit's dwords past those stored: zero
     const uint8_t* base = in + u * s.unit_dwords * R * 4;
     const int64_t stored = u + 1 < s.units ? s.unit_dwords : s.last_unit_dwords;
-    for (int64_t i = 0; i < stored; ++i) std::memcpy(&unit[s.q6k_order ? kQ6KPackedOrder[i] : i], base + (i * R + lane) * 4, 4);
+    for (int64_t i = 0; i < stored; ++i) std::memcpy(&unit[i], base + (i * R + lane) * 4, 4);
     const uint32_t* from = unit;
     if (s.block_codes) {
       planar_unit(s, reinterpret_cast<const uint8_t*>(unit), reinterpret_cast<uint8_t*>(blocks), false);
+      from = blocks;
+    } else if (s.q6k) {
+      q6k_unpack_unit(unit, reinterpret_cast<uint8_t*>(blocks));
       from = blocks;
     }
     const int64_t at = u * s.unit_bytes;

@@ -7,7 +7,7 @@
 // 32; unit_bytes = the bytes of 256 values of one row):
 //
 //   packed[g][u][i][r] = dword i of row (group_rows g + r)'s unit u     (uint32, little-endian)
-//   (Q6_K: dword kQ6KPackedOrder[i], below)
+//   (Q6_K: regrouped first, q6k_pack_unit below)
 //
 // for i < unit_dwords = ceil(unit_bytes / 4): a unit of a group is unit_dwords vectors of
 // group_rows lanes, lane r holding row r. Bytes past a row's end (the last unit of a row whose
@@ -23,12 +23,15 @@
 // fifth bit) becomes qh' with bit 8 b + i = bit 4 i + b of qh, so the fifth bits of values
 // 4 i .. 4 i + 3 are bit i of qh's 4 bytes: one shift and one mask give them in place.
 //
-// Q6_K units are stored with their 53 dwords in the order the panel decoder first reads them
-// (kQ6KPackedOrder): d, the scale word of chunks 0-1, then ql / qh dwords side by side, ... In
-// the file's order the decoder's reads jump back and forth across the unit (ql runs of chunk
-// pairs 256 bytes apart, the qh run after them, the scales at the end), which stops the
-// hardware prefetchers: streamed from memory without software prefetch, such a unit read 3.7-4.4
-// GB/s against 11.1-11.8 in first-read order (a standalone test on this VM's Zen 4 core).
+// Q6_K units are regrouped (q6k_pack_unit, below): per half of 128 values, the file's 4-bit ql
+// and 2-bit qh fields become three runs of 32 bytes, X, Y and Z, from which the decoder takes two
+// of a half's four chunks with one mask and the other two with a select, where the file's layout
+// takes a shift, two masks and an or for each (AVX2: 22 instructions per chunk's codes on
+// average, against 34). The runs are stored in the order the decoder first reads them: in the
+// file's order its reads jump back and forth across the unit (ql runs of chunk pairs 256 bytes
+// apart, the qh run after them, the scales at the end), which stops the hardware prefetchers:
+// streamed from memory without software prefetch, such a unit read 3.7-4.4 GB/s against
+// 11.1-11.8 in first-read order (a standalone test on this VM's Zen 4 core).
 //
 // F16 / BF16 / F32 (kernels_float_panel.inc; groups of a float vector's lanes, 8 or 16):
 //
@@ -36,9 +39,9 @@
 //   BF16: packed[g][j / 2][r] = elements j, j + 1 of that row (j even)       (4 bytes, j low;
 //         an odd k's last high half zero)
 //
-// In both, the rows of the last group past the matrix repeat its last row. The bytes are the
-// file's, only moved, so a packed matrix computes exactly what its rows do, and a row can be
-// read back (unpack_row).
+// In both, the rows of the last group past the matrix repeat its last row. The bits are the
+// file's, only moved (Q6_K's codes regrouped), so a packed matrix computes exactly what its rows
+// do, and a row can be read back (unpack_row).
 #pragma once
 
 #include <cstdint>
@@ -61,7 +64,7 @@ struct PackedShape {
   // Blocks of 32 values, made planar per unit (above): bytes per block of the header, the
   // fifth-bit word and the codes; 0 for the other types.
   int block_head = 0, block_qh = 0, block_codes = 0;
-  bool q6k_order = false;        // Q6_K: a unit's dwords in kQ6KPackedOrder
+  bool q6k = false;              // Q6_K: units regrouped by q6k_pack_unit
   int64_t last_unit_dwords = 0;  // the dwords stored of a row's last unit (a partial one: fewer)
   int64_t group_bytes() const {
     if (elem_bytes) return (pairs ? (k + 1) / 2 * 2 : k) * group_rows * elem_bytes;
@@ -74,30 +77,26 @@ struct PackedShape {
 // are whole blocks (of up to 512 bytes).
 bool packable(DType dt, int64_t k);
 
-// Packed Q6_K: packed dword i of a unit is the file's dword kQ6KPackedOrder[i] (ql 0-31, qh
-// 32-47, scales 48-51, d 52), the order of decode_chunk<Q6_K> in kernels_panel_gemm.inc: per
-// chunk c, d, scale word 48 + c / 2, then for i = 0..7 ql dword 16 (c / 4) + 8 (c % 2) + i and qh
-// dword 32 + 8 (c / 4) + i, each at its first read.
+// A packed Q6_K unit: 53 dwords, d first (an F16 in the low half), then per half p (values
+// 128 p .. 128 p + 127, 26 dwords) the scale word of its chunks 0-1 (sub-blocks 8 p .. 8 p + 3, one
+// signed byte each), X (8 dwords), Y (8), the scale word of its chunks 2-3, Z (8). With c_j[l] the
+// 6-bit code of value 128 p + 32 j + l (l < 32; ggml's q1 .. q4 of dequantize_row_q6_K):
+//
+//   X[l] = c_0[l] | (c_2[l] >> 4) << 6        c_0 = X & 63,  c_2 = (Z & 15) | (X >> 6) << 4
+//   Y[l] = c_1[l] | (c_3[l] >> 4) << 6        c_1 = Y & 63,  c_3 = (Z >> 4) | (Y >> 6) << 4
+//   Z[l] = (c_2[l] & 15) | (c_3[l] & 15) << 4
 inline constexpr int kQ6KUnitDwords = 53;
-inline constexpr int kQ6KPackedOrder[kQ6KUnitDwords] = {52, 48, 0,  32, 1,  33, 2,  34, 3,  35, 4,  36, 5,  37, 6,  38, 7,  39,
-                                                        8,  9,  10, 11, 12, 13, 14, 15, 49, 50, 16, 40, 17, 41, 18, 42, 19, 43,
-                                                        20, 44, 21, 45, 22, 46, 23, 47, 24, 25, 26, 27, 28, 29, 30, 31, 51};
-// Where file dword i of a Q6_K unit is packed: the inverse of kQ6KPackedOrder.
-inline constexpr auto kQ6KPackedSlot = [] {
-  struct Slots {
-    int at[kQ6KUnitDwords];
-  } s{};
-  for (int i = 0; i < kQ6KUnitDwords; ++i) s.at[i] = -1;
-  for (int i = 0; i < kQ6KUnitDwords; ++i) s.at[kQ6KPackedOrder[i]] = i;
-  return s;
-}();
-static_assert(
-    [] {
-      for (int i : kQ6KPackedSlot.at)
-        if (i < 0) return false;
-      return true;
-    }(),
-    "kQ6KPackedOrder holds every dword of a unit once");
+// The packed dword of: d; the scale word of chunk c (0..7); dword i (0..7) of half p's X, Y, Z.
+constexpr int q6k_packed_d() { return 0; }
+constexpr int q6k_packed_scales(int c) { return 1 + 26 * (c / 4) + (c % 4 >= 2 ? 17 : 0); }
+constexpr int q6k_packed_x(int p, int i) { return 2 + 26 * p + i; }
+constexpr int q6k_packed_y(int p, int i) { return 10 + 26 * p + i; }
+constexpr int q6k_packed_z(int p, int i) { return 19 + 26 * p + i; }
+// One row's unit: the file's 210 bytes (ql, qh, scales, d) <-> the packed 53 dwords (the last 2
+// bytes zero); q6k_unpack_unit inverts q6k_pack_unit.
+void q6k_pack_unit(const uint8_t* file, uint32_t* packed);
+void q6k_unpack_unit(const uint32_t* packed, uint8_t* file);
+
 PackedShape packed_shape(DType dt, int64_t rows, int64_t k, int group_rows);
 
 // The dwords of a planar unit (blocks of 32 values) that hold its first `blocks` blocks: the 8

@@ -218,9 +218,7 @@ void quantize_act_q8_ref(const float* x, int64_t n, ActQ8Row out) {
     }
     out.d[b] = d;
     out.sum[b] = half[0] + half[1];
-    std::fill(out.sum16x8 + 8 * b, out.sum16x8 + 8 * b + 8, 0);
-    out.sum16x8[8 * b] = half[0];
-    out.sum16x8[8 * b + 4] = half[1];
+    out.dsum32[b] = d * static_cast<float>(out.sum[b]);
     out.dsum16[2 * b] = d * static_cast<float>(half[0]);
     out.dsum16[2 * b + 1] = d * static_cast<float>(half[1]);
   }
@@ -230,10 +228,10 @@ void ActQ8Rows::resize(int64_t rows, int64_t max_cols) {
   rows_ = std::max<int64_t>(rows, 1);
   blocks_ = (max_cols + 31) / 32;
   // Array after array, each over all rows (row t's part of each is t blocks along, as
-  // act_row in the kernels steps): d, sum (4 bytes per block), q (32), sum16x8 (32), dsum16 (8);
+  // act_row in the kernels steps): d, sum (4 bytes per block), q (32), dsum32 (4), dsum16 (8);
   // each array starts on its own 64-byte line.
   auto lines = [&](int64_t bytes_per_block) { return (rows_ * blocks_ * bytes_per_block + 63) / 64; };
-  mem_.assign(static_cast<size_t>(2 * lines(4) + 2 * lines(32) + lines(8)), Line{});
+  mem_.assign(static_cast<size_t>(3 * lines(4) + lines(32) + lines(8)), Line{});
 }
 
 ActQ8Row ActQ8Rows::row(int64_t t, int64_t cols) {
@@ -247,8 +245,8 @@ ActQ8Row ActQ8Rows::row(int64_t t, int64_t cols) {
   r.d = reinterpret_cast<float*>(p) + t * nb;
   r.sum = reinterpret_cast<int32_t*>(p + lines(4) * 64) + t * nb;
   r.q = reinterpret_cast<int8_t*>(p + 2 * lines(4) * 64) + t * nb * 32;
-  r.sum16x8 = reinterpret_cast<int32_t*>(p + (2 * lines(4) + lines(32)) * 64) + t * nb * 8;
-  r.dsum16 = reinterpret_cast<float*>(p + (2 * lines(4) + 2 * lines(32)) * 64) + t * nb * 2;
+  r.dsum32 = reinterpret_cast<float*>(p + (2 * lines(4) + lines(32)) * 64) + t * nb;
+  r.dsum16 = reinterpret_cast<float*>(p + (3 * lines(4) + lines(32)) * 64) + t * nb * 2;
   return r;
 }
 

@@ -134,15 +134,13 @@ bool chunk_has_min(DType t);
 // Activations for the integer kernels: a row quantized in blocks of 32 with a float scale
 // (symmetric, round to nearest): x ~= d[b] * q[32 b + i]. Per block b:
 //   sum[b]              the sum of its 32 codes;
-//   sum16x8[8 b .. +7]  the sums of its two 16-value halves in lanes 0 and 4, zeros elsewhere
-//                       (added as they are to the 8 int32 lanes of a 256-bit dot product,
-//                       lanes 0-3 covering the first half);
-//   dsum16[2 b + h]     d[b] times the sum of half h (what a min multiplies).
+//   dsum32[b]           d[b] times sum[b] (what one min per 32 values multiplies);
+//   dsum16[2 b + h]     d[b] times the sum of half h (what a min per 16 values multiplies).
 struct ActQ8Row {
   float* d;
   int32_t* sum;
   int8_t* q;
-  int32_t* sum16x8;
+  float* dsum32;
   float* dsum16;
 };
 void quantize_act_q8_ref(const float* x, int64_t n, ActQ8Row out);

@@ -46,9 +46,12 @@ PackedShape packed_shape(DType dt, int64_t rows, int64_t k, int group_rows) {
     case DType::Q5_0: s.block_head = 2, s.block_qh = 4, s.block_codes = 16; break;
     case DType::Q5_1: s.block_head = 4, s.block_qh = 4, s.block_codes = 16; break;
     case DType::Q8_0: s.block_head = 2, s.block_codes = 32; break;
+    case DType::Q5_K: s.q5k = true; break;
     case DType::Q6_K: s.q6k = true; break;
     default: break;
   }
+  if (s.q5k && s.unit_dwords != kQ5KUnitDwords)
+    throw Error(ErrorCode::kInternal, "packed weights: Q5_K unit of " + std::to_string(s.unit_dwords) + " dwords");
   if (s.q6k && s.unit_dwords != kQ6KUnitDwords)
     throw Error(ErrorCode::kInternal, "packed weights: Q6_K unit of " + std::to_string(s.unit_dwords) + " dwords");
   if (s.block_codes && s.block_head + s.block_qh + s.block_codes != static_cast<int>(dtype_info(dt).block_bytes))
@@ -95,11 +98,47 @@ void planar_unit(const PackedShape& s, const uint8_t* in, uint8_t* out, bool to_
   }
 }
 
-// BlockQ6_K's fields within a unit's 210 bytes (core/quant.h).
+// BlockQ5_K's fields within a unit's 176 bytes, BlockQ6_K's within 210 (core/quant.h).
+constexpr int kQ5KScales = offsetof(BlockQ5_K, scales), kQ5KQh = offsetof(BlockQ5_K, qh), kQ5KQs = offsetof(BlockQ5_K, qs);
 constexpr int kQ6KQl = offsetof(BlockQ6_K, ql), kQ6KQh = offsetof(BlockQ6_K, qh), kQ6KScales = offsetof(BlockQ6_K, scales),
               kQ6KD = offsetof(BlockQ6_K, d);
 
 }  // namespace
+
+void q5k_pack_unit(const uint8_t* file, uint32_t* packed) {
+  auto* out = reinterpret_cast<uint8_t*>(packed);
+  std::memcpy(out, file, 4);  // d, dmin
+  std::memcpy(out + 4 * q5k_packed_scales(0), file + kQ5KScales, 12);
+  for (int l = 0; l < 32; ++l) {
+    int c[8];
+    for (int j = 0; j < 8; ++j) c[j] = (file[kQ5KQs + 32 * (j / 2) + l] >> 4 * (j % 2) & 15) | (file[kQ5KQh + l] >> j & 1) << 4;
+    int e = 0;
+    for (int j = 0; j < 4; ++j) {
+      out[4 * q5k_packed_a(j, 0) + l] = static_cast<uint8_t>(c[j] | (c[4 + j] & 7) << 5);
+      e |= (c[4 + j] >> 3) << 2 * j;
+    }
+    out[4 * q5k_packed_e(0) + l] = static_cast<uint8_t>(e);
+  }
+}
+
+void q5k_unpack_unit(const uint32_t* packed, uint8_t* file) {
+  const auto* in = reinterpret_cast<const uint8_t*>(packed);
+  std::memcpy(file, in, 4);
+  std::memcpy(file + kQ5KScales, in + 4 * q5k_packed_scales(0), 12);
+  for (int l = 0; l < 32; ++l) {
+    int c[8];
+    const int e = in[4 * q5k_packed_e(0) + l];
+    for (int j = 0; j < 4; ++j) {
+      const int a = in[4 * q5k_packed_a(j, 0) + l];
+      c[j] = a & 31;
+      c[4 + j] = a >> 5 | (e >> 2 * j & 3) << 3;
+    }
+    int qh = 0;
+    for (int j = 0; j < 8; ++j) qh |= (c[j] >> 4) << j;
+    file[kQ5KQh + l] = static_cast<uint8_t>(qh);
+    for (int p = 0; p < 4; ++p) file[kQ5KQs + 32 * p + l] = static_cast<uint8_t>((c[2 * p] & 15) | (c[2 * p + 1] & 15) << 4);
+  }
+}
 
 void q6k_pack_unit(const uint8_t* file, uint32_t* packed) {
   auto* out = reinterpret_cast<uint8_t*>(packed);
@@ -183,8 +222,8 @@ void pack_groups(const PackedShape& s, const uint8_t* src, int64_t g0, int64_t g
         if (s.block_codes) {
           planar_unit(s, from, reinterpret_cast<uint8_t*>(planar), true);
           from = reinterpret_cast<const uint8_t*>(planar);
-        } else if (s.q6k) {
-          q6k_pack_unit(from, planar);
+        } else if (s.q5k || s.q6k) {
+          (s.q5k ? q5k_pack_unit : q6k_pack_unit)(from, planar);
           from = reinterpret_cast<const uint8_t*>(planar);
         }
         uint8_t* base = out + u * s.unit_dwords * R * 4 + r * 4;
@@ -209,8 +248,8 @@ void unpack_row(const PackedShape& s, const uint8_t* packed, int64_t r, uint8_t*
     if (s.block_codes) {
       planar_unit(s, reinterpret_cast<const uint8_t*>(unit), reinterpret_cast<uint8_t*>(blocks), false);
       from = blocks;
-    } else if (s.q6k) {
-      q6k_unpack_unit(unit, reinterpret_cast<uint8_t*>(blocks));
+    } else if (s.q5k || s.q6k) {
+      (s.q5k ? q5k_unpack_unit : q6k_unpack_unit)(unit, reinterpret_cast<uint8_t*>(blocks));
       from = blocks;
     }
     const int64_t at = u * s.unit_bytes;

@@ -7,7 +7,7 @@
 // 32; unit_bytes = the bytes of 256 values of one row):
 //
 //   packed[g][u][i][r] = dword i of row (group_rows g + r)'s unit u     (uint32, little-endian)
-//   (Q6_K: regrouped first, q6k_pack_unit below)
+//   (Q5_K, Q6_K: regrouped first, q5k_pack_unit / q6k_pack_unit below)
 //
 // for i < unit_dwords = ceil(unit_bytes / 4): a unit of a group is unit_dwords vectors of
 // group_rows lanes, lane r holding row r. Bytes past a row's end (the last unit of a row whose
@@ -33,6 +33,13 @@
 // streamed from memory without software prefetch, such a unit read 3.7-4.4 GB/s against
 // 11.1-11.8 in first-read order (a standalone test on this VM's Zen 4 core).
 //
+// Q5_K units are regrouped likewise (q5k_pack_unit): chunks 0-3's 5-bit codes whole in the low
+// bits of four runs, chunks 4-7's split over those runs' top 3 bits and a fifth run, so half
+// the chunks take one mask and the others two shifts, two masks and an or, where the file's
+// nibbles and separate fifth bits take 4.4 instructions per code vector on AVX2 (3 now).
+// AVX2 Q5_K from memory (32000 x 2048, 1 token, 2 threads): 1.23-1.31x; in the model, TinyLlama
+// Q5_K_M decode 1.05x on both ISAs (it is mostly memory-bound there).
+//
 // F16 / BF16 / F32 (kernels_float_panel.inc; groups of a float vector's lanes, 8 or 16):
 //
 //   F16, F32: packed[g][j][r] = element j of row (group_rows g + r)         (2 or 4 bytes)
@@ -40,7 +47,7 @@
 //         an odd k's last high half zero)
 //
 // In both, the rows of the last group past the matrix repeat its last row. The bits are the
-// file's, only moved (Q6_K's codes regrouped), so a packed matrix computes exactly what its rows
+// file's, only moved (Q5_K's and Q6_K's codes regrouped), so a packed matrix computes exactly what its rows
 // do, and a row can be read back (unpack_row).
 #pragma once
 
@@ -64,8 +71,8 @@ struct PackedShape {
   // Blocks of 32 values, made planar per unit (above): bytes per block of the header, the
   // fifth-bit word and the codes; 0 for the other types.
   int block_head = 0, block_qh = 0, block_codes = 0;
-  bool q6k = false;              // Q6_K: units regrouped by q6k_pack_unit
-  int64_t last_unit_dwords = 0;  // the dwords stored of a row's last unit (a partial one: fewer)
+  bool q5k = false, q6k = false;  // Q5_K / Q6_K: units regrouped by q5k_pack_unit / q6k_pack_unit
+  int64_t last_unit_dwords = 0;   // the dwords stored of a row's last unit (a partial one: fewer)
   int64_t group_bytes() const {
     if (elem_bytes) return (pairs ? (k + 1) / 2 * 2 : k) * group_rows * elem_bytes;
     return ((units - 1) * unit_dwords + last_unit_dwords) * group_rows * 4;
@@ -96,6 +103,22 @@ constexpr int q6k_packed_z(int p, int i) { return 19 + 26 * p + i; }
 // bytes zero); q6k_unpack_unit inverts q6k_pack_unit.
 void q6k_pack_unit(const uint8_t* file, uint32_t* packed);
 void q6k_unpack_unit(const uint32_t* packed, uint8_t* file);
+
+// A packed Q5_K unit: 44 dwords, in the order the decoder first reads them: d | dmin << 16 (the
+// file's first dword), the file's 12 scale bytes (3 dwords), then runs A_0 .. A_3 and E (8 dwords
+// each). With c_j[l] the 5-bit code of value 32 j + l (l < 32; the file's qs nibble and qh bit j):
+//
+//   A_j[l] = c_j[l] | (c_{4+j}[l] & 7) << 5        c_j     = A_j & 31                    (j < 4)
+//   E[l]   = sum over j < 4 of (c_{4+j}[l] >> 3) << 2 j    c_{4+j} = (A_j >> 5) | ((E >> 2 j) & 3) << 3
+inline constexpr int kQ5KUnitDwords = 44;
+// The packed dword of the scale words (0..2), and dword i (0..7) of run A_j, of E.
+constexpr int q5k_packed_scales(int w) { return 1 + w; }
+constexpr int q5k_packed_a(int j, int i) { return 4 + 8 * j + i; }
+constexpr int q5k_packed_e(int i) { return 36 + i; }
+// One row's unit: the file's 176 bytes (d, dmin, scales, qh, qs) <-> the packed 44 dwords;
+// q5k_unpack_unit inverts q5k_pack_unit.
+void q5k_pack_unit(const uint8_t* file, uint32_t* packed);
+void q5k_unpack_unit(const uint32_t* packed, uint8_t* file);
 
 PackedShape packed_shape(DType dt, int64_t rows, int64_t k, int group_rows);
 

@@ -23,6 +23,11 @@ bool packable(DType dt, int64_t k) {
   return i.quantized && 256 % i.block_size == 0 && 256 / i.block_size * i.block_bytes <= 512 && k > 0 && k % i.block_size == 0;
 }
 
+namespace {
+constexpr UnitRegroup kQ5KRegroup{kQ5KUnitDwords, q5k_pack_unit, q5k_unpack_unit};
+constexpr UnitRegroup kQ6KRegroup{kQ6KUnitDwords, q6k_pack_unit, q6k_unpack_unit};
+}  // namespace
+
 PackedShape packed_shape(DType dt, int64_t rows, int64_t k, int group_rows) {
   PackedShape s;
   s.group_rows = group_rows;
@@ -46,14 +51,13 @@ PackedShape packed_shape(DType dt, int64_t rows, int64_t k, int group_rows) {
     case DType::Q5_0: s.block_head = 2, s.block_qh = 4, s.block_codes = 16; break;
     case DType::Q5_1: s.block_head = 4, s.block_qh = 4, s.block_codes = 16; break;
     case DType::Q8_0: s.block_head = 2, s.block_codes = 32; break;
-    case DType::Q5_K: s.q5k = true; break;
-    case DType::Q6_K: s.q6k = true; break;
+    case DType::Q5_K: s.regroup = &kQ5KRegroup; break;
+    case DType::Q6_K: s.regroup = &kQ6KRegroup; break;
     default: break;
   }
-  if (s.q5k && s.unit_dwords != kQ5KUnitDwords)
-    throw Error(ErrorCode::kInternal, "packed weights: Q5_K unit of " + std::to_string(s.unit_dwords) + " dwords");
-  if (s.q6k && s.unit_dwords != kQ6KUnitDwords)
-    throw Error(ErrorCode::kInternal, "packed weights: Q6_K unit of " + std::to_string(s.unit_dwords) + " dwords");
+  if (s.regroup && s.unit_dwords != s.regroup->dwords)
+    throw Error(ErrorCode::kInternal,
+                std::string("packed weights: ") + dtype_name(dt) + " unit of " + std::to_string(s.unit_dwords) + " dwords");
   if (s.block_codes && s.block_head + s.block_qh + s.block_codes != static_cast<int>(dtype_info(dt).block_bytes))
     throw Error(ErrorCode::kInternal, std::string("packed weights: block layout of ") + dtype_name(dt));
   const int64_t last_blocks = (k - (s.units - 1) * 256) / dtype_info(dt).block_size;  // blocks in a row's last unit
@@ -222,8 +226,8 @@ void pack_groups(const PackedShape& s, const uint8_t* src, int64_t g0, int64_t g
         if (s.block_codes) {
           planar_unit(s, from, reinterpret_cast<uint8_t*>(planar), true);
           from = reinterpret_cast<const uint8_t*>(planar);
-        } else if (s.q5k || s.q6k) {
-          (s.q5k ? q5k_pack_unit : q6k_pack_unit)(from, planar);
+        } else if (s.regroup) {
+          s.regroup->pack(from, planar);
           from = reinterpret_cast<const uint8_t*>(planar);
         }
         uint8_t* base = out + u * s.unit_dwords * R * 4 + r * 4;
@@ -248,8 +252,8 @@ void unpack_row(const PackedShape& s, const uint8_t* packed, int64_t r, uint8_t*
     if (s.block_codes) {
       planar_unit(s, reinterpret_cast<const uint8_t*>(unit), reinterpret_cast<uint8_t*>(blocks), false);
       from = blocks;
-    } else if (s.q5k || s.q6k) {
-      (s.q5k ? q5k_unpack_unit : q6k_unpack_unit)(unit, reinterpret_cast<uint8_t*>(blocks));
+    } else if (s.regroup) {
+      s.regroup->unpack(unit, reinterpret_cast<uint8_t*>(blocks));
       from = blocks;
     }
     const int64_t at = u * s.unit_bytes;

@@ -60,6 +60,14 @@
 
 namespace wick {
 
+// A type whose packed units are regrouped (Q5_K, Q6_K, below): its unit's dwords, and the
+// regrouping of one row's unit both ways.
+struct UnitRegroup {
+  int dwords;
+  void (*pack)(const uint8_t* file, uint32_t* packed);
+  void (*unpack)(const uint32_t* packed, uint8_t* file);
+};
+
 struct PackedShape {
   int group_rows = 0;
   int elem_bytes = 0;  // F16 / BF16: 2, F32: 4, elements interleaved; block types: 0, units of dwords
@@ -71,8 +79,8 @@ struct PackedShape {
   // Blocks of 32 values, made planar per unit (above): bytes per block of the header, the
   // fifth-bit word and the codes; 0 for the other types.
   int block_head = 0, block_qh = 0, block_codes = 0;
-  bool q5k = false, q6k = false;  // Q5_K / Q6_K: units regrouped by q5k_pack_unit / q6k_pack_unit
-  int64_t last_unit_dwords = 0;   // the dwords stored of a row's last unit (a partial one: fewer)
+  const UnitRegroup* regroup = nullptr;  // Q5_K / Q6_K: units regrouped (q5k_pack_unit / q6k_pack_unit)
+  int64_t last_unit_dwords = 0;          // the dwords stored of a row's last unit (a partial one: fewer)
   int64_t group_bytes() const {
     if (elem_bytes) return (pairs ? (k + 1) / 2 * 2 : k) * group_rows * elem_bytes;
     return ((units - 1) * unit_dwords + last_unit_dwords) * group_rows * 4;

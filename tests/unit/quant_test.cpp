@@ -243,17 +243,10 @@ TEST_P(QuantIsaTest, IntegerKernelsMatchReference) {
   for (int64_t n : {1280, 1376}) check_integer_kernels(cpu_kernels(GetParam()), n);
 }
 
-// Matrices of several row groups packed at load: the same bits as their stored rows, for every
-// path (register tiles, small batches, prefill panels), and every row read back. k = 1376 ends
-// each row in a partial unit of 3 blocks of 32, which a packed group stores only that far: the
-// groups are then shorter than whole units, and the kernel must step over them as packed.
-TEST_P(QuantIsaTest, PackedGroupsMatchStoredRows) {
-  WICK_REQUIRE_ISA(GetParam());
-  const CpuKernels& k = cpu_kernels(GetParam());
-  if (k.panel_rows == 0) GTEST_SKIP() << "no packed kernels on " << cpu_isa_name(GetParam());
+// rows rows packed at load against the same rows stored (PackedGroupsMatchStoredRows).
+void check_packed_groups(const CpuKernels& k, const int rows) {
   std::mt19937 rng(11);
   std::normal_distribution<float> nd;
-  const int rows = 2 * k.panel_rows + 3;
   for (int64_t n : {1376, 1280}) {
     const int max_tokens = 9;
     std::vector<float> x(static_cast<size_t>(n * max_tokens)), w(static_cast<size_t>(n * rows));
@@ -270,7 +263,7 @@ TEST_P(QuantIsaTest, PackedGroupsMatchStoredRows) {
       std::vector<uint8_t> stored(static_cast<size_t>(rows * row_bytes));
       for (int r = 0; r < rows; ++r) quantize_row(dt, w.data() + r * n, stored.data() + r * row_bytes, n);
       const PackedShape s = packed_shape(dt, rows, n, k.panel_rows);
-      ASSERT_EQ(s.groups, 3);
+      ASSERT_EQ(s.groups, (rows + k.panel_rows - 1) / k.panel_rows);
       const int64_t whole_units = s.units * s.unit_dwords * s.group_rows * 4;
       if (dtype_info(dt).block_size == 32 && n % 256 != 0)
         EXPECT_LT(s.group_bytes(), whole_units);  // the partial unit stored short
@@ -293,6 +286,21 @@ TEST_P(QuantIsaTest, PackedGroupsMatchStoredRows) {
         ASSERT_TRUE(std::equal(back.begin(), back.end(), stored.begin() + r * row_bytes)) << "row " << r;
       }
     }
+  }
+}
+
+// Matrices of several row groups packed at load: the same bits as their stored rows, for every
+// path (register tiles, groups side by side, small batches, prefill panels), and every row read
+// back. k = 1376 ends each row in a partial unit of 3 blocks of 32, which a packed group stores
+// only that far: the groups are then shorter than whole units, and the kernel must step over
+// them as packed. 3, 4 and 6 groups, the last partial or whole: decode takes up to 4 side by side.
+TEST_P(QuantIsaTest, PackedGroupsMatchStoredRows) {
+  WICK_REQUIRE_ISA(GetParam());
+  const CpuKernels& k = cpu_kernels(GetParam());
+  if (k.panel_rows == 0) GTEST_SKIP() << "no packed kernels on " << cpu_isa_name(GetParam());
+  for (const int rows : {2 * k.panel_rows + 3, 4 * k.panel_rows, 5 * k.panel_rows + 3}) {
+    SCOPED_TRACE(std::to_string(rows) + " rows");
+    check_packed_groups(k, rows);
   }
 }
 

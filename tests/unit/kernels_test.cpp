@@ -11,6 +11,7 @@
 
 #include "backends/backend.h"
 #include "backends/cpu/cpu_isa.h"
+#include "backends/cpu/memory_bandwidth.h"
 #include "isa_params.h"
 #include "on_backend.h"
 
@@ -631,6 +632,20 @@ TEST_P(OpTest, PagedAttentionEqualsContiguous) {
 
 INSTANTIATE_TEST_SUITE_P(EveryBackend, OpTest, ::testing::ValuesIn(test::every_backend()),
                          [](const auto& info) { return info.param.name; });
+
+// The streaming-read probe of `wick bench`: each thread reads its part of the buffer as four
+// streams side by side (an odd size, so the parts and their quarters are cut off short; the
+// ASan build fails on a read past them), and reports a finite, positive rate.
+TEST(MemoryBandwidth, ProbeReadsItsBufferAtAFiniteRate) {
+  ReadBandwidthProbe probe(2, (3u << 20) + 4000);
+  const BandwidthResult r = probe.measure(2);
+  EXPECT_EQ(r.threads, 2);
+  EXPECT_GT(r.buffer_bytes, 3.0 * (1 << 20) - 2 * 256);
+  EXPECT_LE(r.buffer_bytes, 3.0 * (1 << 20) + 4000);
+  EXPECT_GE(r.bytes_per_repeat, 256.0 * (1 << 20));  // a buffer in cache is read several times per repeat
+  EXPECT_TRUE(std::isfinite(r.bytes_per_second));
+  EXPECT_GT(r.bytes_per_second, 0);
+}
 
 }  // namespace
 }  // namespace wick

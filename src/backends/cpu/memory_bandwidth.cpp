@@ -26,16 +26,23 @@ float read_scalar(const float* p, size_t n) {
 }
 
 #if defined(__x86_64__)
+// Four streams side by side (the quarters of p), a 64-byte line of each per step: one stream at
+// a time left 2 Zen 2 cores at ~30 GB/s, where decode reading 4 or 8 row groups side by side
+// streamed 40-47 (see side_by_side_gemm, kernels_panel_gemm.inc). n: a multiple of 64.
 __attribute__((target("avx2"))) float read_avx2(const float* p, size_t n) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-  for (size_t i = 0; i < n; i += 32) {
-    a0 = _mm256_add_ps(a0, _mm256_load_ps(p + i));
-    a1 = _mm256_add_ps(a1, _mm256_load_ps(p + i + 8));
-    a2 = _mm256_add_ps(a2, _mm256_load_ps(p + i + 16));
-    a3 = _mm256_add_ps(a3, _mm256_load_ps(p + i + 24));
-  }
+  constexpr int kStreams = 4;
+  const size_t q = n / kStreams;
+  __m256 a[2 * kStreams];
+  for (__m256& v : a) v = _mm256_setzero_ps();
+  for (size_t i = 0; i < q; i += 16)
+    for (int s = 0; s < kStreams; ++s) {
+      a[2 * s] = _mm256_add_ps(a[2 * s], _mm256_load_ps(p + s * q + i));
+      a[2 * s + 1] = _mm256_add_ps(a[2 * s + 1], _mm256_load_ps(p + s * q + i + 8));
+    }
+  __m256 sum = _mm256_setzero_ps();
+  for (const __m256& v : a) sum = _mm256_add_ps(sum, v);
   float out[8];
-  _mm256_storeu_ps(out, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  _mm256_storeu_ps(out, sum);
   return out[0] + out[1] + out[2] + out[3] + out[4] + out[5] + out[6] + out[7];
 }
 #endif

@@ -276,6 +276,7 @@ int BenchCommand::run() const {
                        {"repeat", repeat},
                        {"pp_tokens_per_second", measured(pp, spp.mean)},
                        {"pp_stdev", measured(pp, spp.stdev)},
+                       {"prefill_runs", pp},  // tokens/s of each repetition (llama-bench's samples_ts): a busy machine's are bimodal
                        {"tg_tokens_per_second", measured(tg, stg.mean)},
                        {"tg_stdev", measured(tg, stg.stdev)},
                        {"ttft_seconds", measured(ttft, sttft.mean)},

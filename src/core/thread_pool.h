@@ -1,8 +1,9 @@
 // A persistent pool of worker threads. parallel_for hands out task indices through an atomic
 // counter; the calling thread works too. No allocation and no thread creation per call, so the
 // decode loop can call it for every matrix product. A decode step makes hundreds of calls of
-// tens of microseconds each, so idle workers spin for a while before sleeping on a condition
-// variable: a futex wake-up per call would cost as much as the work.
+// tens of microseconds each, so idle workers spin (briefly on pause, then yielding the core) for
+// a millisecond before sleeping on a condition variable: a futex wake-up per call would cost as
+// much as the work.
 //
 // A call ends when its last task is done, not when every worker has checked in: on a machine
 // shared with other processes a descheduled worker simply takes no task (the caller and the

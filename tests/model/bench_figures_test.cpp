@@ -37,6 +37,10 @@ TEST(Bench, CommandReportsConsistentFigures) {
   }
   EXPECT_NEAR(tg, sum_tg / 2, 1e-9 * tg);
   EXPECT_NEAR(bw, sum_bw / 2, 1e-9 * bw);
+  const auto& prefill_runs = j["prefill_runs"];
+  ASSERT_EQ(prefill_runs.size(), 2u) << "one per repeat (-r 2)";
+  const double pp = j["pp_tokens_per_second"].get<double>();
+  EXPECT_NEAR(pp, (prefill_runs[0].get<double>() + prefill_runs[1].get<double>()) / 2, 1e-9 * pp);
   EXPECT_NEAR(j["bandwidth_fraction"].get<double>(), sum_fraction / 2, 1e-12);
   // The bandwidth is measured on a buffer the size of what decode reads per token, so from the
   // same level of the memory hierarchy as the weights (TinyStories fits in cache). Against a
@@ -81,6 +85,7 @@ TEST(Bench, PrefillOnlyAndDecodeOnly) {
   EXPECT_TRUE(j["tg_tokens_per_second"].is_null());
   EXPECT_TRUE(j["bandwidth_fraction"].is_null());
   EXPECT_TRUE(j["decode_runs"].empty());
+  EXPECT_EQ(j["prefill_runs"].size(), 1u);
   EXPECT_GT(j["memory_bandwidth_bytes_per_second"].get<double>(), 0) << "measured on its own without decode runs";
   EXPECT_NE(run_command(cmd + " -p 0 -n 0 2>&1", &out), 0);
   EXPECT_NE(out.find("nothing to measure"), std::string::npos) << out;

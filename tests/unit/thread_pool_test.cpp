@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "core/thread_pool.h"
@@ -49,6 +51,28 @@ TEST(ThreadPool, HugeCallsRunInSlices) {
   });
   EXPECT_EQ(count.load(), n);
   EXPECT_EQ(sum.load(), n * (n - 1) / 2);
+}
+
+// After an idle gap of any length (workers still pausing, yielding, or asleep), the workers take
+// part in the next call: its two tasks can only finish if two threads run them at once.
+TEST(ThreadPool, WorkersJoinCallsAfterEveryIdleGap) {
+  ThreadPool pool(2);
+  using namespace std::chrono;
+  for (const auto gap : {microseconds(0), microseconds(2), microseconds(300), microseconds(5000), microseconds(50000)}) {
+    std::this_thread::sleep_for(gap);
+    std::atomic<int> started{0};
+    std::atomic<bool> timed_out{false};
+    pool.parallel_for(2, [&](int64_t, int) {
+      started.fetch_add(1);
+      const auto deadline = steady_clock::now() + seconds(10);
+      while (started.load() < 2)
+        if (steady_clock::now() > deadline) {
+          timed_out = true;
+          return;
+        }
+    });
+    EXPECT_FALSE(timed_out.load()) << "a worker did not join a call after an idle gap of " << gap.count() << " us";
+  }
 }
 
 TEST(ThreadPool, SingleThreadAndEmpty) {

@@ -25,7 +25,7 @@ def compare(base, new, model, a):
     rounds = []
     for i in range(a.rounds):
         order = [("base", base), ("new", new)] if i % 2 == 0 else [("new", new), ("base", base)]
-        got = {name: wick_bench(exe, model, a.p, a.n, a.t, a.r, 0, a.isa) for name, exe in order}
+        got = {name: wick_bench(exe, model, a.p, a.n, a.t, a.r, a.depth, a.isa) for name, exe in order}
         row = {name: {k: got[name][k][0] for k in ("pp", "tg")} for name in ("base", "new")}
         row["ratio"] = {k: row["new"][k] / row["base"][k] if row["base"][k] and row["new"][k] else None for k in ("pp", "tg")}
         rounds.append(row)
@@ -49,6 +49,7 @@ def main():
     ap.add_argument("-n", type=int, default=64, help="generated tokens (0: no decode run)")
     ap.add_argument("-t", type=int, default=2, help="threads")
     ap.add_argument("-r", type=int, default=2, help="repetitions inside each wick bench run")
+    ap.add_argument("-d", "--depth", type=int, default=0, help="tokens in the context before each measurement (wick bench -d)")
     ap.add_argument("--isa", help="force wick's instruction set (avx2, avx512, ...) in both builds")
     ap.add_argument("--rounds", type=int, default=5, help="back-to-back rounds per file")
     ap.add_argument("--json", action="store_true")

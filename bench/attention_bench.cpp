@@ -1,0 +1,84 @@
+// Micro-benchmark of decode attention over the block KV cache: one token's query heads of
+// each KV head (a GQA group, one tile) against `context` keys, layer after layer, as a decode
+// step runs them. One thread, the kernel alone (CpuKernels::attend_tile). Bytes are the keys and
+// values read: context x head_dim x 2 rows x KV heads x layers.
+//   build/release/bin/wick_bench --benchmark_filter=AttendDecode
+// Args: context, head_dim, query heads per KV head, KV heads, layers (enough layers, and the
+// cache is larger than the last-level cache, as in a model at depth).
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/cpu_isa.h"
+#include "core/dtype.h"
+
+namespace wick {
+namespace {
+
+void BM_AttendDecode(benchmark::State& state, CpuIsa isa, DType kv_dtype) {
+  const int context = static_cast<int>(state.range(0)), head_dim = static_cast<int>(state.range(1));
+  const int group = static_cast<int>(state.range(2)), kv_heads = static_cast<int>(state.range(3));
+  const int layers = static_cast<int>(state.range(4));
+  constexpr int kBlock = 16;  // EngineOptions::kv_block_size
+  const CpuKernels& k = cpu_kernels(isa);
+  const int64_t kv_stride = static_cast<int64_t>(kv_heads) * head_dim;  // [context][kv_heads * head_dim] per layer
+  const size_t elem = kv_dtype == DType::F16 ? 2 : 4;
+  const size_t layer_bytes = static_cast<size_t>(context) * static_cast<size_t>(kv_stride) * elem;
+  std::vector<uint8_t> keys(layer_bytes * static_cast<size_t>(layers)), values(keys.size());
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  for (size_t i = 0; i < keys.size() / elem; ++i) {
+    if (kv_dtype == DType::F16) {  // small halves: 0x3000-0x3BFF is 0.125 .. ~1
+      reinterpret_cast<uint16_t*>(keys.data())[i] = static_cast<uint16_t>(0x3000 + rng() % 0xC00);
+      reinterpret_cast<uint16_t*>(values.data())[i] = static_cast<uint16_t>(0x3000 + rng() % 0xC00);
+    } else {
+      reinterpret_cast<float*>(keys.data())[i] = u(rng);
+      reinterpret_cast<float*>(values.data())[i] = u(rng);
+    }
+  }
+  std::vector<int32_t> table(static_cast<size_t>((context + kBlock - 1) / kBlock));
+  for (size_t b = 0; b < table.size(); ++b) table[b] = static_cast<int32_t>(b);  // a sequence's blocks in order
+  std::vector<float> q(static_cast<size_t>(group * head_dim)), out(q.size());
+  for (auto& x : q) x = u(rng);
+  std::vector<const float*> qp(static_cast<size_t>(group));
+  std::vector<float*> op(static_cast<size_t>(group));
+  std::vector<int32_t> lo(static_cast<size_t>(group), 0), pos(static_cast<size_t>(group), context - 1);
+  for (int i = 0; i < group; ++i) {
+    qp[static_cast<size_t>(i)] = q.data() + i * head_dim;
+    op[static_cast<size_t>(i)] = out.data() + i * head_dim;
+  }
+  std::vector<float> scratch(static_cast<size_t>(k.attention_scratch(head_dim, group)));
+  const AttentionTile tile{.q = qp.data(), .out = op.data(), .lo = lo.data(), .pos = pos.data(), .n = group};
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  for (auto _ : state)
+    for (int l = 0; l < layers; ++l)
+      for (int h = 0; h < kv_heads; ++h) {
+        const size_t off = static_cast<size_t>(l) * layer_bytes + static_cast<size_t>(h) * static_cast<size_t>(head_dim) * elem;
+        k.attend_tile(tile, keys.data() + off, values.data() + off, kv_dtype, table.data(), kBlock, kv_stride, head_dim, scale, 0.0f,
+                      scratch.data());
+        benchmark::DoNotOptimize(out.data());
+      }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(2 * keys.size()));
+}
+
+void register_all() {
+  for (CpuIsa isa : supported_cpu_isas())
+    for (DType kv : {DType::F32, DType::F16}) {
+      const std::string name = std::string("AttendDecode/") + cpu_isa_name(isa) + "/" + dtype_name(kv);
+      benchmark::RegisterBenchmark(name.c_str(), [isa, kv](benchmark::State& s) { BM_AttendDecode(s, isa, kv); })
+          ->Args({4096, 64, 7, 2, 1})   // Qwen2.5-0.5B at depth 4096, one layer: 4 MB (F32), in L3
+          ->Args({4096, 64, 7, 2, 24})  // all 24 layers: 96 MB, from memory
+          ->Args({4096, 64, 7, 1, 48})
+          ->Args({4096, 64, 8, 4, 22})   // TinyLlama-1.1B: 4 KV heads of 64, 8 query heads each
+          ->Args({4096, 128, 1, 32, 1})  // DeepSeek-Prover-V2-7B (32 heads of 128, each its own KV head), one layer: 134 MB
+          ->UseRealTime();
+    }
+}
+
+const int kRegistered = (register_all(), 0);
+
+}  // namespace
+}  // namespace wick

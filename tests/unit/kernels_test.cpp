@@ -501,6 +501,25 @@ TEST_P(OpTest, AttentionOverLongSpansMatchesReference) {
   }
 }
 
+// A head_dim narrower than the kernel's padded row (40: padded to 48 on every ISA) is widened
+// before use, never read past its end: the cache rows after the last position attended hold NaN,
+// which a read past a row would carry into the scores.
+TEST_P(OpTest, PaddedHeadRowsAreNotReadPastTheirEnd) {
+  const test::BackendCase& be = GetParam();
+  WICK_REQUIRE_BACKEND(be);
+  auto cpu = be.make(2);
+  auto ref = make_reference_backend();
+  std::mt19937 rng(16);
+  const int heads = 3, kvh = 1, hd = 40, rows = 64, n = 10, pos0 = 40;
+  cpu->reserve(64, rows, 64);
+  auto q = random_vec(n * heads * hd, rng), k = random_vec(rows * kvh * hd, rng), v = random_vec(rows * kvh * hd, rng);
+  for (size_t i = static_cast<size_t>((pos0 + n) * kvh * hd); i < k.size(); ++i) k[i] = v[i] = std::nanf("");
+  const AttentionCase c = contiguous_case(q, n, pos0, rows, heads, kvh, hd, 0.2f);
+  const std::vector<float> got = attend_on(*cpu, c, k.data(), v.data(), k.size() * 4);
+  for (float x : got) ASSERT_TRUE(std::isfinite(x)) << "a row was read past its end";
+  expect_close(got, attend_on(*ref, c, k.data(), v.data(), k.size() * 4), 1e-5 * be.tol, "padded head rows");
+}
+
 // A query's attention output is the same bits whatever else is in the call (tiles of tokens and
 // heads, split GQA groups) and however many threads run it.
 TEST_P(OpTest, AttentionOfAQueryDoesNotDependOnTheBatch) {

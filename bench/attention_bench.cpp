@@ -51,7 +51,7 @@ void BM_AttendDecode(benchmark::State& state, CpuIsa isa, DType kv_dtype) {
     op[static_cast<size_t>(i)] = out.data() + i * head_dim;
   }
   std::vector<float> scratch(static_cast<size_t>(k.attention_scratch(head_dim, group)));
-  const AttentionTile tile{.q = qp.data(), .out = op.data(), .lo = lo.data(), .pos = pos.data(), .n = group};
+  const AttentionTile tile{.q = qp.data(), .out = op.data(), .lo = lo.data(), .pos = pos.data(), .n = group, .heads_per_kv = group};
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   for (auto _ : state)
     for (int l = 0; l < layers; ++l)
@@ -76,6 +76,10 @@ void register_all() {
           ->Args({4096, 64, 7, 1, 48})
           ->Args({4096, 64, 8, 4, 22})   // TinyLlama-1.1B: 4 KV heads of 64, 8 query heads each
           ->Args({4096, 128, 1, 32, 1})  // DeepSeek-Prover-V2-7B (32 heads of 128, each its own KV head), one layer: 134 MB
+          // Its head's rows side by side (32 layers of one KV head): on Zen 2 1.5x (F32) and 2x
+          // (F16) faster from memory than the rows 16 KB apart above.
+          ->Args({4096, 128, 1, 1, 32})
+          ->Args({2048, 128, 1, 1, 1})  // one MHA head from L3 (2 MB F32): the kernel's arithmetic
           ->UseRealTime();
     }
 }

@@ -5,6 +5,7 @@
 
 #include "core/quant.h"
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -483,21 +484,25 @@ TEST_P(OpTest, AttentionMatchesReferenceWithGqaAndWindow) {
 
 // Long spans (many key groups, several tiles of queries, GQA groups of 7 as in Qwen2.5-0.5B,
 // a head_dim that is padded): the tiled online softmax still matches the reference's two passes.
+// The second shape is MHA (one query head per KV head), whose scores the kernel takes as row dot
+// products where GQA groups of 7 transpose their keys.
 TEST_P(OpTest, AttentionOverLongSpansMatchesReference) {
   const test::BackendCase& be = GetParam();
   WICK_REQUIRE_BACKEND(be);
   auto cpu = be.make(2);
   auto ref = make_reference_backend();
   std::mt19937 rng(14);
-  const int heads = 14, kvh = 2, hd = 40, ctx = 700, n = 45, pos0 = ctx - n;
-  cpu->reserve(64, ctx, 64);
-  auto q = random_vec(n * heads * hd, rng), k = random_vec(ctx * kvh * hd, rng), v = random_vec(ctx * kvh * hd, rng);
-  for (auto& x : q) x *= 3.0f;  // peaked softmaxes: the running max moves
-  AttentionCase c = contiguous_case(q, n, pos0, ctx, heads, kvh, hd, 0.2f);
-  for (int window : {0, 100}) {
-    c.window = window;
-    expect_close(attend_on(*cpu, c, k.data(), v.data(), k.size() * 4), attend_on(*ref, c, k.data(), v.data(), k.size() * 4), 1e-5 * be.tol,
-                 "long attention window " + std::to_string(window));
+  for (const auto [heads, kvh, hd] : {std::array{14, 2, 40}, std::array{3, 3, 40}}) {
+    const int ctx = 700, n = 45, pos0 = ctx - n;
+    cpu->reserve(64, ctx, 64);
+    auto q = random_vec(n * heads * hd, rng), k = random_vec(ctx * kvh * hd, rng), v = random_vec(ctx * kvh * hd, rng);
+    for (auto& x : q) x *= 3.0f;  // peaked softmaxes: the running max moves
+    AttentionCase c = contiguous_case(q, n, pos0, ctx, heads, kvh, hd, 0.2f);
+    for (int window : {0, 100}) {
+      c.window = window;
+      expect_close(attend_on(*cpu, c, k.data(), v.data(), k.size() * 4), attend_on(*ref, c, k.data(), v.data(), k.size() * 4),
+                   1e-5 * be.tol, "long attention, " + std::to_string(heads) + " heads, window " + std::to_string(window));
+    }
   }
 }
 
@@ -520,34 +525,54 @@ TEST_P(OpTest, PaddedHeadRowsAreNotReadPastTheirEnd) {
   expect_close(got, attend_on(*ref, c, k.data(), v.data(), k.size() * 4), 1e-5 * be.tol, "padded head rows");
 }
 
+// Each of a few tokens attended alone (1 and 4 threads) gives the bits it gets among 60 tokens.
+void expect_attention_batch_invariant(const test::BackendCase& be, std::mt19937& rng, int heads, int kvh, int hd, DType dt, int window) {
+  const int ctx = 300, n = 60, pos0 = ctx - n;
+  auto q = random_vec(n * heads * hd, rng), k = random_vec(ctx * kvh * hd, rng), v = random_vec(ctx * kvh * hd, rng);
+  std::vector<uint16_t> k16(k.size()), v16(v.size());
+  for (size_t i = 0; i < k.size(); ++i) {
+    k16[i] = f32_to_f16(k[i]);
+    v16[i] = f32_to_f16(v[i]);
+  }
+  const bool half = dt == DType::F16;
+  const void* kp = half ? static_cast<const void*>(k16.data()) : k.data();
+  const void* vp = half ? static_cast<const void*>(v16.data()) : v.data();
+  const size_t bytes = k.size() * (half ? 2 : 4);
+  AttentionCase all = contiguous_case(q, n, pos0, ctx, heads, kvh, hd, 0.25f);
+  all.window = window;
+  all.dt = dt;
+  auto wide = be.make(3);
+  wide->reserve(64, ctx, 64);
+  const std::vector<float> batch = attend_on(*wide, all, kp, vp, bytes);
+  for (int threads : {1, 4}) {  // 4: one token's KV-head tiles split into parts of its GQA groups
+    auto cpu = be.make(threads);
+    cpu->reserve(64, ctx, 64);
+    for (int t : {0, 1, 17, n - 1}) {
+      const size_t row = static_cast<size_t>(heads * hd);
+      AttentionCase one =
+          contiguous_case(std::vector<float>(q.begin() + t * row, q.begin() + (t + 1) * row), 1, pos0 + t, ctx, heads, kvh, hd, 0.25f);
+      one.window = window;
+      one.dt = dt;
+      const std::vector<float> alone = attend_on(*cpu, one, kp, vp, bytes);
+      EXPECT_EQ(0, std::memcmp(alone.data(), batch.data() + t * row, row * sizeof(float)))
+          << "token " << t << " alone on " << threads << " threads, window " << window;
+    }
+  }
+}
+
 // A query's attention output is the same bits whatever else is in the call (tiles of tokens and
-// heads, split GQA groups) and however many threads run it.
+// heads, split GQA groups) and however many threads run it: with keys transposed (GQA groups of
+// 4) and with scores as row dot products (MHA, head_dim 64; GQA groups of 2, head_dim 128 on
+// AVX2; the F16 cache read in place).
 TEST_P(OpTest, AttentionOfAQueryDoesNotDependOnTheBatch) {
   const test::BackendCase& be = GetParam();
   WICK_REQUIRE_BACKEND(be);
   std::mt19937 rng(15);
-  const int heads = 8, kvh = 2, hd = 32, ctx = 300, n = 60, pos0 = ctx - n;
-  auto q = random_vec(n * heads * hd, rng), k = random_vec(ctx * kvh * hd, rng), v = random_vec(ctx * kvh * hd, rng);
-  AttentionCase all = contiguous_case(q, n, pos0, ctx, heads, kvh, hd, 0.25f);
-  for (int window : {0, 37}) {
-    all.window = window;
-    auto wide = be.make(3);
-    wide->reserve(64, ctx, 64);
-    const std::vector<float> batch = attend_on(*wide, all, k.data(), v.data(), k.size() * 4);
-    for (int threads : {1, 4}) {  // 4: one token's two KV-head tiles split into parts of its GQA groups
-      auto cpu = be.make(threads);
-      cpu->reserve(64, ctx, 64);
-      for (int t : {0, 1, 17, n - 1}) {
-        const size_t row = static_cast<size_t>(heads * hd);
-        AttentionCase one =
-            contiguous_case(std::vector<float>(q.begin() + t * row, q.begin() + (t + 1) * row), 1, pos0 + t, ctx, heads, kvh, hd, 0.25f);
-        one.window = window;
-        const std::vector<float> alone = attend_on(*cpu, one, k.data(), v.data(), k.size() * 4);
-        EXPECT_EQ(0, std::memcmp(alone.data(), batch.data() + t * row, row * sizeof(float)))
-            << "token " << t << " alone on " << threads << " threads, window " << window;
-      }
+  for (const auto [heads, kvh, hd, f16] : {std::array{8, 2, 32, 0}, std::array{4, 4, 64, 0}, std::array{4, 2, 128, 1}})
+    for (int window : {0, 37}) {
+      SCOPED_TRACE(std::to_string(heads) + " heads, " + std::to_string(kvh) + " KV heads of " + std::to_string(hd));
+      expect_attention_batch_invariant(be, rng, heads, kvh, hd, f16 ? DType::F16 : DType::F32, window);
     }
-  }
 }
 
 // A KV cache stored in F16: the CPU backend's stores round exactly as the reference's, and its
@@ -558,32 +583,37 @@ TEST_P(OpTest, F16KvCacheMatchesReference) {
   auto cpu = be.make(2);
   auto ref = make_reference_backend();
   std::mt19937 rng(6);
-  const int heads = 4, kvh = 2, hd = 24, kvd = kvh * hd, ctx = 37, n = 5;  // hd 24: vector body + scalar tail
-  cpu->reserve(64, ctx, 64);
-  auto k = random_vec(ctx * kvd, rng), v = random_vec(ctx * kvd, rng), q = random_vec(n * heads * hd, rng);
-  std::vector<int64_t> rows(ctx);
-  for (int j = 0; j < ctx; ++j) rows[static_cast<size_t>(j)] = j;
-  // Each backend stores k and v as F16 into its own cache.
-  auto stored = [&](Backend& b, const std::vector<float>& src) {
-    OnBackend<float> s(b, src);
-    OnBackend<int64_t> r(b, rows);
-    OnBackend<uint16_t> dst(b, src.size());
-    b.scatter_rows(dst(), DType::F16, r(), s(), ctx, kvd);
-    return dst.host();
-  };
-  const std::vector<uint16_t> k16 = stored(*cpu, k), v16 = stored(*cpu, v);
-  EXPECT_EQ(k16, stored(*ref, k));
-  EXPECT_EQ(v16, stored(*ref, v));
-  AttentionCase c = contiguous_case(q, n, ctx - n, ctx, heads, kvh, hd, 0.2f);
-  for (int window : {0, 7}) {
-    c.window = window;
-    c.dt = DType::F16;
-    const std::vector<float> o1 = attend_on(*cpu, c, k16.data(), v16.data(), k16.size() * 2);
-    expect_close(o1, attend_on(*ref, c, k16.data(), v16.data(), k16.size() * 2), 1e-5 * be.tol,
-                 "f16 attention window " + std::to_string(window));
-    // And within half-precision rounding of the F32 cache.
-    c.dt = DType::F32;
-    expect_close(o1, attend_on(*ref, c, k.data(), v.data(), k.size() * 4), 2e-3 * be.tol, "f16 vs f32 cache");
+  // hd 24: vector body + scalar tail, rows widened; MHA with hd 64: rows read in place, scores
+  // as row dot products (AVX2).
+  for (const auto [heads, kvh, hd] : {std::array{4, 2, 24}, std::array{2, 2, 64}}) {
+    SCOPED_TRACE(std::to_string(heads) + " heads, " + std::to_string(kvh) + " KV heads of " + std::to_string(hd));
+    const int kvd = kvh * hd, ctx = 37, n = 5;
+    cpu->reserve(64, ctx, 64);
+    auto k = random_vec(ctx * kvd, rng), v = random_vec(ctx * kvd, rng), q = random_vec(n * heads * hd, rng);
+    std::vector<int64_t> rows(ctx);
+    for (int j = 0; j < ctx; ++j) rows[static_cast<size_t>(j)] = j;
+    // Each backend stores k and v as F16 into its own cache.
+    auto stored = [&](Backend& b, const std::vector<float>& src) {
+      OnBackend<float> s(b, src);
+      OnBackend<int64_t> r(b, rows);
+      OnBackend<uint16_t> dst(b, src.size());
+      b.scatter_rows(dst(), DType::F16, r(), s(), ctx, kvd);
+      return dst.host();
+    };
+    const std::vector<uint16_t> k16 = stored(*cpu, k), v16 = stored(*cpu, v);
+    EXPECT_EQ(k16, stored(*ref, k));
+    EXPECT_EQ(v16, stored(*ref, v));
+    AttentionCase c = contiguous_case(q, n, ctx - n, ctx, heads, kvh, hd, 0.2f);
+    for (int window : {0, 7}) {
+      c.window = window;
+      c.dt = DType::F16;
+      const std::vector<float> o1 = attend_on(*cpu, c, k16.data(), v16.data(), k16.size() * 2);
+      expect_close(o1, attend_on(*ref, c, k16.data(), v16.data(), k16.size() * 2), 1e-5 * be.tol,
+                   "f16 attention window " + std::to_string(window));
+      // And within half-precision rounding of the F32 cache.
+      c.dt = DType::F32;
+      expect_close(o1, attend_on(*ref, c, k.data(), v.data(), k.size() * 4), 2e-3 * be.tol, "f16 vs f32 cache");
+    }
   }
 }
 

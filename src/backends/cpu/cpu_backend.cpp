@@ -316,10 +316,11 @@ class CpuBackend final : public Backend {
           tq.lo[n] = a.window > 0 ? std::max(0, positions[t] - a.window + 1) : 0;
         }
       const int64_t kv_off = static_cast<int64_t>(kv_head) * a.head_dim * static_cast<int64_t>(elem);  // bytes into a row
-      k_.attend_tile(AttentionTile{.q = tq.q.data(), .out = tq.out.data(), .lo = tq.lo.data(), .pos = tq.pos.data(), .n = n},
-                     ptr<const uint8_t>(a.k_cache) + kv_off, ptr<const uint8_t>(a.v_cache) + kv_off, a.kv_dtype,
-                     tables + static_cast<int64_t>(seq[t0]) * a.table_stride, a.block_size, kv_stride, a.head_dim, a.scale, a.softcap,
-                     attention_scratch_.data() + static_cast<size_t>(thread) * kAttentionScratch);
+      k_.attend_tile(
+          AttentionTile{.q = tq.q.data(), .out = tq.out.data(), .lo = tq.lo.data(), .pos = tq.pos.data(), .n = n, .heads_per_kv = group},
+          ptr<const uint8_t>(a.k_cache) + kv_off, ptr<const uint8_t>(a.v_cache) + kv_off, a.kv_dtype,
+          tables + static_cast<int64_t>(seq[t0]) * a.table_stride, a.block_size, kv_stride, a.head_dim, a.scale, a.softcap,
+          attention_scratch_.data() + static_cast<size_t>(thread) * kAttentionScratch);
     });
   }
 

@@ -47,6 +47,9 @@ struct AttentionTile {
   const int32_t* lo;      // [n]
   const int32_t* pos;     // [n]
   int n;
+  // Query heads per KV head in the model (not in this tile): the kernel picks how it computes
+  // scores from it, so that every tile of a model computes them alike.
+  int heads_per_kv = 1;
 };
 
 // The innermost loops, one set per ISA.

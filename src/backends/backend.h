@@ -66,6 +66,12 @@ struct AttentionArgs {
 
 class BackendBuffer;
 
+// How the kernels will walk a buffer, so that a backend can place it to suit (the CPU backend
+// chooses its page size by it).
+struct BufferAccess {
+  int64_t row_stride = 0;  // > 0: rows read one by one, this many bytes apart (a KV head's rows)
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -77,7 +83,7 @@ class Backend {
   // pool, block tables, weights. Allocation happens at set-up (never per token); alloc returns
   // uninitialized memory (the CPU's untouched pages cost nothing until written) and throws
   // kResourceExhausted when it cannot.
-  virtual BufferRef alloc(size_t bytes) = 0;
+  virtual BufferRef alloc(size_t bytes, BufferAccess access) = 0;
   virtual void free(BufferRef buffer) = 0;  // what alloc returned
   virtual void upload(BufferRef dst, const void* src, size_t bytes) = 0;
   virtual void download(void* dst, BufferRef src, size_t bytes) const = 0;
@@ -151,7 +157,8 @@ class Backend {
 class BackendBuffer {
  public:
   BackendBuffer() = default;
-  BackendBuffer(Backend& backend, size_t bytes) : backend_(&backend), ref_(backend.alloc(bytes)), bytes_(bytes) {}
+  BackendBuffer(Backend& backend, size_t bytes, BufferAccess access = {})
+      : backend_(&backend), ref_(backend.alloc(bytes, access)), bytes_(bytes) {}
   BackendBuffer(BackendBuffer&& o) noexcept { *this = std::move(o); }
   BackendBuffer& operator=(BackendBuffer&& o) noexcept {
     if (this != &o) {

@@ -21,7 +21,9 @@ KvCache::KvCache(Backend& backend, int n_layers, int64_t kv_dim, int block_size,
   if (n_layers <= 0 || kv_dim <= 0 || block_size <= 0 || n_blocks <= 0)
     throw Error(ErrorCode::kInvalidArgument, "KV cache: layers, kv_dim, block size and block count must be positive (block size " +
                                                  std::to_string(block_size) + ", blocks " + std::to_string(n_blocks) + ")");
-  storage_ = BackendBuffer(backend, static_cast<size_t>(layer_bytes()) * 2 * static_cast<size_t>(n_layers));
+  // Attention reads one KV head's rows a whole position (kv_dim elements) apart.
+  const BufferAccess rows{.row_stride = kv_dim * static_cast<int64_t>(elem_bytes_)};
+  storage_ = BackendBuffer(backend, static_cast<size_t>(layer_bytes()) * 2 * static_cast<size_t>(n_layers), rows);
   refs_.assign(static_cast<size_t>(n_blocks), 0);
   free_.reserve(static_cast<size_t>(n_blocks));
   for (int b = n_blocks - 1; b >= 0; --b) free_.push_back(b);  // block 0 is handed out first

@@ -14,6 +14,7 @@
 #include "backends/backend.h"
 #include "backends/cpu/cpu_isa.h"
 #include "backends/cpu/packed_weights.h"
+#include "core/host_memory.h"
 #include "core/quant.h"
 #include "core/thread_pool.h"
 #include "wick/error.h"
@@ -40,14 +41,15 @@ class CpuBackend final : public Backend {
   void set_decodes(bool decodes) override { decodes_ = decodes; }
   int n_threads() const override { return pool_.size(); }
 
-  BufferRef alloc(size_t bytes) override {
+  BufferRef alloc(size_t bytes, BufferAccess access) override {
     // 64-byte aligned (whole AVX-512 vectors and cache lines); uninitialized, so the KV pool's
-    // untouched pages cost no memory.
-    void* p = std::aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64);
+    // untouched pages cost no memory. Huge pages where the kernels read rows a 4 KB page or
+    // more apart (core/host_memory.h: a TLB miss per row otherwise).
+    void* p = allocate_host(bytes, access.row_stride >= 4096);
     if (!p) throw Error(ErrorCode::kResourceExhausted, "cpu backend: cannot allocate " + std::to_string(bytes) + " bytes");
     return {reinterpret_cast<uint64_t>(p)};
   }
-  void free(BufferRef buffer) override { std::free(ptr<void>(buffer)); }
+  void free(BufferRef buffer) override { free_host(ptr<void>(buffer)); }
   void upload(BufferRef dst, const void* src, size_t bytes) override { std::memcpy(ptr<void>(dst), src, bytes); }
   void download(void* dst, BufferRef src, size_t bytes) const override { std::memcpy(dst, ptr<const void>(src), bytes); }
   void copy(BufferRef dst, BufferRef src, size_t bytes) override { std::memcpy(ptr<void>(dst), ptr<const void>(src), bytes); }

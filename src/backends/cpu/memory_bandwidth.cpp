@@ -7,13 +7,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <vector>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
 
+#include "core/host_memory.h"
 #include "core/thread_pool.h"
+#include "wick/error.h"
 
 namespace wick {
 namespace {
@@ -53,9 +56,9 @@ uint64_t bandwidth_buffer_for(uint64_t bytes_read_per_token) { return std::clamp
 
 struct ReadBandwidthProbe::State {
   ThreadPool pool;
-  std::unique_ptr<float, decltype(&std::free)> buf{nullptr, &std::free};
-  size_t per = 0;  // floats per thread
-  int passes = 1;  // reads of the buffer per timed repeat
+  std::unique_ptr<float, HostMemoryDeleter> buf;  // the memory the kernels stream: huge pages (core/host_memory.h)
+  size_t per = 0;                                 // floats per thread
+  int passes = 1;                                 // reads of the buffer per timed repeat
   bool avx2 = false;
   std::vector<float> sink;
   explicit State(int n_threads) : pool(n_threads) {}
@@ -65,7 +68,8 @@ ReadBandwidthProbe::ReadBandwidthProbe(int n_threads, uint64_t buffer_bytes) : s
   State& st = *state_;
   const size_t bytes = static_cast<size_t>(buffer_bytes) / 256 * 256;
   const size_t n = bytes / sizeof(float);
-  st.buf.reset(static_cast<float*>(std::aligned_alloc(64, std::max<size_t>(bytes, 256))));
+  st.buf.reset(static_cast<float*>(allocate_host(std::max<size_t>(bytes, 256), /*huge_pages=*/true)));
+  if (!st.buf) throw Error(ErrorCode::kResourceExhausted, "bandwidth probe: cannot allocate " + std::to_string(bytes) + " bytes");
   // Touch every page (first-touch by the thread that will read it).
   const int64_t parts = st.pool.size();
   st.per = n / static_cast<size_t>(parts) / 64 * 64;

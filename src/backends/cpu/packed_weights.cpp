@@ -12,6 +12,7 @@
 #include <mutex>
 #include <tuple>
 
+#include "core/host_memory.h"
 #include "core/quant.h"
 #include "wick/error.h"
 
@@ -262,20 +263,14 @@ void unpack_row(const PackedShape& s, const uint8_t* packed, int64_t r, uint8_t*
 }
 
 PackedMatrix::PackedMatrix(const PackedShape& shape) : shape_(shape) {
-  // Big matrices on 2 MB pages where the kernel grants them: a fault per 2 MB while packing
-  // instead of per 4 KB, and fewer TLB misses while the kernels stream them.
-  constexpr size_t kHuge = size_t{2} << 20;
-  const bool huge = static_cast<size_t>(shape.bytes()) >= kHuge;
-  const size_t align = huge ? kHuge : 64;
-  const auto bytes = (static_cast<size_t>(shape.bytes()) + align - 1) / align * align;
-  data_ = static_cast<uint8_t*>(std::aligned_alloc(align, std::max<size_t>(bytes, 64)));
+  // Big matrices on 2 MB pages where the kernel grants them (core/host_memory.h): a fault per
+  // 2 MB while packing instead of per 4 KB, and fewer TLB misses while the kernels stream them.
+  const auto bytes = static_cast<size_t>(shape.bytes());
+  data_ = static_cast<uint8_t*>(allocate_host(bytes, /*huge_pages=*/true));
   if (!data_)
     throw Error(ErrorCode::kResourceExhausted, "cpu backend: cannot allocate " + std::to_string(bytes) + " bytes of packed weights");
-#ifdef MADV_HUGEPAGE
-  if (huge) madvise(data_, bytes, MADV_HUGEPAGE);  // advice only: no error if refused
-#endif
 }
-PackedMatrix::~PackedMatrix() { std::free(data_); }
+PackedMatrix::~PackedMatrix() { free_host(data_); }
 
 namespace {
 

@@ -46,7 +46,7 @@ class ReferenceBackend final : public Backend {
  public:
   std::string name() const override { return "reference"; }
 
-  BufferRef alloc(size_t bytes) override { return arena_.alloc(bytes); }
+  BufferRef alloc(size_t bytes, BufferAccess) override { return arena_.alloc(bytes); }
   void free(BufferRef buffer) override { arena_.free(buffer); }
   void upload(BufferRef dst, const void* src, size_t bytes) override { std::memcpy(arena_.at<uint8_t>(dst, bytes), src, bytes); }
   void download(void* dst, BufferRef src, size_t bytes) const override { std::memcpy(dst, arena_.at<uint8_t>(src, bytes), bytes); }

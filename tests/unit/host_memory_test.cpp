@@ -48,9 +48,9 @@ int thp_eligible(const void* p) {
 
 // Skips unless the kernel reports huge-page eligibility and grants advised pages (a CI machine
 // with THP "never" cannot show the difference).
-#define REQUIRE_THP_MADVISE()                                                                              \
-  do {                                                                                                     \
-    const std::string mode = thp_mode();                                                                   \
+#define REQUIRE_THP_MADVISE()                                                                                 \
+  do {                                                                                                        \
+    const std::string mode = thp_mode();                                                                      \
     if (mode != "madvise" && mode != "always") GTEST_SKIP() << "transparent huge pages are '" << mode << "'"; \
   } while (0)
 

@@ -34,7 +34,7 @@ void BM_AttendDecode(benchmark::State& state, CpuIsa isa, DType kv_dtype) {
   // 4 KB or more (core/host_memory.h; on Zen 2 the DeepSeek-Prover-V2-7B row below read
   // 4.6-5.7 GB/s of F32 from 4 KB pages, 7.7-7.8 from 2 MB ones).
   const size_t bytes = layer_bytes * static_cast<size_t>(layers);
-  const bool huge_pages = static_cast<size_t>(kv_stride) * elem >= 4096;
+  const bool huge_pages = rows_want_huge_pages(kv_stride * static_cast<int64_t>(elem));
   const std::unique_ptr<uint8_t, HostMemoryDeleter> key_memory(static_cast<uint8_t*>(allocate_host(bytes, huge_pages)));
   const std::unique_ptr<uint8_t, HostMemoryDeleter> value_memory(static_cast<uint8_t*>(allocate_host(bytes, huge_pages)));
   if (!key_memory || !value_memory) {

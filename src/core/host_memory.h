@@ -18,10 +18,15 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace wick {
 
 constexpr size_t kHugePageBytes = size_t{2} << 20;
+
+// Whether a buffer whose rows are read one by one, row_stride bytes apart, should ask for huge
+// pages: where each row would otherwise be on a 4 KB page of its own.
+constexpr bool rows_want_huge_pages(int64_t row_stride) { return row_stride >= 4096; }
 
 // At least `bytes` (>= 1) of uninitialized memory, 64-byte aligned (with huge_pages and from
 // 2 MB up: 2 MB aligned and huge-page advised); nullptr when the system has none. Release with

@@ -45,7 +45,7 @@ class CpuBackend final : public Backend {
     // 64-byte aligned (whole AVX-512 vectors and cache lines); uninitialized, so the KV pool's
     // untouched pages cost no memory. Huge pages where the kernels read rows a 4 KB page or
     // more apart (core/host_memory.h: a TLB miss per row otherwise).
-    void* p = allocate_host(bytes, access.row_stride >= 4096);
+    void* p = allocate_host(bytes, rows_want_huge_pages(access.row_stride));
     if (!p) throw Error(ErrorCode::kResourceExhausted, "cpu backend: cannot allocate " + std::to_string(bytes) + " bytes");
     return {reinterpret_cast<uint64_t>(p)};
   }

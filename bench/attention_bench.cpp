@@ -1,6 +1,7 @@
-// Micro-benchmark of decode attention over the block KV cache: one token's query heads of
-// each KV head (a GQA group, one tile) against `context` keys, layer after layer, as a decode
-// step runs them. One thread, the kernel alone (CpuKernels::attend_tile). Bytes are the keys and
+// Micro-benchmark of decode attention over the block KV cache (blocks of 16 positions, laid out
+// as the cache's KvLayout: each head's rows of a block side by side): one token's query heads
+// of each KV head (a GQA group, one tile) against `context` keys, layer after layer, as a
+// decode step runs them. One thread, the kernel alone (CpuKernels::attend_tile). Bytes are the keys and
 // values read: context x head_dim x 2 rows x KV heads x layers.
 //   build/release/bin/wick_bench --benchmark_filter=AttendDecode
 // Args: context, head_dim, query heads per KV head, KV heads, layers (enough layers, and the
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/backend.h"
 #include "backends/cpu/cpu_isa.h"
 #include "core/dtype.h"
 #include "core/host_memory.h"
@@ -27,14 +29,14 @@ void BM_AttendDecode(benchmark::State& state, CpuIsa isa, DType kv_dtype) {
   const int layers = static_cast<int>(state.range(4));
   constexpr int kBlock = 16;  // EngineOptions::kv_block_size
   const CpuKernels& k = cpu_kernels(isa);
-  const int64_t kv_stride = static_cast<int64_t>(kv_heads) * head_dim;  // [context][kv_heads * head_dim] per layer
+  // Per layer [context / kBlock][kv_heads][kBlock][head_dim], the cache's KvLayout.
+  const KvLayout layout{.block_size = kBlock, .n_kv_heads = kv_heads, .head_dim = head_dim};
   const size_t elem = kv_dtype == DType::F16 ? 2 : 4;
-  const size_t layer_bytes = static_cast<size_t>(context) * static_cast<size_t>(kv_stride) * elem;
-  // Allocated as the CPU backend allocates a KV cache: on huge pages where a position's row is
-  // 4 KB or more (core/host_memory.h; on Zen 2 the DeepSeek-Prover-V2-7B row below read
-  // 4.6-5.7 GB/s of F32 from 4 KB pages, 7.7-7.8 from 2 MB ones).
+  const size_t layer_bytes = static_cast<size_t>(context) * static_cast<size_t>(kv_heads * head_dim) * elem;
+  // Allocated as the CPU backend allocates a KV cache: on huge pages where a block is 32 KB or
+  // more (core/host_memory.h).
   const size_t bytes = layer_bytes * static_cast<size_t>(layers);
-  const bool huge_pages = rows_want_huge_pages(kv_stride * static_cast<int64_t>(elem));
+  const bool huge_pages = runs_want_huge_pages(layout.block_values() * static_cast<int64_t>(elem));
   const std::unique_ptr<uint8_t, HostMemoryDeleter> key_memory(static_cast<uint8_t*>(allocate_host(bytes, huge_pages)));
   const std::unique_ptr<uint8_t, HostMemoryDeleter> value_memory(static_cast<uint8_t*>(allocate_host(bytes, huge_pages)));
   if (!key_memory || !value_memory) {
@@ -67,11 +69,12 @@ void BM_AttendDecode(benchmark::State& state, CpuIsa isa, DType kv_dtype) {
   std::vector<float> scratch(static_cast<size_t>(k.attention_scratch(head_dim, group)));
   const AttentionTile tile{.q = qp.data(), .out = op.data(), .lo = lo.data(), .pos = pos.data(), .n = group, .heads_per_kv = group};
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+  const KvHeadRows head_rows{.block_size = kBlock, .row_stride = head_dim, .block_stride = layout.block_values()};
   for (auto _ : state)
     for (int l = 0; l < layers; ++l)
       for (int h = 0; h < kv_heads; ++h) {
-        const size_t off = static_cast<size_t>(l) * layer_bytes + static_cast<size_t>(h) * static_cast<size_t>(head_dim) * elem;
-        k.attend_tile(tile, keys.data() + off, values.data() + off, kv_dtype, table.data(), kBlock, kv_stride, head_dim, scale, 0.0f,
+        const size_t off = static_cast<size_t>(l) * layer_bytes + static_cast<size_t>(layout.offset(0, h)) * elem;
+        k.attend_tile(tile, keys.data() + off, values.data() + off, kv_dtype, table.data(), head_rows, head_dim, scale, 0.0f,
                       scratch.data());
         benchmark::DoNotOptimize(out.data());
       }
@@ -83,18 +86,11 @@ void register_all() {
     for (DType kv : {DType::F32, DType::F16}) {
       const std::string name = std::string("AttendDecode/") + cpu_isa_name(isa) + "/" + dtype_name(kv);
       benchmark::RegisterBenchmark(name.c_str(), [isa, kv](benchmark::State& s) { BM_AttendDecode(s, isa, kv); })
-          ->Args({4096, 64, 7, 2, 1})   // Qwen2.5-0.5B at depth 4096, one layer: 4 MB (F32), in L3
-          ->Args({4096, 64, 7, 2, 24})  // all 24 layers: 96 MB, from memory
-          // The same bytes with one KV head per row, so a head's rows lie side by side (Zen 2:
-          // 5.4-6.0 GB/s against 4.6-5.0 for the interleaved heads above).
-          ->Args({4096, 64, 7, 1, 48})
+          ->Args({4096, 64, 7, 2, 1})    // Qwen2.5-0.5B at depth 4096, one layer: 4 MB (F32), in L3
+          ->Args({4096, 64, 7, 2, 24})   // all 24 layers: 96 MB, from memory
           ->Args({4096, 64, 8, 4, 22})   // TinyLlama-1.1B: 4 KV heads of 64, 8 query heads each
           ->Args({4096, 128, 1, 32, 1})  // DeepSeek-Prover-V2-7B (32 heads of 128, each its own KV head), one layer: 134 MB
-          // Its head's rows side by side (32 layers of one KV head): on Zen 2, from 4 KB pages,
-          // 1.5x (F32) and 2x (F16) faster than the rows 16 KB apart above; from huge pages (as
-          // now) 1.2x and 1.4-1.7x.
-          ->Args({4096, 128, 1, 1, 32})
-          ->Args({2048, 128, 1, 1, 1})  // one MHA head from L3 (2 MB F32): the kernel's arithmetic
+          ->Args({2048, 128, 1, 1, 1})   // one MHA head from L3 (2 MB F32): the kernel's arithmetic
           ->UseRealTime();
     }
 }

@@ -39,15 +39,35 @@ struct BufferRef {
   bool operator==(const BufferRef&) const = default;
 };
 
+// Where the KV cache keeps the key (or value) row of a slot and KV head: PagedAttention's blocks
+// (runtime/kv_cache.h), head-major within a block, as vLLM's paged cache. Slot s is position
+// s % block_size of block s / block_size; a block holds n_kv_heads runs of block_size rows of
+// head_dim values, so one head's keys of a block lie side by side and attention, which reads
+// one KV head at a time, streams them. Rows of a whole position (every head side by side, as
+// before) put a head's rows kv_dim apart; on Zen 2 one core's decode attention at depth 4096
+// (bench/attention_bench.cpp) read DeepSeek-Prover-V2-7B's shape at 9.0 GB/s (F32) and 5.3
+// (F16) that way and 11.5-11.8 and 8.4-8.7 this way; TinyLlama-1.1B's F16 2.8 against 3.5-3.6.
+struct KvLayout {
+  int block_size;  // positions per block
+  int n_kv_heads;
+  int head_dim;
+
+  int64_t block_values() const { return static_cast<int64_t>(block_size) * n_kv_heads * head_dim; }
+  // The first of the head_dim values of slot `slot`, KV head `head`.
+  int64_t offset(int64_t slot, int head) const {
+    return ((slot / block_size * n_kv_heads + head) * block_size + slot % block_size) * head_dim;
+  }
+};
+
 // Causal attention of a batch of query tokens, each from its own sequence, over a KV cache
-// stored in blocks (see runtime/kv_cache.h): position j of a query's sequence lives in row
-// table[j / block_size] * block_size + j % block_size of k_cache / v_cache, where table is row
-// seq[t] of block_tables. A contiguous cache is the special case of one block of max_ctx rows.
+// stored in blocks (KvLayout): position j of a query's sequence is slot
+// table[j / block_size] * block_size + j % block_size, where table is row seq[t] of
+// block_tables. A contiguous cache is the special case of one block of max_ctx rows.
 // Every array is in the backend's memory.
 struct AttentionArgs {
   BufferRef out;      // [n_tokens, n_heads * head_dim] float
   BufferRef q;        // [n_tokens, n_heads * head_dim] float, rotary already applied
-  BufferRef k_cache;  // [rows, n_kv_heads * head_dim] of kv_dtype: the layer's block pool
+  BufferRef k_cache;  // [blocks][n_kv_heads][block_size][head_dim] of kv_dtype: the layer's block pool
   BufferRef v_cache;  // same layout as k_cache
   int n_tokens;
   BufferRef positions;     // int32 [n_tokens] position of each query in its sequence
@@ -62,6 +82,8 @@ struct AttentionArgs {
   float scale;                  // softmax scale: 1 / sqrt(head_dim), or the model's query scale
   float softcap = 0;            // > 0: scores become softcap * tanh(score / softcap) before the softmax (Gemma 2)
   DType kv_dtype = DType::F32;  // F32 or F16
+
+  KvLayout kv_layout() const { return {.block_size = block_size, .n_kv_heads = n_kv_heads, .head_dim = head_dim}; }
 };
 
 class BackendBuffer;
@@ -69,7 +91,7 @@ class BackendBuffer;
 // How the kernels will walk a buffer, so that a backend can place it to suit (the CPU backend
 // chooses its page size by it).
 struct BufferAccess {
-  int64_t row_stride = 0;  // > 0: rows read one by one, this many bytes apart (a KV head's rows)
+  int64_t run_stride = 0;  // > 0: read in short runs this many bytes apart (a KV head's rows of each block)
 };
 
 class Backend {
@@ -127,11 +149,12 @@ class Backend {
   // x: [n, row_stride] holding n_heads heads of head_dim; cos/sin: [n, rotary_dim / 2].
   virtual void rope(BufferRef x, int n, int n_heads, int head_dim, int rotary_dim, int64_t row_stride, BufferRef cos, BufferRef sin) = 0;
   // Causal (optionally sliding-window) grouped-query attention over the cache. Keys of the
-  // current tokens must already be in the cache (see scatter_rows).
+  // current tokens must already be in the cache (see store_kv).
   virtual void attention(const AttentionArgs& a) = 0;
-  // dst[rows[t], :] = src[t, :] for t < n (writing keys/values into their cache rows).
-  // dst holds dst_dtype values (F32, or F16 rounded to nearest even); rows: int64 [n].
-  virtual void scatter_rows(BufferRef dst, DType dst_dtype, BufferRef rows, BufferRef src, int n, int64_t width) = 0;
+  // Writes n tokens' keys (or values) into their cache slots: head h of src[t, :] (head_dim
+  // values at h * head_dim) goes to cache + layout.offset(slots[t], h) values. cache holds dtype
+  // values (F32, or F16 rounded to nearest even).  src: [n, n_kv_heads * head_dim]; slots: int64 [n].
+  virtual void store_kv(BufferRef cache, DType dtype, const KvLayout& layout, BufferRef slots, BufferRef src, int n) = 0;
   // dst[t, :] = src[rows[t], :] for t < n; rows: int32 [n].
   virtual void gather_rows(BufferRef dst, BufferRef src, BufferRef rows, int n, int64_t width) = 0;
   // gate = act(gate) * up, elementwise over `count` floats (the gated MLP: SwiGLU for SiLU,

@@ -71,7 +71,7 @@ Transformer::Transformer(const LoadedModel& model, Backend& backend, int max_tok
       {&positions_, T * 4},
       {&seq_, T * 4},
       {&out_rows_, T * 4},
-      {&kv_rows_, T * 8},
+      {&kv_slots_, T * 8},
       {&tables_, T * table_stride_ * 4},
   };
   auto aligned = [](int64_t bytes) { return (bytes + 63) / 64 * 64; };
@@ -137,14 +137,14 @@ void Transformer::upload_inputs(const TokenBatch& b) {
   be_.upload(tokens_, b.tokens, n4);
   be_.upload(positions_, b.positions, n4);
   be_.upload(seq_, seq_host_.data(), n4);
-  be_.upload(kv_rows_, b.kv_rows, static_cast<size_t>(n) * 8);
+  be_.upload(kv_slots_, b.kv_slots, static_cast<size_t>(n) * 8);
   if (b.n_out > 0) be_.upload(out_rows_, b.out_rows, static_cast<size_t>(b.n_out) * 4);
   be_.upload(tables_, tables_host_.data(), static_cast<size_t>(n_seqs) * static_cast<size_t>(table_stride_) * 4);
   be_.upload(cos_, cos_host_.data(), static_cast<size_t>(n) * half * 4);
   be_.upload(sin_, sin_host_.data(), static_cast<size_t>(n) * half * 4);
 }
 
-const float* Transformer::forward(const TokenBatch& b, const KvLayout& kv, const ActivationCallback* hook) {
+const float* Transformer::forward(const TokenBatch& b, const KvCacheBuffers& kv, const ActivationCallback* hook) {
   const int n = b.n;
   if (n <= 0 || n > max_tokens_)
     throw Error(ErrorCode::kInternal, "forward: " + std::to_string(n) + " tokens, at most " + std::to_string(max_tokens_));
@@ -188,8 +188,9 @@ const float* Transformer::forward(const TokenBatch& b, const KvLayout& kv, const
     }
     be_.rope(q_, n, cfg_.num_heads, cfg_.head_dim, cfg_.rope_dims(), Q, cos_, sin_);
     be_.rope(k_, n, cfg_.num_kv_heads, cfg_.head_dim, cfg_.rope_dims(), KV, cos_, sin_);
-    be_.scatter_rows(k_cache, kv.dtype, kv_rows_, k_, n, KV);  // into each token's cache row
-    be_.scatter_rows(v_cache, kv.dtype, kv_rows_, v_, n, KV);
+    const KvLayout layout{.block_size = kv.block_size, .n_kv_heads = cfg_.num_kv_heads, .head_dim = cfg_.head_dim};
+    be_.store_kv(k_cache, kv.dtype, layout, kv_slots_, k_, n);  // into each token's cache slot
+    be_.store_kv(v_cache, kv.dtype, layout, kv_slots_, v_, n);
     const AttentionArgs a{.out = att_,
                           .q = q_,
                           .k_cache = k_cache,

@@ -28,9 +28,10 @@
 namespace wick {
 
 // Where the keys and values of each layer live, in the backend's memory: a pool of blocks of
-// `block_size` rows of kv_dim values (F32 or F16) per layer (runtime/kv_cache.h).
-struct KvLayout {
-  std::vector<BufferRef> k;  // one per layer: [n_blocks * block_size, kv_dim]
+// `block_size` positions (F32 or F16, laid out as backends/backend.h's KvLayout) per layer
+// (runtime/kv_cache.h).
+struct KvCacheBuffers {
+  std::vector<BufferRef> k;  // one per layer: [n_blocks][n_kv_heads][block_size][head_dim]
   std::vector<BufferRef> v;
   int block_size = 0;
   DType dtype = DType::F32;
@@ -45,7 +46,7 @@ struct TokenBatch {
   const int32_t* positions = nullptr;            // [n] position of each token in its sequence
   const int32_t* seq_lens = nullptr;             // [n] its sequence's length after this call (rope scaling)
   const int32_t* const* block_tables = nullptr;  // [n] its sequence's block table
-  const int64_t* kv_rows = nullptr;              // [n] cache row its key/value goes to
+  const int64_t* kv_slots = nullptr;             // [n] cache slot its keys/values go to (KvCache::slot)
   int n_out = 0;                                 // tokens whose final hidden state is wanted
   const int32_t* out_rows = nullptr;             // [n_out] indices into the n tokens
   int n_logits = 0;                              // the first n_logits of out_rows also get logits
@@ -62,7 +63,7 @@ class Transformer {
   // Runs the batch, writing its keys/values into kv first. Returns the final-norm hidden states
   // of the out rows, [n_out, hidden]; logits() then holds [n_logits, vocab] for the first
   // n_logits of them (transformers' LlamaForCausalLM: lm_head(norm(h))). Both are host copies.
-  const float* forward(const TokenBatch& batch, const KvLayout& kv, const ActivationCallback* hook = nullptr);
+  const float* forward(const TokenBatch& batch, const KvCacheBuffers& kv, const ActivationCallback* hook = nullptr);
   const float* logits() const { return logits_host_.data(); }
   const float* hidden() const { return hidden_host_.data(); }
 
@@ -95,9 +96,9 @@ class Transformer {
   // Activations, [max_tokens, width] each (out: final norm); logits [max_logit_rows, vocab];
   // cos/sin [max_tokens, head_dim / 2].
   BufferRef x_, h_, q_, k_, v_, att_, proj_, gate_, up_, out_, logits_, cos_, sin_;
-  // Inputs: tokens, positions, seq, out_rows int32 [max_tokens]; kv_rows int64 [max_tokens];
+  // Inputs: tokens, positions, seq, out_rows int32 [max_tokens]; kv_slots int64 [max_tokens];
   // tables int32 [max_tokens, table_stride].
-  BufferRef tokens_, positions_, seq_, out_rows_, kv_rows_, tables_;
+  BufferRef tokens_, positions_, seq_, out_rows_, kv_slots_, tables_;
 
   // Host staging, sized once.
   std::vector<int32_t> seq_host_, tables_host_;

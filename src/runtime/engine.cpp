@@ -18,7 +18,7 @@ struct Engine::Impl {
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Transformer> transformer;
   std::unique_ptr<KvCache> kv;
-  KvLayout layout;
+  KvCacheBuffers layout;
   ActivationCallback hook;
 
   std::vector<SequenceBlocks> seqs;  // [max_sequences]
@@ -28,7 +28,7 @@ struct Engine::Impl {
   // Per-step arrays, sized once: [max_batch_tokens] or [max_sequences].
   std::vector<int32_t> tokens, positions, seq_lens, out_rows;
   std::vector<const int32_t*> tables;
-  std::vector<int64_t> kv_rows;
+  std::vector<int64_t> kv_slots;
   std::vector<int32_t> first_token, first_out_row, out_count, step_mark;  // per input / per sequence
   std::vector<char> out_hidden;
   int last_step_inputs = 0;
@@ -110,7 +110,7 @@ Result<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<const Model> mode
     impl->positions.resize(T);
     impl->seq_lens.resize(T);
     impl->tables.resize(T);
-    impl->kv_rows.resize(T);
+    impl->kv_slots.resize(T);
     impl->out_rows.resize(T);
     impl->first_token.resize(T);  // per input; an input has at least one token
     impl->first_out_row.resize(T);
@@ -216,7 +216,7 @@ void Engine::Impl::run(std::span<const StepInput> inputs) {
       positions[static_cast<size_t>(t)] = s.length + j;
       seq_lens[static_cast<size_t>(t)] = len;
       tables[static_cast<size_t>(t)] = s.table.data();
-      kv_rows[static_cast<size_t>(t)] = kv->row(s, s.length + j);
+      kv_slots[static_cast<size_t>(t)] = kv->slot(s, s.length + j);
     }
     out_hidden[static_cast<size_t>(i)] = in.output == StepOutput::kLastHidden || in.output == StepOutput::kAllHidden;
     const bool all = in.output == StepOutput::kAllLogits || in.output == StepOutput::kAllHidden;
@@ -238,7 +238,7 @@ void Engine::Impl::run(std::span<const StepInput> inputs) {
   b.positions = positions.data();
   b.seq_lens = seq_lens.data();
   b.block_tables = tables.data();
-  b.kv_rows = kv_rows.data();
+  b.kv_slots = kv_slots.data();
   b.n_out = o;
   b.out_rows = out_rows.data();
   b.n_logits = n_logits;

@@ -21,9 +21,9 @@ KvCache::KvCache(Backend& backend, int n_layers, int64_t kv_dim, int block_size,
   if (n_layers <= 0 || kv_dim <= 0 || block_size <= 0 || n_blocks <= 0)
     throw Error(ErrorCode::kInvalidArgument, "KV cache: layers, kv_dim, block size and block count must be positive (block size " +
                                                  std::to_string(block_size) + ", blocks " + std::to_string(n_blocks) + ")");
-  // Attention reads one KV head's rows a whole position (kv_dim elements) apart.
-  const BufferAccess rows{.row_stride = kv_dim * static_cast<int64_t>(elem_bytes_)};
-  storage_ = BackendBuffer(backend, static_cast<size_t>(layer_bytes()) * 2 * static_cast<size_t>(n_layers), rows);
+  // Attention reads one KV head's rows of a block, then the same head's of the next block.
+  const BufferAccess runs{.run_stride = block_bytes()};
+  storage_ = BackendBuffer(backend, static_cast<size_t>(layer_bytes()) * 2 * static_cast<size_t>(n_layers), runs);
   refs_.assign(static_cast<size_t>(n_blocks), 0);
   free_.reserve(static_cast<size_t>(n_blocks));
   for (int b = n_blocks - 1; b >= 0; --b) free_.push_back(b);  // block 0 is handed out first
@@ -78,8 +78,8 @@ void KvCache::reserve(SequenceBlocks& seq, int new_length) {
     const int old = seq.table[tail];
     if (copy_before_write(old)) {  // copy-on-write of the shared partial block
       const int fresh = take_block();
-      const size_t rows = static_cast<size_t>(seq.length % block_size_);
-      const size_t bytes = rows * static_cast<size_t>(kv_dim_) * elem_bytes_;  // the filled rows only
+      // The whole block: each head's filled rows lie at the start of its run (KvLayout).
+      const size_t bytes = static_cast<size_t>(block_bytes());
       const int64_t src = old * block_bytes(), dst = fresh * block_bytes();
       for (int l = 0; l < n_layers_; ++l) {
         backend_.copy(k(l) + dst, k(l) + src, bytes);

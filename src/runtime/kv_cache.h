@@ -4,11 +4,13 @@
 // one pool, a prompt's blocks can be shared by many continuations (reference counts), and a
 // finished sequence returns its blocks at once.
 //
-// Memory: per layer, K and V are each one array [n_blocks * block_size, kv_dim] of F32 or F16 in
-// the backend's memory; logical position j of a sequence lives in row
-// table[j / block_size] * block_size + j % block_size. The pool is allocated once and never
-// grows (on the CPU, pages are only touched when a block is used); copy-on-write is a copy
-// within the backend. Block tables and reference counts are host bookkeeping.
+// Memory: per layer, K and V are each one array of n_blocks blocks of block_size positions x
+// kv_dim values, F32 or F16, in the backend's memory; logical position j of a sequence is slot
+// table[j / block_size] * block_size + j % block_size, and where a slot's heads lie within its
+// block is the backends' KvLayout (backends/backend.h; the cache only moves whole blocks). The
+// pool is allocated once and never grows (on the CPU, pages are only touched when a block is
+// used); copy-on-write is a copy within the backend. Block tables and reference counts are host
+// bookkeeping.
 #pragma once
 
 #include <cstdint>
@@ -52,7 +54,7 @@ class KvCache {
   DType dtype() const { return dtype_; }
   BufferRef k(int layer) const {
     return storage_.ref(static_cast<int64_t>(2 * layer) * layer_bytes());
-  }  // [n_blocks * block_size, kv_dim] of dtype()
+  }  // n_blocks blocks of block_size x kv_dim values of dtype()
   BufferRef v(int layer) const { return storage_.ref(static_cast<int64_t>(2 * layer + 1) * layer_bytes()); }
 
   // Makes room for positions seq.length .. new_length-1: appends fresh blocks, and first gives
@@ -83,8 +85,8 @@ class KvCache {
   // and indexes the blocks this fills.
   void advance(SequenceBlocks& seq, const int32_t* tokens, int n);
 
-  // Row of position `pos` of a sequence in the per-layer arrays.
-  int64_t row(const SequenceBlocks& seq, int pos) const {
+  // Slot of position `pos` of a sequence in the per-layer arrays (block * block_size + offset).
+  int64_t slot(const SequenceBlocks& seq, int pos) const {
     return static_cast<int64_t>(seq.table[static_cast<size_t>(pos / block_size_)]) * block_size_ + pos % block_size_;
   }
 

@@ -82,10 +82,10 @@ TEST(HostMemory, AdvisedOntoHugePagesWhereAsked) {
   }
 }
 
-// The KV cache tells the CPU backend how attention reads it: DeepSeek-Prover-V2-7B's positions
-// (32 heads of 128, 16 KB in F32) go on huge pages, Qwen2.5-0.5B's (2 heads of 64, 512 B) and
-// activations do not (a buffer touched only at its start would cost 2 MB per huge page).
-TEST(HostMemory, CpuBackendPutsKvCachesWithRowsAPageApartOnHugePages) {
+// The KV cache tells the CPU backend how attention reads it: DeepSeek-Prover-V2-7B's blocks of
+// 16 positions (32 heads of 128, 256 KB in F32) go on huge pages, Qwen2.5-0.5B's (2 heads of 64,
+// 8 KB) and activations do not (a buffer touched only at its start would cost 2 MB per huge page).
+TEST(HostMemory, CpuBackendPutsKvCachesOfBigBlocksOnHugePages) {
   REQUIRE_THP_MADVISE();
   auto cpu = make_cpu_backend(1);
   KvCache mha(*cpu, /*n_layers=*/1, /*kv_dim=*/32 * 128, /*block_size=*/16, /*n_blocks=*/8);  // 2 x 2 MB

@@ -432,6 +432,18 @@ AttentionCase contiguous_case(std::vector<float> q, int n, int first, int ctx, i
   return c;
 }
 
+// Keys or values of ctx positions as the model computes them, [ctx][kv_heads * head_dim], laid
+// out as the cache keeps one block of ctx positions: [kv_heads][ctx][head_dim] (KvLayout).
+template <typename T>
+std::vector<T> one_block_cache(const std::vector<T>& rows, int ctx, int kv_heads, int head_dim) {
+  std::vector<T> cache(rows.size());
+  for (int j = 0; j < ctx; ++j)
+    for (int h = 0; h < kv_heads; ++h)
+      for (int d = 0; d < head_dim; ++d)
+        cache[static_cast<size_t>((h * ctx + j) * head_dim + d)] = rows[static_cast<size_t>((j * kv_heads + h) * head_dim + d)];
+  return cache;
+}
+
 std::vector<float> attend_on(Backend& be, const AttentionCase& c, const void* k, const void* v, size_t cache_bytes) {
   const int n = static_cast<int>(c.positions.size());
   int stride = 0;
@@ -471,7 +483,9 @@ TEST_P(OpTest, AttentionMatchesReferenceWithGqaAndWindow) {
   std::mt19937 rng(4);
   const int heads = 4, kvh = 2, hd = 16, ctx = 40, n = 6, pos0 = 20;
   cpu->reserve(64, ctx, 64);
-  auto q = random_vec(n * heads * hd, rng), k = random_vec(ctx * kvh * hd, rng), v = random_vec(ctx * kvh * hd, rng);
+  auto q = random_vec(n * heads * hd, rng);
+  const auto k = one_block_cache(random_vec(ctx * kvh * hd, rng), ctx, kvh, hd),
+             v = one_block_cache(random_vec(ctx * kvh * hd, rng), ctx, kvh, hd);
   AttentionCase c = contiguous_case(q, n, pos0, ctx, heads, kvh, hd, 0.25f);
   for (float softcap : {0.0f, 0.5f})  // Gemma 2's soft-capped scores: a small cap bends them all
     for (int window : {0, 1, 5, 100}) {
@@ -495,7 +509,9 @@ TEST_P(OpTest, AttentionOverLongSpansMatchesReference) {
   for (const auto [heads, kvh, hd] : {std::array{14, 2, 40}, std::array{3, 3, 40}}) {
     const int ctx = 700, n = 45, pos0 = ctx - n;
     cpu->reserve(64, ctx, 64);
-    auto q = random_vec(n * heads * hd, rng), k = random_vec(ctx * kvh * hd, rng), v = random_vec(ctx * kvh * hd, rng);
+    auto q = random_vec(n * heads * hd, rng);
+    const auto k = one_block_cache(random_vec(ctx * kvh * hd, rng), ctx, kvh, hd);
+    const auto v = one_block_cache(random_vec(ctx * kvh * hd, rng), ctx, kvh, hd);
     for (auto& x : q) x *= 3.0f;  // peaked softmaxes: the running max moves
     AttentionCase c = contiguous_case(q, n, pos0, ctx, heads, kvh, hd, 0.2f);
     for (int window : {0, 100}) {
@@ -518,6 +534,7 @@ TEST_P(OpTest, PaddedHeadRowsAreNotReadPastTheirEnd) {
   const int heads = 3, kvh = 1, hd = 40, rows = 64, n = 10, pos0 = 40;
   cpu->reserve(64, rows, 64);
   auto q = random_vec(n * heads * hd, rng), k = random_vec(rows * kvh * hd, rng), v = random_vec(rows * kvh * hd, rng);
+  static_assert(kvh == 1, "one KV head: the rows are the cache's");
   for (size_t i = static_cast<size_t>((pos0 + n) * kvh * hd); i < k.size(); ++i) k[i] = v[i] = std::nanf("");
   const AttentionCase c = contiguous_case(q, n, pos0, rows, heads, kvh, hd, 0.2f);
   const std::vector<float> got = attend_on(*cpu, c, k.data(), v.data(), k.size() * 4);
@@ -528,7 +545,9 @@ TEST_P(OpTest, PaddedHeadRowsAreNotReadPastTheirEnd) {
 // Each of a few tokens attended alone (1 and 4 threads) gives the bits it gets among 60 tokens.
 void expect_attention_batch_invariant(const test::BackendCase& be, std::mt19937& rng, int heads, int kvh, int hd, DType dt, int window) {
   const int ctx = 300, n = 60, pos0 = ctx - n;
-  auto q = random_vec(n * heads * hd, rng), k = random_vec(ctx * kvh * hd, rng), v = random_vec(ctx * kvh * hd, rng);
+  auto q = random_vec(n * heads * hd, rng);
+  const auto k = one_block_cache(random_vec(ctx * kvh * hd, rng), ctx, kvh, hd),
+             v = one_block_cache(random_vec(ctx * kvh * hd, rng), ctx, kvh, hd);
   std::vector<uint16_t> k16(k.size()), v16(v.size());
   for (size_t i = 0; i < k.size(); ++i) {
     k16[i] = f32_to_f16(k[i]);
@@ -589,20 +608,21 @@ TEST_P(OpTest, F16KvCacheMatchesReference) {
     SCOPED_TRACE(std::to_string(heads) + " heads, " + std::to_string(kvh) + " KV heads of " + std::to_string(hd));
     const int kvd = kvh * hd, ctx = 37, n = 5;
     cpu->reserve(64, ctx, 64);
-    auto k = random_vec(ctx * kvd, rng), v = random_vec(ctx * kvd, rng), q = random_vec(n * heads * hd, rng);
-    std::vector<int64_t> rows(ctx);
-    for (int j = 0; j < ctx; ++j) rows[static_cast<size_t>(j)] = j;
-    // Each backend stores k and v as F16 into its own cache.
+    const auto k_rows = random_vec(ctx * kvd, rng), v_rows = random_vec(ctx * kvd, rng), q = random_vec(n * heads * hd, rng);
+    std::vector<int64_t> slots(ctx);
+    for (int j = 0; j < ctx; ++j) slots[static_cast<size_t>(j)] = j;
+    // Each backend stores k and v as F16 into its own cache of one block.
     auto stored = [&](Backend& b, const std::vector<float>& src) {
       OnBackend<float> s(b, src);
-      OnBackend<int64_t> r(b, rows);
+      OnBackend<int64_t> r(b, slots);
       OnBackend<uint16_t> dst(b, src.size());
-      b.scatter_rows(dst(), DType::F16, r(), s(), ctx, kvd);
+      b.store_kv(dst(), DType::F16, {.block_size = ctx, .n_kv_heads = kvh, .head_dim = hd}, r(), s(), ctx);
       return dst.host();
     };
-    const std::vector<uint16_t> k16 = stored(*cpu, k), v16 = stored(*cpu, v);
-    EXPECT_EQ(k16, stored(*ref, k));
-    EXPECT_EQ(v16, stored(*ref, v));
+    const std::vector<uint16_t> k16 = stored(*cpu, k_rows), v16 = stored(*cpu, v_rows);
+    EXPECT_EQ(k16, stored(*ref, k_rows));
+    EXPECT_EQ(v16, stored(*ref, v_rows));
+    const auto k = one_block_cache(k_rows, ctx, kvh, hd), v = one_block_cache(v_rows, ctx, kvh, hd);
     AttentionCase c = contiguous_case(q, n, ctx - n, ctx, heads, kvh, hd, 0.2f);
     for (int window : {0, 7}) {
       c.window = window;
@@ -634,11 +654,11 @@ TEST_P(OpTest, PagedAttentionEqualsContiguous) {
   const size_t pool = static_cast<size_t>(n_blocks * B * kvd);
   OnBackend<float> kpool(*cpu, pool), vpool(*cpu, pool);
   auto place = [&](const std::vector<int32_t>& table, const std::vector<float>& src, OnBackend<float>& dst, int len) {
-    std::vector<int64_t> rows;
-    for (int j = 0; j < len; ++j) rows.push_back(static_cast<int64_t>(table[static_cast<size_t>(j / B)]) * B + j % B);
-    OnBackend<int64_t> r(*cpu, rows);
+    std::vector<int64_t> slots;
+    for (int j = 0; j < len; ++j) slots.push_back(static_cast<int64_t>(table[static_cast<size_t>(j / B)]) * B + j % B);
+    OnBackend<int64_t> r(*cpu, slots);
     OnBackend<float> s(*cpu, src);
-    cpu->scatter_rows(dst(), DType::F32, r(), s(), len, kvd);
+    cpu->store_kv(dst(), DType::F32, {.block_size = B, .n_kv_heads = kvh, .head_dim = hd}, r(), s(), len);
   };
   place(table_a, ka, kpool, len_a);
   place(table_a, va, vpool, len_a);
@@ -663,20 +683,68 @@ TEST_P(OpTest, PagedAttentionEqualsContiguous) {
     AttentionCase alone_a = contiguous_case(std::vector<float>(q.begin(), q.begin() + q_a), 3, 10, len_a, heads, kvh, hd, 0.3f);
     AttentionCase alone_b = contiguous_case(std::vector<float>(q.begin() + q_a, q.end()), 2, 7, len_b, heads, kvh, hd, 0.3f);
     alone_a.window = alone_b.window = window;
-    std::vector<float> alone = attend_on(*ref, alone_a, ka.data(), va.data(), ka.size() * 4);
-    const std::vector<float> b_out = attend_on(*ref, alone_b, kb.data(), vb.data(), kb.size() * 4);
+    const auto cache = [&](const std::vector<float>& rows, int len) { return one_block_cache(rows, len, kvh, hd); };
+    std::vector<float> alone = attend_on(*ref, alone_a, cache(ka, len_a).data(), cache(va, len_a).data(), ka.size() * 4);
+    const std::vector<float> b_out = attend_on(*ref, alone_b, cache(kb, len_b).data(), cache(vb, len_b).data(), kb.size() * 4);
     alone.insert(alone.end(), b_out.begin(), b_out.end());
     expect_close(attend_on(*cpu, paged, kp.data(), vp.data(), pool * 4), alone, 1e-5 * be.tol,
                  "paged attention window " + std::to_string(window));
   }
   OnBackend<float> back(*cpu, static_cast<size_t>(2 * kvd));
-  OnBackend<int32_t> rows(*cpu, {static_cast<int32_t>(5 * B + 1), static_cast<int32_t>(7 * B)});  // b's position 1, a's position 0
-  cpu->gather_rows(back(), kpool(), rows(), 2, kvd);
+  OnBackend<int32_t> rows(*cpu, {1, 2});  // gather_rows: rows 1 and 2 of kb
+  OnBackend<float> kb_rows(*cpu, kb);
+  cpu->gather_rows(back(), kb_rows(), rows(), 2, kvd);
   const std::vector<float> got = back.host();
-  for (int c = 0; c < kvd; ++c) {
-    EXPECT_EQ(got[static_cast<size_t>(c)], kb[static_cast<size_t>(kvd + c)]);
-    EXPECT_EQ(got[static_cast<size_t>(kvd + c)], ka[static_cast<size_t>(c)]);
-  }
+  for (int c = 0; c < 2 * kvd; ++c) EXPECT_EQ(got[static_cast<size_t>(c)], kb[static_cast<size_t>(kvd + c)]);
+}
+
+// store_kv puts head h of a token's row at KvLayout's offset of its slot and head, in F32 and
+// rounded to F16, and writes nothing else.
+TEST_P(OpTest, StoreKvPlacesEachHeadWhereKvLayoutSays) {
+  const test::BackendCase& be = GetParam();
+  WICK_REQUIRE_BACKEND(be);
+  std::mt19937 rng(17);
+  const int kvh = 3, hd = 8, B = 4, n_blocks = 5, n = 7;
+  const KvLayout layout{.block_size = B, .n_kv_heads = kvh, .head_dim = hd};
+  const std::vector<int64_t> slots = {9, 0, 19, 3, 10, 4, 17};  // blocks 2, 0, 4, 0, 2, 1, 4
+  const auto src = random_vec(n * kvh * hd, rng);
+  const size_t pool = static_cast<size_t>(n_blocks * B * kvh * hd);
+  for (const bool reference : {false, true})
+    for (DType dt : {DType::F32, DType::F16}) {
+      SCOPED_TRACE(std::string(reference ? "reference " : "") + dtype_name(dt));
+      const auto backend = reference ? make_reference_backend() : be.make(2);
+      const size_t elem = dt == DType::F16 ? 2 : 4;
+      std::vector<uint8_t> host(pool * elem, 0xA5);  // untouched values keep this pattern
+      BackendBuffer cache(*backend, host.size());
+      backend->upload(cache.ref(), host.data(), host.size());
+      OnBackend<int64_t> slot_buf(*backend, slots);
+      OnBackend<float> src_buf(*backend, src);
+      backend->store_kv(cache.ref(), dt, layout, slot_buf(), src_buf(), n);
+      backend->download(host.data(), cache.ref(), host.size());
+      std::vector<bool> written(pool, false);
+      for (int t = 0; t < n; ++t)
+        for (int h = 0; h < kvh; ++h)
+          for (int d = 0; d < hd; ++d) {
+            const int64_t slot = slots[static_cast<size_t>(t)];
+            // [block][head][offset][d], written out here rather than taken from KvLayout::offset.
+            const size_t at = static_cast<size_t>((((slot / B) * kvh + h) * B + slot % B) * hd + d);
+            const float want = src[static_cast<size_t>((t * kvh + h) * hd + d)];
+            written[at] = true;
+            if (dt == DType::F16) {
+              uint16_t got;
+              std::memcpy(&got, host.data() + at * 2, 2);
+              ASSERT_EQ(got, f32_to_f16(want)) << "token " << t << " head " << h << " value " << d;
+            } else {
+              float got;
+              std::memcpy(&got, host.data() + at * 4, 4);
+              ASSERT_EQ(got, want) << "token " << t << " head " << h << " value " << d;
+            }
+          }
+      for (size_t i = 0; i < pool; ++i) {
+        if (written[i]) continue;
+        for (size_t b = 0; b < elem; ++b) ASSERT_EQ(host[i * elem + b], 0xA5) << "value " << i << " was written";
+      }
+    }
 }
 
 INSTANTIATE_TEST_SUITE_P(EveryBackend, OpTest, ::testing::ValuesIn(test::every_backend()),

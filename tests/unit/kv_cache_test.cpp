@@ -20,10 +20,13 @@ class KvCacheOnBackend : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(KvCacheOnBackend, ReserveForkCopyOnWriteAndRelease) {
   auto be = GetParam() == "cpu" ? make_cpu_backend(1) : make_reference_backend();
-  KvCache kv(*be, /*layers=*/2, /*kv_dim=*/3, /*block_size=*/4, /*blocks=*/8);
-  auto key = [&](int l, const SequenceBlocks& s, int p) {  // row p of layer l's keys, read back
-    std::array<float, 3> r;
-    be->download(r.data(), kv.k(l).at<float>(kv.row(s, p) * 3), sizeof r);
+  // 2 KV heads of 3: a block holds head 0's 4 rows, then head 1's (KvLayout), so a copy of the
+  // filled rows alone would miss head 1's.
+  const KvLayout layout{.block_size = 4, .n_kv_heads = 2, .head_dim = 3};
+  KvCache kv(*be, /*layers=*/2, /*kv_dim=*/6, /*block_size=*/4, /*blocks=*/8);
+  auto key = [&](int l, const SequenceBlocks& s, int p) {  // position p's keys of layer l, both heads, read back
+    std::array<float, 6> r;
+    for (int h = 0; h < 2; ++h) be->download(r.data() + 3 * h, kv.k(l).at<float>(layout.offset(kv.slot(s, p), h)), 3 * sizeof(float));
     return r;
   };
   SequenceBlocks a;
@@ -33,9 +36,9 @@ TEST_P(KvCacheOnBackend, ReserveForkCopyOnWriteAndRelease) {
   EXPECT_EQ(kv.used_blocks(), 2);
   for (int l = 0; l < 2; ++l)
     for (int p = 0; p < 6; ++p) {
-      std::array<float, 3> r;
-      for (int c = 0; c < 3; ++c) r[static_cast<size_t>(c)] = static_cast<float>(100 * l + 10 * p + c);
-      be->upload(kv.k(l).at<float>(kv.row(a, p) * 3), r.data(), sizeof r);
+      std::array<float, 6> r;
+      for (int c = 0; c < 6; ++c) r[static_cast<size_t>(c)] = static_cast<float>(100 * l + 10 * p + c);
+      for (int h = 0; h < 2; ++h) be->upload(kv.k(l).at<float>(layout.offset(kv.slot(a, p), h)), r.data() + 3 * h, 3 * sizeof(float));
     }
 
   SequenceBlocks b;
@@ -51,7 +54,7 @@ TEST_P(KvCacheOnBackend, ReserveForkCopyOnWriteAndRelease) {
   for (int l = 0; l < 2; ++l)
     for (int p = 0; p < 6; ++p) {
       EXPECT_EQ(key(l, b, p), key(l, a, p)) << "shared or copied rows";
-      EXPECT_EQ(key(l, b, p)[2], static_cast<float>(100 * l + 10 * p + 2));
+      for (int c = 0; c < 6; ++c) EXPECT_EQ(key(l, b, p)[static_cast<size_t>(c)], static_cast<float>(100 * l + 10 * p + c));
     }
   // a is now the only owner of its partial block: it writes in place.
   EXPECT_EQ(kv.blocks_needed(a, 8), 0);
@@ -76,14 +79,14 @@ TEST(KvCache, TruncateReleasesTheTailAndCopiesSharedOrCachedBlocksBeforeWriting)
   const std::vector<int32_t> p = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
   auto key = [&](const SequenceBlocks& s, int pos) {
     float v;
-    be->download(&v, kv.k(0).at<float>(kv.row(s, pos)), sizeof v);
+    be->download(&v, kv.k(0).at<float>(kv.slot(s, pos)), sizeof v);
     return v;
   };
   auto write = [&](SequenceBlocks& s, const std::vector<int32_t>& toks) {  // key = the token
     kv.reserve(s, s.length + static_cast<int>(toks.size()));
     for (size_t i = 0; i < toks.size(); ++i) {
       const float v = static_cast<float>(toks[i]);
-      be->upload(kv.k(0).at<float>(kv.row(s, s.length + static_cast<int>(i))), &v, sizeof v);
+      be->upload(kv.k(0).at<float>(kv.slot(s, s.length + static_cast<int>(i))), &v, sizeof v);
     }
     kv.advance(s, toks.data(), static_cast<int>(toks.size()));
   };

@@ -45,7 +45,7 @@ class CpuBackend final : public Backend {
     // 64-byte aligned (whole AVX-512 vectors and cache lines); uninitialized, so the KV pool's
     // untouched pages cost no memory. Huge pages where the kernels read rows a 4 KB page or
     // more apart (core/host_memory.h: a TLB miss per row otherwise).
-    void* p = allocate_host(bytes, rows_want_huge_pages(access.row_stride));
+    void* p = allocate_host(bytes, runs_want_huge_pages(access.run_stride));
     if (!p) throw Error(ErrorCode::kResourceExhausted, "cpu backend: cannot allocate " + std::to_string(bytes) + " bytes");
     return {reinterpret_cast<uint64_t>(p)};
   }
@@ -299,7 +299,8 @@ class CpuBackend final : public Backend {
     const int part_heads = std::min((group + parts - 1) / parts, max_queries);  // query heads per tile
     const int group_parts = (group + part_heads - 1) / part_heads;
     const int64_t q_stride = static_cast<int64_t>(a.n_heads) * a.head_dim;
-    const int64_t kv_stride = static_cast<int64_t>(a.n_kv_heads) * a.head_dim;
+    const KvLayout layout = a.kv_layout();
+    const KvHeadRows head_rows{.block_size = a.block_size, .row_stride = a.head_dim, .block_stride = layout.block_values()};
     const size_t elem = a.kv_dtype == DType::F16 ? 2 : 4;
     pool_.parallel_for(whole_groups * group_parts, [&](int64_t task, int thread) {
       // The last tiles first: causal attention gives them the most keys.
@@ -317,25 +318,29 @@ class CpuBackend final : public Backend {
           tq.pos[n] = positions[t];
           tq.lo[n] = a.window > 0 ? std::max(0, positions[t] - a.window + 1) : 0;
         }
-      const int64_t kv_off = static_cast<int64_t>(kv_head) * a.head_dim * static_cast<int64_t>(elem);  // bytes into a row
+      const int64_t kv_off = layout.offset(0, kv_head) * static_cast<int64_t>(elem);  // bytes to the head's rows of block 0
       k_.attend_tile(
           AttentionTile{.q = tq.q.data(), .out = tq.out.data(), .lo = tq.lo.data(), .pos = tq.pos.data(), .n = n, .heads_per_kv = group},
           ptr<const uint8_t>(a.k_cache) + kv_off, ptr<const uint8_t>(a.v_cache) + kv_off, a.kv_dtype,
-          tables + static_cast<int64_t>(seq[t0]) * a.table_stride, a.block_size, kv_stride, a.head_dim, a.scale, a.softcap,
+          tables + static_cast<int64_t>(seq[t0]) * a.table_stride, head_rows, a.head_dim, a.scale, a.softcap,
           attention_scratch_.data() + static_cast<size_t>(thread) * kAttentionScratch);
     });
   }
 
-  void scatter_rows(BufferRef dst_ref, DType dt, BufferRef rows_ref, BufferRef src_ref, int n, int64_t width) override {
-    void* dst = ptr<void>(dst_ref);
-    const int64_t* rows = ptr<const int64_t>(rows_ref);
+  void store_kv(BufferRef cache_ref, DType dt, const KvLayout& layout, BufferRef slots_ref, BufferRef src_ref, int n) override {
+    void* cache = ptr<void>(cache_ref);
+    const int64_t* slots = ptr<const int64_t>(slots_ref);
     const float* src = ptr(src_ref);
-    for (int t = 0; t < n; ++t) {
-      if (dt == DType::F16)
-        k_.f32_to_f16(src + t * width, static_cast<uint16_t*>(dst) + rows[t] * width, width);
-      else
-        std::memcpy(static_cast<float*>(dst) + rows[t] * width, src + t * width, static_cast<size_t>(width) * sizeof(float));
-    }
+    const int64_t width = static_cast<int64_t>(layout.n_kv_heads) * layout.head_dim;
+    for (int t = 0; t < n; ++t)
+      for (int h = 0; h < layout.n_kv_heads; ++h) {
+        const float* row = src + t * width + static_cast<int64_t>(h) * layout.head_dim;
+        const int64_t at = layout.offset(slots[t], h);
+        if (dt == DType::F16)
+          k_.f32_to_f16(row, static_cast<uint16_t*>(cache) + at, layout.head_dim);
+        else
+          std::memcpy(static_cast<float*>(cache) + at, row, static_cast<size_t>(layout.head_dim) * sizeof(float));
+      }
   }
 
   void gather_rows(BufferRef dst_ref, BufferRef src_ref, BufferRef rows_ref, int n, int64_t width) override {

@@ -52,19 +52,28 @@ struct AttentionTile {
   int heads_per_kv = 1;
 };
 
+// Where one KV head's rows lie in a block pool, in elements from its first: position o of block b
+// at b * block_stride + o * row_stride (the cache's KvLayout: row_stride head_dim, block_stride
+// a whole block's values).
+struct KvHeadRows {
+  int block_size;
+  int64_t row_stride;
+  int64_t block_stride;
+};
+
 // The innermost loops, one set per ISA.
 struct CpuKernels {
   float (*dot)(const float* a, const float* b, int64_t n);
   // Float to F16, rounding to nearest even (the KV cache's stores).
   void (*f32_to_f16)(const float* src, uint16_t* dst, int64_t n);
   // Attention of a tile of queries that share one sequence and one KV head (kernels_attention.inc):
-  // query i sees keys tile.lo[i] .. tile.pos[i]; k/v hold kv_dtype (F32 / F16) rows kv_stride
-  // elements apart, already offset to the KV head; position j is in row table[j / block_size] *
-  // block_size + j % block_size. softcap > 0: each scaled score becomes softcap * tanh(score /
-  // softcap) before the softmax. A query's output does not depend on the tile it is in.
+  // query i sees keys tile.lo[i] .. tile.pos[i]; k/v hold the KV head's kv_dtype (F32 / F16)
+  // rows, position j at element table[j / block_size] * rows.block_stride + j % block_size *
+  // rows.row_stride. softcap > 0: each scaled score becomes softcap * tanh(score / softcap)
+  // before the softmax. A query's output does not depend on the tile it is in.
   // scratch: attention_scratch(head_dim, tile.n) floats.
-  void (*attend_tile)(const AttentionTile& tile, const void* k, const void* v, DType kv_dtype, const int32_t* table, int block_size,
-                      int64_t kv_stride, int head_dim, float scale, float softcap, float* scratch);
+  void (*attend_tile)(const AttentionTile& tile, const void* k, const void* v, DType kv_dtype, const int32_t* table, const KvHeadRows& rows,
+                      int head_dim, float scale, float softcap, float* scratch);
   int64_t (*attention_scratch)(int head_dim, int queries);
   // Converts a row of F16 / BF16 to float.
   void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n);

@@ -120,7 +120,7 @@ class ReferenceBackend final : public Backend {
   void attention(const AttentionArgs& a) override {
     const int group = a.n_heads / a.n_kv_heads;
     const int64_t q_stride = static_cast<int64_t>(a.n_heads) * a.head_dim;
-    const int64_t kv_stride = static_cast<int64_t>(a.n_kv_heads) * a.head_dim;
+    const KvLayout layout = a.kv_layout();
     const size_t elem = a.kv_dtype == DType::F16 ? 2 : 4;
     const size_t q_count = static_cast<size_t>(a.n_tokens * q_stride);
     const float* q_all = arena_.at<float>(a.q, q_count);
@@ -134,11 +134,11 @@ class ReferenceBackend final : public Backend {
       if (pos / a.block_size >= a.table_stride) throw Error(ErrorCode::kInternal, "reference backend: position beyond its block table");
       const BufferRef table_ref = a.block_tables.at<int32_t>(static_cast<int64_t>(seq[t]) * a.table_stride);
       const int32_t* table = arena_.at<int32_t>(table_ref, pos / a.block_size + 1);
-      auto row = [&](int j) {  // this query's sequence, position j -> row of the block pool
+      auto slot = [&](int j) {  // this query's sequence, position j -> slot of the block pool
         return static_cast<int64_t>(table[j / a.block_size]) * a.block_size + j % a.block_size;
       };
-      auto cache_row = [&](BufferRef cache, int j) {  // the row holding position j, bounds-checked
-        return arena_.at<uint8_t>(cache + row(j) * kv_stride * static_cast<int64_t>(elem), kv_stride * elem);
+      auto cache_row = [&](BufferRef cache, int j, int kvh) {  // KV head kvh's row of position j, bounds-checked
+        return arena_.at<uint8_t>(cache + layout.offset(slot(j), kvh) * static_cast<int64_t>(elem), a.head_dim * elem);
       };
       for (int h = 0; h < a.n_heads; ++h) {
         const float* q = q_all + t * q_stride + h * a.head_dim;
@@ -146,9 +146,9 @@ class ReferenceBackend final : public Backend {
         p.assign(static_cast<size_t>(pos - lo + 1), 0.0);
         double mx = -INFINITY;
         for (int j = lo; j <= pos; ++j) {
-          const uint8_t* k = cache_row(a.k_cache, j);
+          const uint8_t* k = cache_row(a.k_cache, j, kvh);
           double s = 0;
-          for (int i = 0; i < a.head_dim; ++i) s += static_cast<double>(q[i]) * cache_value(k, a.kv_dtype, kvh * a.head_dim + i);
+          for (int i = 0; i < a.head_dim; ++i) s += static_cast<double>(q[i]) * cache_value(k, a.kv_dtype, i);
           s *= a.scale;
           if (a.softcap > 0) s = a.softcap * std::tanh(s / a.softcap);
           p[static_cast<size_t>(j - lo)] = s;
@@ -159,8 +159,7 @@ class ReferenceBackend final : public Backend {
         float* o = out + t * q_stride + h * a.head_dim;
         for (int i = 0; i < a.head_dim; ++i) {
           double acc = 0;
-          for (int j = lo; j <= pos; ++j)
-            acc += p[static_cast<size_t>(j - lo)] * cache_value(cache_row(a.v_cache, j), a.kv_dtype, kvh * a.head_dim + i);
+          for (int j = lo; j <= pos; ++j) acc += p[static_cast<size_t>(j - lo)] * cache_value(cache_row(a.v_cache, j, kvh), a.kv_dtype, i);
           o[i] = static_cast<float>(acc / sum);
         }
       }
@@ -178,22 +177,24 @@ class ReferenceBackend final : public Backend {
     return v;
   }
 
-  void scatter_rows(BufferRef dst, DType dt, BufferRef rows_ref, BufferRef src_ref, int n, int64_t width) override {
-    const int64_t* rows = arena_.at<int64_t>(rows_ref, n);
+  void store_kv(BufferRef cache, DType dt, const KvLayout& layout, BufferRef slots_ref, BufferRef src_ref, int n) override {
+    const int64_t* slots = arena_.at<int64_t>(slots_ref, n);
+    const int64_t width = static_cast<int64_t>(layout.n_kv_heads) * layout.head_dim;
     const float* src = arena_.at<float>(src_ref, static_cast<size_t>(n * width));
     const size_t elem = dt == DType::F16 ? 2 : 4;
-    for (int t = 0; t < n; ++t) {
-      uint8_t* d = arena_.at<uint8_t>(dst + rows[t] * width * static_cast<int64_t>(elem), width * elem);
-      for (int64_t c = 0; c < width; ++c) {
-        const float v = src[t * width + c];
-        if (dt == DType::F16) {
-          const uint16_t h = f32_to_f16(v);
-          std::memcpy(d + c * 2, &h, 2);
-        } else {
-          std::memcpy(d + c * 4, &v, 4);
+    for (int t = 0; t < n; ++t)
+      for (int h = 0; h < layout.n_kv_heads; ++h) {
+        uint8_t* d = arena_.at<uint8_t>(cache + layout.offset(slots[t], h) * static_cast<int64_t>(elem), layout.head_dim * elem);
+        for (int64_t c = 0; c < layout.head_dim; ++c) {
+          const float v = src[t * width + h * layout.head_dim + c];
+          if (dt == DType::F16) {
+            const uint16_t half = f32_to_f16(v);
+            std::memcpy(d + c * 2, &half, 2);
+          } else {
+            std::memcpy(d + c * 4, &v, 4);
+          }
         }
       }
-    }
   }
 
   void gather_rows(BufferRef dst_ref, BufferRef src, BufferRef rows_ref, int n, int64_t width) override {

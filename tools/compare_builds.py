@@ -25,7 +25,7 @@ def compare(base, new, model, a):
     rounds = []
     for i in range(a.rounds):
         order = [("base", base), ("new", new)] if i % 2 == 0 else [("new", new), ("base", base)]
-        got = {name: wick_bench(exe, model, a.p, a.n, a.t, a.r, a.depth, a.isa) for name, exe in order}
+        got = {name: wick_bench(exe, model, a.p, a.n, a.t, a.r, a.depth, a.isa, a.kv_type) for name, exe in order}
         row = {name: {k: got[name][k][0] for k in ("pp", "tg")} for name in ("base", "new")}
         row["ratio"] = {k: row["new"][k] / row["base"][k] if row["base"][k] and row["new"][k] else None for k in ("pp", "tg")}
         rounds.append(row)
@@ -52,6 +52,7 @@ def main():
     ap.add_argument("-d", "--depth", type=int, default=0, help="tokens in the context before each measurement (wick bench -d)")
     ap.add_argument("--isa", help="force wick's instruction set (avx2, avx512, ...) in both builds")
     ap.add_argument("--rounds", type=int, default=5, help="back-to-back rounds per file")
+    ap.add_argument("--kv-type", choices=["f32", "f16"], help="KV cache type of both builds (wick bench --kv-type)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("models", nargs="+")
     a = ap.parse_args()
@@ -59,7 +60,7 @@ def main():
         ap.error("--rounds must be at least 1")
     results = [compare(a.base, a.new, m, a) for m in a.models]
     if a.json:
-        print(json.dumps({"threads": a.t, "prompt": a.p, "gen": a.n, "repeat": a.r, "isa": a.isa, "rounds": a.rounds, "results": results},
+        print(json.dumps({"threads": a.t, "prompt": a.p, "gen": a.n, "repeat": a.r, "isa": a.isa, "kv_type": a.kv_type, "rounds": a.rounds, "results": results},
                          indent=1))
         return
 

@@ -9,7 +9,7 @@ measured in N back-to-back pairs (alternating which engine goes first) and the t
 the median of each figure and of the pairs' ratios.
 
   tools/compare_llamacpp.py --llama-bench PATH/llama-bench --wick build/release/bin/wick \
-      [-p 512] [-n 128] [-t 2] [-r 3] [-d DEPTH] [--isa avx2] [--pairs N] [--json] model1.gguf model2.gguf ...
+      [-p 512] [-n 128] [-t 2] [-r 3] [-d DEPTH] [--isa avx2] [--kv-type f16] [--pairs N] [--json] model1.gguf model2.gguf ...
 
 llama-bench: build it from the llama.cpp source inside PyPI's llama-cpp-python sdist
 (`pip download --no-deps --no-binary :all: llama-cpp-python`, its vendor/llama.cpp; see the README).
@@ -21,8 +21,9 @@ import subprocess
 import sys
 
 
-def llama_bench(exe, model, p, n, t, r, d=0):
-    out = subprocess.run([exe, "-m", model, "-p", str(p), "-n", str(n), "-t", str(t), "-r", str(r), "-d", str(d), "-o", "json"],
+def llama_bench(exe, model, p, n, t, r, d=0, kv_type=None):
+    out = subprocess.run([exe, "-m", model, "-p", str(p), "-n", str(n), "-t", str(t), "-r", str(r), "-d", str(d), "-o", "json"]
+                         + (["-ctk", kv_type, "-ctv", kv_type] if kv_type else []),
                          check=True, capture_output=True, text=True).stdout
     res = {}
     for row in json.loads(out):
@@ -31,10 +32,10 @@ def llama_bench(exe, model, p, n, t, r, d=0):
     return res
 
 
-def wick_bench(exe, model, p, n, t, r, d=0, isa=None):
+def wick_bench(exe, model, p, n, t, r, d=0, isa=None, kv_type=None):
     out = subprocess.run([exe, "bench", "-m", model, "-p", str(p), "-n", str(n), "-t", str(t), "-r", str(r), "-d", str(d), "--json",
                           "--candidates", "0"]
-                         + (["--isa", isa] if isa else []),
+                         + (["--isa", isa] if isa else []) + (["--kv-type", kv_type] if kv_type else []),
                          check=True, capture_output=True, text=True).stdout
     j = json.loads(out)
     return {"pp": (j["pp_tokens_per_second"], j.get("pp_stdev", 0.0)),
@@ -89,6 +90,8 @@ def main():
     ap.add_argument("-d", "--depth", type=int, default=0, help="tokens in the context before each measurement (llama-bench -d)")
     ap.add_argument("--isa", help="wick's CPU kernels of one instruction set (avx2, avx512, ...); build llama.cpp to match")
     ap.add_argument("--pairs", type=int, default=1, help="back-to-back pairs per file; medians are shown")
+    ap.add_argument("--kv-type", choices=["f32", "f16"],
+                    help="KV cache type of both engines (default: each its own, wick f32 and llama.cpp f16)")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("models", nargs="+")
     a = ap.parse_args()
@@ -99,8 +102,8 @@ def main():
         pairs = []
         for i in range(a.pairs):
             print(f"benchmarking {m} ({i + 1}/{a.pairs}) ...", file=sys.stderr)
-            run_llama = lambda: llama_bench(a.llama_bench, m, a.p, a.n, a.t, a.r, a.depth)
-            run_wick = lambda: wick_bench(a.wick, m, a.p, a.n, a.t, a.r, a.depth, a.isa)
+            run_llama = lambda: llama_bench(a.llama_bench, m, a.p, a.n, a.t, a.r, a.depth, a.kv_type)
+            run_wick = lambda: wick_bench(a.wick, m, a.p, a.n, a.t, a.r, a.depth, a.isa, a.kv_type)
             if i % 2 == 0:  # alternate which goes first, so a drifting machine favours neither
                 lc, wk = run_llama(), run_wick()
             else:
@@ -108,7 +111,8 @@ def main():
             pairs.append(pair_row(lc, wk))
         rows.append(summarize(m, pairs))
     if a.json:
-        print(json.dumps({"threads": a.t, "prompt": a.p, "gen": a.n, "repeat": a.r, "depth": a.depth, "isa": a.isa, "pairs": a.pairs,
+        print(json.dumps({"threads": a.t, "prompt": a.p, "gen": a.n, "repeat": a.r, "depth": a.depth, "isa": a.isa, "kv_type": a.kv_type,
+                          "pairs": a.pairs,
                           "results": rows},
                          indent=1))
         return

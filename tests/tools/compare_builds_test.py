@@ -33,12 +33,14 @@ def main():
                 f.write(FAKE.format(log=log, name=name, figures=figures))
             os.chmod(exes[name], 0o755)
         out = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "compare_builds.py"), "--base", exes["base"], "--new",
-                              exes["new"], "--rounds", "3", "--isa", "avx2", "-p", "64", "-n", "8", "--json", "model.gguf"],
+                              exes["new"], "--rounds", "3", "--isa", "avx2", "--kv-type", "f16", "-p", "64", "-n", "8", "--json",
+                              "model.gguf"],
                              check=True, capture_output=True, text=True).stdout
         res = json.loads(out)["results"][0]
         order = [line.split()[0] for line in open(log)]
         assert order == ["base", "new", "new", "base", "base", "new"], order
-        assert all("--isa avx2" in line and "-p 64" in line and "-n 8" in line for line in open(log)), open(log).read()
+        assert all("--isa avx2" in line and "--kv-type f16" in line and "-p 64" in line and "-n 8" in line for line in open(log)), \
+            open(log).read()
         tg = res["median"]["tg"]
         assert (tg["base"], tg["new"]) == (20.0, 30.0), tg
         assert [round(r, 6) for r in tg["ratios"]] == [1.1, 1.1, 1.5], tg
@@ -47,6 +49,7 @@ def main():
         table = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "compare_builds.py"), "--base", exes["base"], "--new",
                                 exes["new"], "--rounds", "1", "model.gguf"], check=True, capture_output=True, text=True).stdout
         assert "new/base" in table and "tg" in table, table
+        assert "--kv-type" not in open(log).readlines()[-1], "without --kv-type each build keeps its default"
     print("compare_builds: ok")
 
 

@@ -18,7 +18,7 @@ struct Engine::Impl {
   std::unique_ptr<Backend> backend;
   std::unique_ptr<Transformer> transformer;
   std::unique_ptr<KvCache> kv;
-  KvCacheBuffers layout;
+  KvCacheBuffers kv_buffers;
   ActivationCallback hook;
 
   std::vector<SequenceBlocks> seqs;  // [max_sequences]
@@ -91,11 +91,11 @@ Result<std::unique_ptr<Engine>> Engine::create(std::shared_ptr<const Model> mode
     const DType kv_dtype = opts.kv_dtype == "f16" ? DType::F16 : DType::F32;
     impl->kv =
         std::make_unique<KvCache>(*impl->backend, cfg.num_layers, cfg.kv_dim(), opts.kv_block_size, n_blocks, kv_dtype, opts.prefix_cache);
-    impl->layout.block_size = opts.kv_block_size;
-    impl->layout.dtype = kv_dtype;
+    impl->kv_buffers.block_size = opts.kv_block_size;
+    impl->kv_buffers.dtype = kv_dtype;
     for (int l = 0; l < cfg.num_layers; ++l) {
-      impl->layout.k.push_back(impl->kv->k(l));
-      impl->layout.v.push_back(impl->kv->v(l));
+      impl->kv_buffers.k.push_back(impl->kv->k(l));
+      impl->kv_buffers.v.push_back(impl->kv->v(l));
     }
     const size_t S = static_cast<size_t>(opts.max_sequences), T = static_cast<size_t>(opts.max_batch_tokens);
     impl->seqs.resize(S);
@@ -242,7 +242,7 @@ void Engine::Impl::run(std::span<const StepInput> inputs) {
   b.n_out = o;
   b.out_rows = out_rows.data();
   b.n_logits = n_logits;
-  transformer->forward(b, layout, hook ? &hook : nullptr);
+  transformer->forward(b, kv_buffers, hook ? &hook : nullptr);
   for (const StepInput& in : inputs) kv->advance(seqs[static_cast<size_t>(in.seq)], in.tokens, in.n_tokens);
   last_step_inputs = n_inputs;
 }

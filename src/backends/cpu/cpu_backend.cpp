@@ -43,8 +43,8 @@ class CpuBackend final : public Backend {
 
   BufferRef alloc(size_t bytes, BufferAccess access) override {
     // 64-byte aligned (whole AVX-512 vectors and cache lines); uninitialized, so the KV pool's
-    // untouched pages cost no memory. Huge pages where the kernels read rows a 4 KB page or
-    // more apart (core/host_memory.h: a TLB miss per row otherwise).
+    // untouched pages cost no memory. Huge pages where the kernels read short runs 32 KB or
+    // more apart (core/host_memory.h: a page walk that misses per run otherwise).
     void* p = allocate_host(bytes, runs_want_huge_pages(access.run_stride));
     if (!p) throw Error(ErrorCode::kResourceExhausted, "cpu backend: cannot allocate " + std::to_string(bytes) + " bytes");
     return {reinterpret_cast<uint64_t>(p)};

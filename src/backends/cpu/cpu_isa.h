@@ -69,11 +69,12 @@ struct CpuKernels {
   // Attention of a tile of queries that share one sequence and one KV head (kernels_attention.inc):
   // query i sees keys tile.lo[i] .. tile.pos[i]; k/v hold the KV head's kv_dtype (F32 / F16)
   // rows, position j at element table[j / layout.block_size] * layout.block_stride +
-  // j % layout.block_size * layout.row_stride. softcap > 0: each scaled score becomes softcap * tanh(score / softcap)
-  // before the softmax. A query's output does not depend on the tile it is in.
+  // j % layout.block_size * layout.row_stride. softcap > 0: each scaled score becomes
+  // softcap * tanh(score / softcap) before the softmax. A query's output does not depend on the
+  // tile it is in.
   // scratch: attention_scratch(head_dim, tile.n) floats.
-  void (*attend_tile)(const AttentionTile& tile, const void* k, const void* v, DType kv_dtype, const int32_t* table, const KvHeadRows& layout,
-                      int head_dim, float scale, float softcap, float* scratch);
+  void (*attend_tile)(const AttentionTile& tile, const void* k, const void* v, DType kv_dtype, const int32_t* table,
+                      const KvHeadRows& layout, int head_dim, float scale, float softcap, float* scratch);
   int64_t (*attention_scratch)(int head_dim, int queries);
   // Converts a row of F16 / BF16 to float.
   void (*f16_to_f32)(const uint16_t* src, float* dst, int64_t n);

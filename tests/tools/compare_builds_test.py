@@ -8,18 +8,12 @@ import subprocess
 import sys
 import tempfile
 
+from stand_in import write_stand_in  # tests/tools/stand_in.py
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# A build: its n-th bench run prints tokens/s figures[n % len] (prefill 10x the decode figure) and
-# logs its name and the arguments it was given.
-FAKE = """#!/usr/bin/env python3
-import json, sys
-log, name, figures = {log!r}, {name!r}, {figures!r}
-with open(log, "a") as f:
-    f.write(name + " " + " ".join(sys.argv[1:]) + "\\n")
-runs = sum(1 for line in open(log) if line.startswith(name + " "))
-tg = figures[(runs - 1) % len(figures)]
-print(json.dumps({{"pp_tokens_per_second": 10 * tg, "tg_tokens_per_second": tg}}))
+# A build's `wick bench --json`: prefill 10x the decode figure.
+PRINT_BENCH = """print(json.dumps({"pp_tokens_per_second": 10 * tg, "tg_tokens_per_second": tg}))
 """
 
 
@@ -28,10 +22,7 @@ def main():
         log = os.path.join(tmp, "runs.log")
         exes = {}
         for name, figures in (("base", [10.0, 30.0, 20.0]), ("new", [11.0, 33.0, 30.0])):
-            exes[name] = os.path.join(tmp, name)
-            with open(exes[name], "w") as f:
-                f.write(FAKE.format(log=log, name=name, figures=figures))
-            os.chmod(exes[name], 0o755)
+            exes[name] = write_stand_in(os.path.join(tmp, name), log, name, figures, PRINT_BENCH)
         out = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "compare_builds.py"), "--base", exes["base"], "--new",
                               exes["new"], "--rounds", "3", "--isa", "avx2", "--kv-type", "f16", "-p", "64", "-n", "8", "--json",
                               "model.gguf"],

@@ -9,30 +9,17 @@ import subprocess
 import sys
 import tempfile
 
+from stand_in import write_stand_in  # tests/tools/stand_in.py
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-# llama-bench -o json: one row per test (prefill: n_prompt > 0); its n-th run's decode figure is
-# figures[n % len], prefill 10x that.
-FAKE_LLAMA = """#!/usr/bin/env python3
-import json, sys
-log, figures = {log!r}, {figures!r}
-with open(log, "a") as f:
-    f.write("llama " + " ".join(sys.argv[1:]) + "\\n")
-runs = sum(1 for line in open(log) if line.startswith("llama "))
-tg = figures[(runs - 1) % len(figures)]
-print(json.dumps([{{"n_prompt": 64, "n_gen": 0, "avg_ts": 10 * tg, "stddev_ts": 0.0}},
-                  {{"n_prompt": 0, "n_gen": 8, "avg_ts": tg, "stddev_ts": 0.0}}]))
+# llama-bench -o json: one row per test (prefill: n_prompt > 0).
+PRINT_LLAMA = """print(json.dumps([{"n_prompt": 64, "n_gen": 0, "avg_ts": 10 * tg, "stddev_ts": 0.0},
+                  {"n_prompt": 0, "n_gen": 8, "avg_ts": tg, "stddev_ts": 0.0}]))
 """
-# wick bench --json: the same, plus the bandwidth figures the table's fractions come from.
-FAKE_WICK = """#!/usr/bin/env python3
-import json, sys
-log, figures = {log!r}, {figures!r}
-with open(log, "a") as f:
-    f.write("wick " + " ".join(sys.argv[1:]) + "\\n")
-runs = sum(1 for line in open(log) if line.startswith("wick "))
-tg = figures[(runs - 1) % len(figures)]
-print(json.dumps({{"pp_tokens_per_second": 10 * tg, "tg_tokens_per_second": tg, "memory_bandwidth_bytes_per_second": 1e10,
-                  "weight_bytes_per_token": 1e8, "bandwidth_fraction": tg * 1e8 / 1e10}}))
+# wick bench --json: the same figures, plus the bandwidth figures the table's fractions come from.
+PRINT_WICK = """print(json.dumps({"pp_tokens_per_second": 10 * tg, "tg_tokens_per_second": tg, "memory_bandwidth_bytes_per_second": 1e10,
+                  "weight_bytes_per_token": 1e8, "bandwidth_fraction": tg * 1e8 / 1e10}))
 """
 
 
@@ -45,11 +32,8 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         log = os.path.join(tmp, "runs.log")
         exes = {}
-        for name, script, figures in (("llama", FAKE_LLAMA, [10.0, 20.0, 40.0]), ("wick", FAKE_WICK, [15.0, 20.0, 60.0])):
-            exes[name] = os.path.join(tmp, name)
-            with open(exes[name], "w") as f:
-                f.write(script.format(log=log, figures=figures))
-            os.chmod(exes[name], 0o755)
+        for name, output, figures in (("llama", PRINT_LLAMA, [10.0, 20.0, 40.0]), ("wick", PRINT_WICK, [15.0, 20.0, 60.0])):
+            exes[name] = write_stand_in(os.path.join(tmp, name), log, name, figures, output)
         res = json.loads(run(exes, "--pairs", "3", "--kv-type", "f16", "-d", "128", "--json"))
         assert res["kv_type"] == "f16", res
         row = res["results"][0]

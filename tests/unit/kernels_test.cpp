@@ -582,12 +582,14 @@ void expect_attention_batch_invariant(const test::BackendCase& be, std::mt19937&
 // A query's attention output is the same bits whatever else is in the call (tiles of tokens and
 // heads, split GQA groups) and however many threads run it: with keys transposed (GQA groups of
 // 4) and with scores as row dot products (MHA, head_dim 64; GQA groups of 2, head_dim 128 on
-// AVX2; the F16 cache read in place).
+// AVX2). F16 caches both ways: a token alone reads their rows in place, the 60 tokens' tiles (over
+// kWidenF16*Queries queries) widen them into scratch first.
 TEST_P(OpTest, AttentionOfAQueryDoesNotDependOnTheBatch) {
   const test::BackendCase& be = GetParam();
   WICK_REQUIRE_BACKEND(be);
   std::mt19937 rng(15);
-  for (const auto [heads, kvh, hd, f16] : {std::array{8, 2, 32, 0}, std::array{4, 4, 64, 0}, std::array{4, 2, 128, 1}})
+  for (const auto [heads, kvh, hd, f16] :
+       {std::array{8, 2, 32, 0}, std::array{8, 2, 32, 1}, std::array{4, 4, 64, 0}, std::array{4, 2, 128, 1}})
     for (int window : {0, 37}) {
       SCOPED_TRACE(std::to_string(heads) + " heads, " + std::to_string(kvh) + " KV heads of " + std::to_string(hd));
       expect_attention_batch_invariant(be, rng, heads, kvh, hd, f16 ? DType::F16 : DType::F32, window);

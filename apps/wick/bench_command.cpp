@@ -126,6 +126,7 @@ CLI::App* BenchCommand::add(CLI::App& app) {
   c->add_option("-r,--repeat", repeat, "repetitions (mean and standard deviation are reported)")->check(CLI::PositiveNumber);
   c->add_option("--dtype", dtype, "convert the weights at load: " + quantize_type_names());
   c->add_option("--kv-type", kv_dtype, "KV cache storage: f32 or f16");
+  add_kv_block_flag(c, &kv_block);
   c->add_flag("--no-bandwidth", no_bandwidth, "skip the memory bandwidth and FMA peak measurements");
   c->add_option("--candidates", candidates, "policy: candidates per call (0 skips candidates/s and embeddings/s)");
   c->add_flag("--json", json, "print one JSON object");
@@ -143,6 +144,7 @@ int BenchCommand::run() const {
   so.device = device;
   so.n_threads = threads;
   so.kv_dtype = kv_dtype;
+  so.kv_block_size = kv_block;
   so.batch_tokens = std::max(prompt, 1);
   so.context_length = std::min(model->config().max_context(), depth + std::max(prompt, gen + 1));
   if (depth + std::max(prompt, gen + 1) > model->config().max_context())
@@ -168,6 +170,7 @@ int BenchCommand::run() const {
     eo.device = device;
     eo.n_threads = threads;
     eo.kv_dtype = kv_dtype;
+    eo.kv_block_size = kv_block;
     eo.context_length = std::min(model->config().max_context(), 128);
     auto rates = measure_policy(model, eo, candidates, repeat, tty);
     if (!rates) return fail(rates.error());

@@ -8,7 +8,7 @@ namespace wick::cli {
 
 struct BenchCommand {
   std::string model_dir, dtype, kv_dtype = "f32";
-  int prompt = 512, gen = 128, threads = 0, repeat = 3, candidates = 8, depth = 0;
+  int prompt = 512, gen = 128, threads = 0, repeat = 3, candidates = 8, depth = 0, kv_block = 16;
   std::string device = "auto";
   bool json = false, no_bandwidth = false;
   CLI::App* add(CLI::App& app);

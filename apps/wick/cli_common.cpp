@@ -74,11 +74,20 @@ void add_device_flags(CLI::App* app, std::string* device, int* threads) {
       "threads (0 = all cores)");
 }
 
+void add_kv_block_flag(CLI::App* app, int* kv_block) {
+  app->add_option("--kv-block-size", *kv_block,
+                  "tokens per KV cache block: the unit of allocation, prefix sharing and copy-on-write; larger blocks read "
+                  "a long context's keys in longer runs")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+}
+
 void EngineFlags::add(CLI::App* app) {
   add_device_flags(app, &device, &threads);
   app->add_option("--ctx", ctx, "context length per sequence (0 = the model's, at most " + std::to_string(wick::kDefaultContextCap) + ")");
   app->add_option("--kv-tokens", kv_tokens, "KV cache size in tokens, all sequences together (0 = max(ctx, 4096))");
   app->add_option("--kv-type", kv_dtype, "KV cache storage: f32 or f16 (half the memory)");
+  add_kv_block_flag(app, &kv_block);
   app->add_option("--batch-tokens", batch, "tokens per forward pass");
   app->add_option("--dtype", dtype, "convert the weights at load: " + quantize_type_names());
 }
@@ -90,6 +99,7 @@ EngineOptions EngineFlags::options() const {
   o.context_length = ctx;
   o.kv_cache_tokens = kv_tokens;
   o.kv_dtype = kv_dtype;
+  o.kv_block_size = kv_block;
   o.max_batch_tokens = batch;
   return o;
 }

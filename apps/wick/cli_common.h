@@ -29,8 +29,11 @@ std::string dump(const json& j);  // one line, invalid UTF-8 replaced
 // cores are capped to them, with a warning) into *device and *threads.
 void add_device_flags(CLI::App* app, std::string* device, int* threads);
 
+// --kv-block-size into *kv_block (EngineOptions::kv_block_size).
+void add_kv_block_flag(CLI::App* app, int* kv_block);
+
 struct EngineFlags {
-  int threads = 0, ctx = 0, kv_tokens = 0, batch = 256;
+  int threads = 0, ctx = 0, kv_tokens = 0, batch = 256, kv_block = 16;
   std::string device = "auto";
   std::string dtype;             // --dtype: convert the weights at load
   std::string kv_dtype = "f32";  // --kv-type

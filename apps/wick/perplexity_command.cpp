@@ -73,6 +73,7 @@ int PerplexityCommand::run() const {
   so.batch_tokens = ctx;
   so.all_logits = true;
   so.kv_dtype = engine.kv_dtype;
+  so.kv_block_size = engine.kv_block;
   auto session = Session::create(model, so);
   if (!session) return fail(session.error());
   const int vocab = model->config().vocab_size;

@@ -57,6 +57,7 @@ struct SessionOptions {
   int batch_tokens = 256;        // tokens per forward call during prefill (longer prompts run in chunks)
   bool all_logits = false;       // keep the logits of every prompt token (for scoring)
   std::string kv_dtype = "f32";  // KV cache storage: "f32" or "f16" (EngineOptions::kv_dtype)
+  int kv_block_size = 16;        // tokens per KV block (EngineOptions::kv_block_size)
 };
 
 // One sequence's state: KV cache, activations and the backend, all allocated up front.

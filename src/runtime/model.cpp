@@ -82,6 +82,7 @@ Result<std::unique_ptr<Session>> Session::create(std::shared_ptr<const Model> mo
     eo.max_logits_rows = opts.all_logits ? eo.max_batch_tokens : 1;
     eo.kv_cache_tokens = ctx;
     eo.kv_dtype = opts.kv_dtype;
+    eo.kv_block_size = opts.kv_block_size;
     auto engine = Engine::create(model, eo);
     if (!engine) throw engine.error();
     auto impl = std::make_unique<Impl>();

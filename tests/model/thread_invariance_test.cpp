@@ -10,13 +10,9 @@
 namespace wick::test {
 namespace {
 
-std::vector<float> run(std::shared_ptr<Model> m, int threads, const std::string& kv) {
-  SessionOptions o;
-  o.n_threads = threads;
-  o.batch_tokens = 5;  // the 13-token prompt in three chunks
-  o.kv_dtype = kv;
+// The logits of a prompt (prefilled in chunks) and of decode steps after it.
+std::vector<float> logits_of(std::shared_ptr<Model> m, const SessionOptions& o, const std::vector<int>& prompt) {
   auto s = Session::create(m, o).value();
-  const std::vector<int> prompt = {1, 80, 147, 201, 189, 111, 7, 1500, 33, 402, 91, 1024, 77};
   const int V = m->config().vocab_size;
   std::vector<float> out;
   const float* l = s->append(prompt).value();
@@ -26,6 +22,14 @@ std::vector<float> run(std::shared_ptr<Model> m, int threads, const std::string&
     out.insert(out.end(), l, l + V);
   }
   return out;
+}
+
+std::vector<float> run(std::shared_ptr<Model> m, int threads, const std::string& kv) {
+  SessionOptions o;
+  o.n_threads = threads;
+  o.batch_tokens = 5;  // the 13-token prompt in three chunks
+  o.kv_dtype = kv;
+  return logits_of(m, o, {1, 80, 147, 201, 189, 111, 7, 1500, 33, 402, 91, 1024, 77});
 }
 
 TEST(ThreadInvariance, LogitsAreBitIdenticalWith1_2And3Threads) {
@@ -44,6 +48,39 @@ TEST(ThreadInvariance, LogitsAreBitIdenticalWith1_2And3Threads) {
       }
     }
   }
+}
+
+// The KV cache's block size (SessionOptions::kv_block_size, `--kv-block-size`) moves where keys
+// lie, never what a query computes: the same logits, bit for bit, for blocks of 1, 5 (not a power
+// of two), 16 and 64 tokens, F32 and F16 caches, over a 70-token prompt (several of the
+// attention kernel's 32-key groups, each across blocks) and decode steps. A block size of 0 is
+// an error.
+TEST(KvBlockSize, LogitsAreBitIdenticalForEveryBlockSize) {
+  WICK_REQUIRE_TESTDATA();
+  auto m = Model::load(testdata_dir() + "/models/tinystories-656k").value();
+  std::vector<int> prompt(70);
+  for (int i = 0; i < 70; ++i) prompt[static_cast<size_t>(i)] = 3 + (i * 131) % 1900;
+  const auto run_blocks = [&](int block, const std::string& kv) {
+    SessionOptions o;
+    o.kv_block_size = block;
+    o.kv_dtype = kv;
+    o.batch_tokens = 32;  // the prompt in three chunks
+    return logits_of(m, o, prompt);
+  };
+  for (const char* kv : {"f32", "f16"}) {
+    SCOPED_TRACE(std::string("kv ") + kv);
+    const std::vector<float> want = run_blocks(16, kv);
+    for (int block : {1, 5, 64}) {
+      const std::vector<float> got = run_blocks(block, kv);
+      ASSERT_EQ(want.size(), got.size());
+      EXPECT_EQ(0, std::memcmp(want.data(), got.data(), want.size() * sizeof(float))) << "blocks of " << block;
+    }
+  }
+  SessionOptions zero;
+  zero.kv_block_size = 0;
+  auto bad = Session::create(m, zero);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(std::string(bad.error().what()).find("kv_block_size"), std::string::npos) << bad.error().what();
 }
 
 // Session::truncate: appending after a cut gives the logits of a session that never saw the

@@ -40,6 +40,36 @@ void fill_random(std::span<uint8_t> keys, std::span<uint8_t> values, DType kv_dt
   }
 }
 
+// A tile of `tokens` consecutive tokens from position `first` on, each with `group` query heads
+// (token i / group, head i % group: the backend's order), random queries, and a sequence's
+// blocks 0 .. blocks - 1 in order.
+struct BenchTile {
+  std::vector<int32_t> table, lo, pos;
+  std::vector<float> q, out;
+  std::vector<const float*> qp;
+  std::vector<float*> op;
+  AttentionTile tile;
+  BenchTile(int tokens, int group, int head_dim, int first, int blocks, std::mt19937& rng)
+      : table(static_cast<size_t>(blocks)),
+        lo(static_cast<size_t>(tokens * group), 0),
+        pos(lo.size()),
+        q(lo.size() * static_cast<size_t>(head_dim)),
+        out(q.size()),
+        qp(lo.size()),
+        op(lo.size()) {
+    for (size_t b = 0; b < table.size(); ++b) table[b] = static_cast<int32_t>(b);
+    std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+    for (auto& x : q) x = u(rng);
+    for (size_t i = 0; i < lo.size(); ++i) {
+      qp[i] = q.data() + i * static_cast<size_t>(head_dim);
+      op[i] = out.data() + i * static_cast<size_t>(head_dim);
+      pos[i] = first + static_cast<int32_t>(i) / group;
+    }
+    tile = AttentionTile{
+        .q = qp.data(), .out = op.data(), .lo = lo.data(), .pos = pos.data(), .n = static_cast<int>(lo.size()), .heads_per_kv = group};
+  }
+};
+
 void BM_AttendDecode(benchmark::State& state, CpuIsa isa, DType kv_dtype) {
   const int context = static_cast<int>(state.range(0)), head_dim = static_cast<int>(state.range(1));
   const int group = static_cast<int>(state.range(2)), kv_heads = static_cast<int>(state.range(3));
@@ -62,30 +92,18 @@ void BM_AttendDecode(benchmark::State& state, CpuIsa isa, DType kv_dtype) {
   }
   const std::span<uint8_t> keys(key_memory.get(), bytes), values(value_memory.get(), bytes);
   std::mt19937 rng(1);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   fill_random(keys, values, kv_dtype, rng);
-  std::vector<int32_t> table(static_cast<size_t>((context + kBlock - 1) / kBlock));
-  for (size_t b = 0; b < table.size(); ++b) table[b] = static_cast<int32_t>(b);  // a sequence's blocks in order
-  std::vector<float> q(static_cast<size_t>(group * head_dim)), out(q.size());
-  for (auto& x : q) x = u(rng);
-  std::vector<const float*> qp(static_cast<size_t>(group));
-  std::vector<float*> op(static_cast<size_t>(group));
-  std::vector<int32_t> lo(static_cast<size_t>(group), 0), pos(static_cast<size_t>(group), context - 1);
-  for (int i = 0; i < group; ++i) {
-    qp[static_cast<size_t>(i)] = q.data() + i * head_dim;
-    op[static_cast<size_t>(i)] = out.data() + i * head_dim;
-  }
+  const BenchTile t(1, group, head_dim, context - 1, (context + kBlock - 1) / kBlock, rng);  // one token, the last
   std::vector<float> scratch(static_cast<size_t>(k.attention_scratch(head_dim, group)));
-  const AttentionTile tile{.q = qp.data(), .out = op.data(), .lo = lo.data(), .pos = pos.data(), .n = group, .heads_per_kv = group};
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   const KvHeadRows head_rows{.block_size = kBlock, .row_stride = head_dim, .block_stride = layout.block_values()};
   for (auto _ : state)
     for (int l = 0; l < layers; ++l)
       for (int h = 0; h < kv_heads; ++h) {
         const size_t off = static_cast<size_t>(l) * layer_bytes + static_cast<size_t>(layout.offset(0, h)) * elem;
-        k.attend_tile(tile, keys.data() + off, values.data() + off, kv_dtype, table.data(), head_rows, head_dim, scale, 0.0f,
+        k.attend_tile(t.tile, keys.data() + off, values.data() + off, kv_dtype, t.table.data(), head_rows, head_dim, scale, 0.0f,
                       scratch.data());
-        benchmark::DoNotOptimize(out.data());
+        benchmark::DoNotOptimize(t.out.data());
       }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(2 * keys.size()));
 }
@@ -108,29 +126,16 @@ void BM_AttendPrefill(benchmark::State& state, CpuIsa isa, DType kv_dtype) {
   const size_t bytes = static_cast<size_t>(blocks) * static_cast<size_t>(layout.block_values()) * elem;
   std::vector<uint8_t> keys(bytes), values(bytes);
   std::mt19937 rng(1);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   fill_random(keys, values, kv_dtype, rng);
-  std::vector<int32_t> table(static_cast<size_t>(blocks));
-  for (size_t b = 0; b < table.size(); ++b) table[b] = static_cast<int32_t>(b);
-  std::vector<float> q(static_cast<size_t>(n * head_dim)), out(q.size());
-  for (auto& x : q) x = u(rng);
-  std::vector<const float*> qp(static_cast<size_t>(n));
-  std::vector<float*> op(static_cast<size_t>(n));
-  std::vector<int32_t> lo(static_cast<size_t>(n), 0), pos(static_cast<size_t>(n));
+  const BenchTile t(tokens, group, head_dim, depth, blocks, rng);
   double flops = 0;
-  for (int i = 0; i < n; ++i) {  // token i / group, head i % group: the backend's order
-    qp[static_cast<size_t>(i)] = q.data() + i * head_dim;
-    op[static_cast<size_t>(i)] = out.data() + i * head_dim;
-    pos[static_cast<size_t>(i)] = depth + i / group;
-    flops += 4.0 * head_dim * (depth + i / group + 1);
-  }
+  for (const int32_t p : t.pos) flops += 4.0 * head_dim * (p + 1);
   std::vector<float> scratch(static_cast<size_t>(k.attention_scratch(head_dim, n)));
-  const AttentionTile tile{.q = qp.data(), .out = op.data(), .lo = lo.data(), .pos = pos.data(), .n = n, .heads_per_kv = group};
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
   const KvHeadRows head_rows{.block_size = kBlock, .row_stride = head_dim, .block_stride = layout.block_values()};
   for (auto _ : state) {
-    k.attend_tile(tile, keys.data(), values.data(), kv_dtype, table.data(), head_rows, head_dim, scale, 0.0f, scratch.data());
-    benchmark::DoNotOptimize(out.data());
+    k.attend_tile(t.tile, keys.data(), values.data(), kv_dtype, t.table.data(), head_rows, head_dim, scale, 0.0f, scratch.data());
+    benchmark::DoNotOptimize(t.out.data());
   }
   state.counters["GFLOP"] = benchmark::Counter(flops * 1e-9 * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }

@@ -8,7 +8,8 @@ namespace wick::cli {
 
 struct BenchCommand {
   std::string model_dir, dtype, kv_dtype = "f32";
-  int prompt = 512, gen = 128, threads = 0, repeat = 3, candidates = 8, depth = 0, kv_block = 16;
+  int prompt = 512, gen = 128, threads = 0, repeat = 3, candidates = 8, depth = 0;
+  int kv_block = EngineOptions{}.kv_block_size;
   std::string device = "auto";
   bool json = false, no_bandwidth = false;
   CLI::App* add(CLI::App& app);

@@ -33,7 +33,8 @@ void add_device_flags(CLI::App* app, std::string* device, int* threads);
 void add_kv_block_flag(CLI::App* app, int* kv_block);
 
 struct EngineFlags {
-  int threads = 0, ctx = 0, kv_tokens = 0, batch = 256, kv_block = 16;
+  int threads = 0, ctx = 0, kv_tokens = 0, batch = 256;
+  int kv_block = EngineOptions{}.kv_block_size;
   std::string device = "auto";
   std::string dtype;             // --dtype: convert the weights at load
   std::string kv_dtype = "f32";  // --kv-type
